@@ -1,0 +1,1 @@
+"""Program skeletons (Jinja2) that the composer fills with plugin sections."""

@@ -1,0 +1,1 @@
+"""Built-in encapsulation plugins (importable as ``sfcframe.encaps``)."""

@@ -1,0 +1,83 @@
+"""SR-MPLS label stacks (ethertype 0x8847)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from sfcframe.errors import ParamError
+from sfcframe.params import Param
+from sfcframe.plugin import EncapParse, EncapPlugin
+
+ETH_P_MPLS_UC = 0x8847
+ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
+LABEL_BYTES = 4
+MAX_LABELS_LIMIT = 32
+
+
+class MplsEncap(EncapPlugin):
+    description = "SR-MPLS label stack (ethertype 0x8847); restores all but the popped labels"
+    template = "mpls.c.j2"
+    ethertype = ETH_P_MPLS_UC
+    params = (
+        Param("max_labels", "int", 10, "deepest label stack parsed and cached", 1, MAX_LABELS_LIMIT),
+        Param(
+            "pop",
+            "int",
+            1,
+            "topmost labels not restored at egress (the label addressing this SF)",
+            0,
+            MAX_LABELS_LIMIT,
+        ),
+    )
+
+    def validate(self, values: Mapping[str, Any]) -> None:
+        if values["pop"] > values["max_labels"]:
+            raise ParamError(
+                f"encap mpls: pop={values['pop']} exceeds max_labels={values['max_labels']}"
+            )
+
+    def header_capacity(self, values: Mapping[str, Any]) -> int:
+        return LABEL_BYTES * (values["max_labels"] - values["pop"])
+
+    def max_strip(self, values: Mapping[str, Any]) -> int:
+        return LABEL_BYTES * values["max_labels"]
+
+    # ---- test oracle -------------------------------------------------
+    def reference_ingress(self, l2_payload: bytes, values: Mapping[str, Any]) -> EncapParse:
+        words = []
+        for i in range(values["max_labels"]):
+            word = l2_payload[LABEL_BYTES * i : LABEL_BYTES * (i + 1)]
+            if len(word) < LABEL_BYTES:
+                return EncapParse("malformed")
+            words.append(word)
+            if word[2] & 0x01:  # bottom of stack
+                break
+        else:
+            return EncapParse("too_deep")
+        depth = len(words)
+        inner = l2_payload[LABEL_BYTES * depth : LABEL_BYTES * depth + 1]
+        if not inner:
+            return EncapParse("malformed")
+        version = inner[0] >> 4
+        if version not in (4, 6):
+            return EncapParse("unsupported_inner")
+        return EncapParse(
+            "ok",
+            strip_len=LABEL_BYTES * depth,
+            inner_ethertype=ETH_P_IP if version == 4 else ETH_P_IPV6,
+            cached=b"".join(words[values["pop"] :]),
+        )
+
+    def reference_restore(self, cached: bytes, values: Mapping[str, Any]) -> tuple[str, bytes]:
+        return "ok", cached
+
+    def header_strategy(self, values: Mapping[str, Any]):
+        from hypothesis import strategies as st
+
+        from sfcframe.encaps.mpls.scapy_layers import label_stack
+
+        entry = st.tuples(
+            st.integers(0, (1 << 20) - 1), st.integers(0, 7), st.integers(0, 255)
+        )
+        return st.lists(entry, min_size=1, max_size=values["max_labels"]).map(label_stack)

@@ -1,0 +1,3 @@
+from sfcframe.cli import main
+
+raise SystemExit(main())

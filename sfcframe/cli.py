@@ -1,0 +1,236 @@
+"""The ``sfcframe`` command line.
+
+Every SfcError becomes one line on stderr and its exit code (2 for usage,
+plugin and parameter errors; 1 for compile and verifier failures). ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from sfcframe import __version__
+from sfcframe.errors import CompileError, SfcError, VerifierError
+
+EPILOG = """\
+examples:
+  sfcframe plugins
+  sfcframe build --encap mpls --key tcpip -o out/
+  sfcframe build --encap nsh --key metadata --param max_md_bytes=64 --check
+"""
+
+
+def _kv(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sfcframe",
+        description="Generate, check and load eBPF caching SFC proxies.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"sfcframe {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    plugins = sub.add_parser(
+        "plugins",
+        help="list encapsulation and key plugins with their parameters",
+        description="List the installed encapsulation (sfcframe.encaps) and key "
+        "(sfcframe.keys) plugins, their distributions and parameters. Plugins that "
+        "fail to import are listed with the reason and make the exit code 2.",
+    )
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+
+    build = sub.add_parser(
+        "build",
+        help="render the ingress (XDP) and egress (TC) C; optionally compile and verify",
+        description="Render the proxy for one encapsulation and one key strategy. "
+        "Without -o the C goes to stdout. --check compiles it with bcc and loads every "
+        "program into the kernel verifier (needs root).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="parameters: see `sfcframe plugins`; qualify a name declared twice, "
+        "e.g. --param mpls.pop=0",
+    )
+    build.add_argument("--encap", required=True, help="encapsulation plugin, e.g. mpls, nsh")
+    build.add_argument("--key", required=True, help="key strategy plugin, e.g. tcpip, metadata")
+    build.add_argument(
+        "--param",
+        action="append",
+        type=_kv,
+        default=[],
+        metavar="NAME=VALUE",
+        help="plugin or core parameter (repeatable)",
+    )
+    build.add_argument("--cache-size", type=int, help="cache entries (core parameter cache_size)")
+    build.add_argument(
+        "--strict",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="drop malformed packets and egress misses instead of passing them",
+    )
+    build.add_argument("-o", "--output", type=Path, help="directory to write the C files to")
+    build.add_argument(
+        "--check", action="store_true", help="compile with bcc and load into the verifier"
+    )
+    build.add_argument("--json", action="store_true", help="machine-readable summary")
+    return parser
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from sfcframe import discovery
+    from sfcframe.spec import CORE_PARAMS
+
+    report: dict[str, Any] = {"core": {"params": [p.as_dict() for p in CORE_PARAMS]}}
+    failures = []
+    for kind in ("encap", "key"):
+        loaded, errors = discovery.load_all(kind)
+        failures += errors
+        report[kind + "s"] = [
+            {
+                "name": lp.name,
+                "distribution": f"{lp.distribution} {lp.version}",
+                "description": lp.plugin.description,
+                "params": [p.as_dict() for p in lp.plugin.params],
+            }
+            for lp in loaded
+        ]
+    report["failures"] = [str(e) for e in failures]
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        _print_plugins(report)
+    for failure in failures:
+        print(f"sfcframe: {failure}", file=sys.stderr)
+    return 2 if failures else 0
+
+
+def _print_plugins(report: dict[str, Any]) -> None:
+    def params(items: list[dict]) -> None:
+        if not items:
+            print("      (no parameters)")
+        for p in items:
+            print(f"      {p['name']:<14} {p['type']:<6} default {str(p['default']):<6} "
+                  f"range {p['range']:<12} {p['help']}")
+
+    print("core parameters (every build):")
+    params(report["core"]["params"])
+    for kind, title in (("encaps", "encapsulations"), ("keys", "key strategies")):
+        print(f"\n{title}:")
+        for plugin in report[kind]:
+            print(f"  {plugin['name']}  ({plugin['distribution']})  {plugin['description']}")
+            params(plugin["params"])
+
+
+def _build(args: argparse.Namespace) -> int:
+    from sfcframe.composer import render
+    from sfcframe.spec import resolve_spec
+
+    raw = dict(args.param)
+    if args.cache_size is not None:
+        raw["cache_size"] = str(args.cache_size)
+    if args.strict is not None:
+        raw["strict"] = "true" if args.strict else "false"
+    spec = resolve_spec(args.encap, args.key, raw)
+    rendered = render(spec)
+    summary: dict[str, Any] = {"spec": spec.as_dict(), "describe": spec.describe()}
+    if args.output:
+        written = rendered.write(args.output)
+        summary["files"] = [str(p) for p in written]
+    if args.check:
+        summary["check"] = _check(rendered)
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    elif not args.output and not args.check:
+        sys.stdout.write(rendered.combined())
+    else:
+        _print_build(summary)
+    return 0
+
+
+def _check(rendered) -> dict[str, Any]:
+    from sfcframe.loader import compile_and_load
+    from sfcframe.maps import map_memory
+
+    module = compile_and_load(rendered)
+    try:
+        cache = module.table("sfc_cache")
+        memory = map_memory(cache.get_fd() if hasattr(cache, "get_fd") else cache.map_fd)
+        return {
+            "result": "OK",
+            "compile_seconds": round(module.compile_seconds, 3),
+            "load_seconds": round(module.load_seconds, 3),
+            "programs": {
+                name: {
+                    "type": prog.prog_type,
+                    "hook": prog.hook,
+                    "instructions": module.instructions[name],
+                }
+                for name, prog in module.programs.items()
+            },
+            "cache": memory.as_dict(),
+        }
+    finally:
+        module.close()
+
+
+def _print_build(summary: dict[str, Any]) -> None:
+    print(f"spec: {summary['describe']}")
+    for path in summary.get("files", []):
+        print(f"wrote {path}")
+    check = summary.get("check")
+    if check:
+        for name, prog in check["programs"].items():
+            print(f"verifier OK: {name} ({prog['type']}, {prog['hook']}) "
+                  f"{prog['instructions']} instructions")
+        cache = check["cache"]
+        print(
+            f"cache entry: key {cache['key_size']} B + value {cache['value_size']} B; "
+            f"kernel charges {cache['memlock_bytes']} B for {cache['max_entries']} entries "
+            f"({cache['bytes_per_entry']} B/entry)"
+        )
+        print(f"compile {check['compile_seconds']} s, load {check['load_seconds']} s: OK")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    handlers = {"plugins": _plugins, "build": _build}
+    try:
+        return handlers[args.command](args)
+    except VerifierError as exc:
+        if args.debug:
+            raise
+        print(exc.log, file=sys.stderr)
+        print(f"sfcframe: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except CompileError as exc:
+        if args.debug:
+            raise
+        if exc.log:
+            print(exc.log, file=sys.stderr)
+        print(f"sfcframe: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except SfcError as exc:
+        if args.debug:
+            raise
+        print(f"sfcframe: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

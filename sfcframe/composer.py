@@ -1,0 +1,109 @@
+"""Rendering a resolved spec into C with Jinja2.
+
+The core skeletons live in ``sfcframe.bpf_templates``; each plugin ships one
+template of macros. A :class:`~jinja2.PrefixLoader` exposes them as
+``core/...``, ``encap/...`` and ``key/...`` so the skeletons import the chosen
+plugins by a fixed name. Same spec, same bytes: no timestamps, sorted
+iteration, StrictUndefined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import SimpleNamespace
+
+import jinja2
+
+from sfcframe import __version__
+from sfcframe.errors import RenderError
+from sfcframe.spec import ResolvedSpec
+
+#: output file name -> core template that renders it
+OUTPUTS = {
+    "sfc_proxy.h": "sfc_proxy.h.j2",
+    "sfc_ingress.c": "sfc_ingress.c.j2",
+    "sfc_egress.c": "sfc_egress.c.j2",
+    "sfc_proxy.c": "sfc_proxy.c.j2",
+}
+#: the file bcc compiles; it includes the others
+MAIN_FILE = "sfc_proxy.c"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    spec: ResolvedSpec
+    files: dict[str, str]
+
+    def write(self, directory: Path) -> list[Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, text in sorted(self.files.items()):
+            path = directory / name
+            path.write_text(text)
+            written.append(path)
+        return written
+
+    def combined(self) -> str:
+        """All files in one text, for reading (not for compiling)."""
+        return "\n".join(
+            f"/* ---- file: {name} ---- */\n{text}" for name, text in self.files.items()
+        )
+
+
+def _environment(spec: ResolvedSpec) -> jinja2.Environment:
+    core_dir = Path(str(resources.files("sfcframe.bpf_templates")))
+    loader = jinja2.PrefixLoader(
+        {
+            "core": jinja2.FileSystemLoader(core_dir),
+            "encap": jinja2.FileSystemLoader(spec.encap.plugin.template_dir()),
+            "key": jinja2.FileSystemLoader(spec.key.plugin.template_dir()),
+        }
+    )
+    return jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render(spec: ResolvedSpec) -> Rendered:
+    env = _environment(spec)
+    context = {
+        "version": __version__,
+        "spec": spec,
+        "encap": spec.encap.plugin,
+        "key": spec.key.plugin,
+        "encap_template": spec.encap.plugin.template,
+        "key_template": spec.key.plugin.template,
+        "ep": SimpleNamespace(**spec.encap_params),
+        "kp": SimpleNamespace(**spec.key_params),
+        "amalgamated": False,
+    }
+    files = {}
+    for name, template in OUTPUTS.items():
+        try:
+            text = env.get_template(f"core/{template}").render(context)
+        except jinja2.TemplateNotFound as exc:
+            raise RenderError(f"template not found: {exc.name}") from exc
+        except jinja2.UndefinedError as exc:
+            raise RenderError(f"rendering {name}: {exc}") from exc
+        except jinja2.TemplateSyntaxError as exc:
+            raise RenderError(f"{exc.filename}:{exc.lineno}: {exc.message}") from exc
+        files[name] = _tidy(text)
+    return Rendered(spec, files)
+
+
+def _tidy(text: str) -> str:
+    """Collapse runs of blank lines left by template control flow."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        line = line.rstrip()
+        if not line and lines and not lines[-1]:
+            continue
+        lines.append(line)
+    return "\n".join(lines).strip("\n") + "\n"

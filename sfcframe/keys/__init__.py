@@ -1,0 +1,1 @@
+"""Built-in key strategies (entry-point namespace ``sfcframe.keys``)."""

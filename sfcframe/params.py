@@ -1,0 +1,91 @@
+"""Declared, validated parameters of plugins and of the core.
+
+Nothing user-supplied reaches the generated C before it went through
+:meth:`Param.coerce`: integers are range-checked, choices are matched
+against a fixed list, booleans are parsed from a small set of spellings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from sfcframe.errors import ParamError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: ``kind`` is ``int``, ``bool`` or ``choice``."""
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    min: int | None = None
+    max: int | None = None
+    choices: Sequence[str] = field(default_factory=tuple)
+
+    def describe_range(self) -> str:
+        if self.kind == "int":
+            return f"{self.min}..{self.max}"
+        if self.kind == "bool":
+            return "true|false"
+        return "|".join(self.choices)
+
+    def coerce(self, raw: Any, owner: str) -> Any:
+        where = f"{owner}: parameter {self.name}"
+        if self.kind == "int":
+            if isinstance(raw, bool):
+                raise ParamError(f"{where}: expected an integer, got {raw!r}")
+            try:
+                value = int(str(raw), 0) if not isinstance(raw, int) else raw
+            except ValueError:
+                raise ParamError(f"{where}: expected an integer, got {raw!r}") from None
+            if (self.min is not None and value < self.min) or (
+                self.max is not None and value > self.max
+            ):
+                raise ParamError(f"{where}={value} is outside {self.describe_range()}")
+            return value
+        if self.kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ParamError(f"{where}: expected true or false, got {raw!r}")
+        if self.kind == "choice":
+            text = str(raw)
+            if text not in self.choices:
+                raise ParamError(f"{where}={text!r} is not one of {self.describe_range()}")
+            return text
+        raise ParamError(f"{where}: unknown parameter kind {self.kind!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "type": self.kind,
+            "default": self.default,
+            "range": self.describe_range(),
+            "help": self.help,
+        }
+        return out
+
+
+def resolve(
+    declared: Sequence[Param], given: Mapping[str, Any], owner: str
+) -> dict[str, Any]:
+    """Defaults overlaid with ``given``, every value validated."""
+    by_name = {p.name: p for p in declared}
+    unknown = sorted(set(given) - set(by_name))
+    if unknown:
+        known = ", ".join(sorted(by_name)) or "none"
+        raise ParamError(f"{owner}: unknown parameter {unknown[0]!r} (known: {known})")
+    values = {}
+    for p in declared:
+        values[p.name] = p.coerce(given[p.name], owner) if p.name in given else p.default
+    return values

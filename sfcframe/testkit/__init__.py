@@ -1,0 +1,1 @@
+"""Helpers for testing proxies and plugins against the real kernel."""
