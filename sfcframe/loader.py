@@ -72,7 +72,7 @@ class LoadedModule:
     _tmp: tempfile.TemporaryDirectory | None = None
 
     def table(self, name: str):
-        return self.bpf.get_table(name)
+        return self.bpf.get_table(name.encode())
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -87,6 +87,10 @@ class EncapPlugin(_Plugin):
         """Apply the update rule: ("ok", header bytes to push) or (outcome, b"")."""
 
     @abc.abstractmethod
+    def example_header(self, values: Mapping[str, Any]) -> bytes:
+        """One typical valid header (next protocol IPv4) for table-driven tests."""
+
+    @abc.abstractmethod
     def header_strategy(self, values: Mapping[str, Any]):
         """Hypothesis strategy of valid encapsulation headers (bytes) whose
         next protocol is IPv4."""

@@ -72,6 +72,12 @@ class MplsEncap(EncapPlugin):
     def reference_restore(self, cached: bytes, values: Mapping[str, Any]) -> tuple[str, bytes]:
         return "ok", cached
 
+    def example_header(self, values: Mapping[str, Any]) -> bytes:
+        from sfcframe.encaps.mpls.scapy_layers import label_stack
+
+        depth = min(3, values["max_labels"])
+        return label_stack([(1000 + i, i % 8, 64 - i) for i in range(depth)])
+
     def header_strategy(self, values: Mapping[str, Any]):
         from hypothesis import strategies as st
 

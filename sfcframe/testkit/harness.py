@@ -1,0 +1,139 @@
+"""Checking a kernel build against the oracle, one program run at a time.
+
+Each ``check_*`` call runs one program on one frame and asserts, against
+:class:`~sfcframe.testkit.oracle.Oracle`: the verdict, the exact output
+frame, that exactly one counter moved (the predicted outcome's), and that
+the cache changed exactly as predicted (nothing half-modified).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sfcframe.testkit.kernel import KernelProxy
+from sfcframe.testkit.oracle import Expect, Oracle
+from sfcframe.testrun import RunResult
+
+
+def hexdiff(expected: bytes, actual: bytes) -> str:
+    """Where two frames first differ, as hex around that offset."""
+    for i, (a, b) in enumerate(zip(expected, actual)):
+        if a != b:
+            break
+    else:
+        i = min(len(expected), len(actual))
+    lo = max(0, i - 8)
+    return (
+        f"lengths {len(expected)} vs {len(actual)}; first difference at byte {i}\n"
+        f"  expected ...{expected[lo:i + 16].hex(' ')}\n"
+        f"  actual   ...{actual[lo:i + 16].hex(' ')}"
+    )
+
+
+def _dissect(frame: bytes) -> str:
+    try:
+        import scapy.contrib.mpls  # noqa: F401  (binds 0x8847)
+        import scapy.contrib.nsh  # noqa: F401  (binds 0x894F)
+        from scapy.layers.l2 import Ether
+
+        return Ether(frame).summary()
+    except Exception as exc:  # dissection is a diagnostic aid only
+        return f"<undissectable: {exc}>"
+
+
+@dataclass
+class Checked:
+    result: RunResult
+    expect: Expect
+    new_key: bytes | None = None
+
+
+class Harness:
+    def __init__(self, proxy: KernelProxy, strict: bool = False):
+        self.proxy = proxy
+        self.strict = strict
+        proxy.set_strict(strict)
+        self.oracle = Oracle(proxy.spec, strict=strict)
+        self.key = proxy.spec.key.plugin
+        self.values = proxy.spec.key_params
+
+    def reset(self) -> None:
+        self.proxy.clear()
+
+    def _assert_run(self, direction: str, frame: bytes, expect: Expect, result: RunResult,
+                    before: dict, after: dict) -> None:
+        names = self.proxy.ingress_names if direction == "ingress" else self.proxy.egress_names
+        delta = {n: after[direction][n] - before[direction][n] for n in names}
+        moved = {n: d for n, d in delta.items() if d}
+        assert moved == {expect.outcome: 1}, (
+            f"{direction}: expected outcome {expect.outcome}, counters moved {moved}; "
+            f"frame {_dissect(frame)}"
+        )
+        assert result.retval == expect.verdict, (
+            f"{direction} verdict {result.retval} != {expect.verdict} ({expect.outcome})"
+        )
+        other = "ingress" if direction == "egress" else "egress"
+        assert after[other] == before[other], f"{direction} run moved {other} counters"
+        if expect.packet is not None:
+            assert result.packet == expect.packet, (
+                f"{direction} output differs ({expect.outcome}):\n"
+                f"{hexdiff(expect.packet, result.packet)}\n"
+                f"  expected {_dissect(expect.packet)}\n  actual   {_dissect(result.packet)}"
+            )
+
+    def check_ingress(self, frame: bytes) -> Checked:
+        cache_before = self.proxy.cache()
+        counters_before = self.proxy.counters()
+        expect = self.oracle.ingress(frame, set(cache_before))
+        result = self.proxy.ingress(frame)
+        self._assert_run("ingress", frame, expect, result, counters_before, self.proxy.counters())
+        cache_after = self.proxy.cache()
+        added = {k: v for k, v in cache_after.items() if k not in cache_before}
+        assert all(cache_after.get(k) == v for k, v in cache_before.items()), (
+            "ingress changed an existing cache entry"
+        )
+        if expect.value is None:
+            assert not added, f"ingress ({expect.outcome}) added entries {added}"
+            return Checked(result, expect)
+        assert len(added) == 1, f"ingress ({expect.outcome}) added {len(added)} entries"
+        (key, value), = added.items()
+        assert value == expect.value, f"cache value:\n{hexdiff(expect.value, value)}"
+        if expect.key is not None:
+            assert key == expect.key, f"cache key:\n{hexdiff(expect.key, key)}"
+        return Checked(result, expect, new_key=key)
+
+    # ---- egress -------------------------------------------------------
+    def carried_mark(self, ingress: RunResult) -> int:
+        """What the key's carrier hands to egress (skb->mark), if anything."""
+        carry = getattr(self.key, "carry_to_egress", None)
+        return carry(ingress.meta, self.values) if carry else 0
+
+    def egress_key(self, frame: bytes, mark: int) -> tuple[str, bytes | None]:
+        reference = getattr(self.key, "reference_egress_carried", None)
+        if reference is not None:
+            return reference(frame, mark, self.values)
+        return self.oracle.egress_key(frame)
+
+    def check_egress(self, frame: bytes, mark: int = 0) -> Checked:
+        cache_before = self.proxy.cache()
+        counters_before = self.proxy.counters()
+        key_outcome, key = self.egress_key(frame, mark)
+        found = cache_before.get(key) if key_outcome == "ok" else None
+        expect = self.oracle.egress(frame, key_outcome, found)
+        result = self.proxy.egress(frame, mark=mark)
+        self._assert_run("egress", frame, expect, result, counters_before, self.proxy.counters())
+        cache_after = self.proxy.cache()
+        expected_cache = dict(cache_before)
+        if found is not None:
+            del expected_cache[key]  # a hit is consumed, whatever follows
+        assert cache_after == expected_cache, "egress left the cache in an unexpected state"
+        return Checked(result, expect)
+
+    def round_trip(self, frame: bytes, vnf) -> tuple[Checked, Checked | None]:
+        """ingress -> vnf(stripped frame) -> egress, every step checked."""
+        ingress = self.check_ingress(frame)
+        if ingress.expect.packet is None:
+            return ingress, None
+        plain = vnf(ingress.result.packet)
+        egress = self.check_egress(plain, mark=self.carried_mark(ingress.result))
+        return ingress, egress

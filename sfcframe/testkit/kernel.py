@@ -1,0 +1,76 @@
+"""A build loaded into the kernel and driven through BPF_PROG_TEST_RUN."""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Mapping
+
+from sfcframe.composer import render
+from sfcframe.loader import LoadedModule, compile_and_load
+from sfcframe.maps import counters
+from sfcframe.spec import ResolvedSpec, resolve_spec
+from sfcframe.testrun import RunResult, run_tc, run_xdp
+
+
+class KernelProxy:
+    """Compile once, then run ingress/egress on packets and read the maps."""
+
+    def __init__(self, encap: str, key: str, params: Mapping[str, Any] | None = None):
+        self.spec: ResolvedSpec = resolve_spec(encap, key, params or {})
+        self.module: LoadedModule = compile_and_load(render(self.spec))
+        self._cache = self.module.table("sfc_cache")
+        self._in = self.module.table("sfc_ingress_counters")
+        self._eg = self.module.table("sfc_egress_counters")
+        self._settings = self.module.table("sfc_settings")
+        self.ingress_names = [o.name for o in self.spec.ingress_outcomes]
+        self.egress_names = [o.name for o in self.spec.egress_outcomes]
+
+    # ---- running ------------------------------------------------------
+    def ingress(self, frame: bytes) -> RunResult:
+        return run_xdp(self.module.fds["sfc_ingress"], frame)
+
+    def egress(self, frame: bytes, mark: int = 0) -> RunResult:
+        return run_tc(self.module.fds["sfc_egress"], frame, mark=mark)
+
+    def run_program(self, function: str, frame: bytes, mark: int = 0) -> RunResult:
+        prog = self.module.programs[function]
+        if prog.prog_type == "xdp":
+            return run_xdp(self.module.fds[function], frame)
+        return run_tc(self.module.fds[function], frame, mark=mark)
+
+    # ---- state --------------------------------------------------------
+    def counters(self) -> dict[str, dict[str, int]]:
+        return {
+            "ingress": counters(self._in, self.ingress_names),
+            "egress": counters(self._eg, self.egress_names),
+        }
+
+    def cache(self) -> dict[bytes, bytes]:
+        """Cache contents as {key bytes: value bytes}."""
+        return {bytes(k): bytes(v) for k, v in self._cache.items()}
+
+    def clear(self) -> None:
+        """Empty the cache and zero the counters."""
+        self._cache.clear()
+        for table in (self._in, self._eg):
+            for index in range(len(table)):
+                zero = table.Leaf(*([0] * len(table[table.Key(index)])))
+                table[table.Key(index)] = zero
+
+    def set_strict(self, strict: bool) -> None:
+        leaf = self._settings.Leaf()
+        leaf.set = 1
+        leaf.strict = int(strict)
+        self._settings[ctypes.c_int(0)] = leaf
+
+    def value_size(self) -> int:
+        return ctypes.sizeof(self._cache.Leaf)
+
+    def close(self) -> None:
+        self.module.close()
+
+    def __enter__(self) -> "KernelProxy":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

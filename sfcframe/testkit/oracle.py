@@ -1,0 +1,126 @@
+"""The Python reference of a whole build: what ingress and egress must do.
+
+It combines the chosen encapsulation's and key's reference methods with the
+core's rules (outcome order, verdict policy, entry layout) and predicts, for
+one frame, the outcome, the verdict, the output frame and the cache entry.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from sfcframe.spec import ResolvedSpec
+from sfcframe.testrun import TC_ACT_OK, TC_ACT_SHOT, XDP_DROP, XDP_PASS
+
+VALUE_PLAIN = 0x1
+
+
+@dataclass(frozen=True)
+class Expect:
+    outcome: str
+    verdict: int
+    packet: bytes | None  # expected output frame when the packet passes
+    key: bytes | None = None  # the cache key stored (None: none, or opaque)
+    value: bytes | None = None  # the cache value stored
+
+
+class Oracle:
+    def __init__(self, spec: ResolvedSpec, strict: bool | None = None):
+        self.spec = spec
+        self.encap = spec.encap.plugin
+        self.key = spec.key.plugin
+        self.strict = spec.core["strict"] if strict is None else strict
+        self.capacity = spec.header_capacity
+        self._policy_in = {o.name: o.policy for o in spec.ingress_outcomes}
+        self._policy_eg = {o.name: o.policy for o in spec.egress_outcomes}
+
+    # ---- entry layout -------------------------------------------------
+    @property
+    def value_size(self) -> int:
+        size = 4 + self.capacity
+        return (size + 3) // 4 * 4
+
+    def value(self, cached: bytes, plain: bool = False) -> bytes:
+        """struct sfc_value bytes: flags, len, outer_proto, hdr[] zero-padded."""
+        if plain:
+            head = struct.pack("!BBH", VALUE_PLAIN, 0, 0)
+            return head.ljust(self.value_size, b"\x00")
+        head = struct.pack("!BBH", 0, len(cached), self.encap.ethertype)
+        return (head + cached).ljust(self.value_size, b"\x00")
+
+    def cached_header(self, value: bytes) -> tuple[int, bytes]:
+        flags, length = value[0], value[1]
+        return flags, value[4 : 4 + length]
+
+    # ---- verdicts -----------------------------------------------------
+    def _verdict(self, policy: str, pass_v: int, drop_v: int) -> int:
+        if policy == "pass":
+            return pass_v
+        if policy == "drop":
+            return drop_v
+        return drop_v if self.strict else pass_v
+
+    def _in(self, outcome: str, frame: bytes, **kw) -> Expect:
+        verdict = self._verdict(self._policy_in[outcome], XDP_PASS, XDP_DROP)
+        packet = kw.pop("packet", frame) if verdict == XDP_PASS else None
+        return Expect(outcome, verdict, packet, **kw)
+
+    def _eg(self, outcome: str, frame: bytes, packet: bytes | None = None) -> Expect:
+        verdict = self._verdict(self._policy_eg[outcome], TC_ACT_OK, TC_ACT_SHOT)
+        out = (packet if packet is not None else frame) if verdict == TC_ACT_OK else None
+        return Expect(outcome, verdict, out)
+
+    # ---- ingress ------------------------------------------------------
+    def ingress(self, frame: bytes, cache_keys: set[bytes] = frozenset()) -> Expect:
+        """Predict ingress for ``frame`` given the keys already cached."""
+        if len(frame) < 14:
+            return self._in("ignored", frame)
+        ethertype = struct.unpack_from("!H", frame, 12)[0]
+        if ethertype != self.encap.ethertype:
+            return self._ingress_plain(frame, ethertype, cache_keys)
+        parse = self.encap.reference_ingress(frame[14:], self.spec.encap_params)
+        if parse.outcome != "ok":
+            return self._in(parse.outcome, frame)
+        outcome, key = self.key.reference_key(frame[14 + parse.strip_len :], parse.inner_ethertype)
+        if outcome != "ok":
+            return self._in(outcome, frame)
+        if key is not None and key in cache_keys:
+            return self._in("collision", frame)
+        stripped = frame[:12] + struct.pack("!H", parse.inner_ethertype) + frame[14 + parse.strip_len :]
+        return self._in("cached", frame, packet=stripped, key=key, value=self.value(parse.cached))
+
+    def _ingress_plain(self, frame: bytes, ethertype: int, cache_keys) -> Expect:
+        if not self.spec.core["track_plain"]:
+            return self._in("ignored", frame)
+        outcome, key = self.key.reference_key(frame[14:], ethertype)
+        if outcome != "ok":
+            return self._in("ignored", frame)
+        if self.key.plain_in_carrier:
+            return self._in("plain", frame)
+        if key in cache_keys:
+            return self._in("collision", frame)
+        return self._in("plain", frame, key=key, value=self.value(b"", plain=True))
+
+    # ---- egress -------------------------------------------------------
+    def egress_key(self, frame: bytes) -> tuple[str, bytes | None]:
+        """The egress key as derived from the frame (keys carried in the frame)."""
+        ethertype = struct.unpack_from("!H", frame, 12)[0]
+        return self.key.reference_egress_key(frame[14:], ethertype)
+
+    def egress(self, frame: bytes, key_outcome: str, found: bytes | None) -> Expect:
+        """Predict egress given the key step's outcome and the entry the lookup finds."""
+        if key_outcome != "ok":
+            return self._eg(key_outcome, frame)
+        if found is None:
+            return self._eg("not_cached", frame)
+        flags, cached = self.cached_header(found)
+        if flags & VALUE_PLAIN:
+            return self._eg("plain", frame)
+        outcome, header = self.encap.reference_restore(cached, self.spec.encap_params)
+        if outcome != "ok":
+            return self._eg(outcome, frame)
+        if not header:
+            return self._eg("restored", frame)
+        outer = struct.pack("!H", self.encap.ethertype)
+        return self._eg("restored", frame, packet=frame[:12] + outer + header + frame[14:])

@@ -1,0 +1,24 @@
+"""The encap x key combinations every kernel test runs over."""
+
+from __future__ import annotations
+
+import pytest
+
+#: (encap, key, params) — metadata round trips use the mark carrier because
+#: BPF_PROG_TEST_RUN cannot hand XDP metadata to a TC program.
+COMBOS = [
+    ("mpls", "tcpip", {}),
+    ("mpls", "metadata", {"carrier": "mark"}),
+    ("nsh", "tcpip", {"max_md_bytes": 64}),
+    ("nsh", "metadata", {"carrier": "mark", "max_md_bytes": 64}),
+]
+
+
+def combo_id(combo) -> str:
+    encap, key, params = combo
+    extra = ",".join(f"{k}={v}" for k, v in sorted(params.items()))
+    return f"{encap}-{key}" + (f"[{extra}]" if extra else "")
+
+
+def parametrize_combos(fn):
+    return pytest.mark.parametrize("combo", COMBOS, ids=[combo_id(c) for c in COMBOS])(fn)

@@ -1,0 +1,161 @@
+"""Bad and unusual input, for every encap x key: verdict and counter exactly
+as the oracle says, output unchanged unless the packet was processed, and
+the cache changed only as predicted."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import strategies as st  # noqa: F401  (strategies used via plugins)
+
+from combos import parametrize_combos
+from sfcframe.testkit.packets import ETH_P_IP, ether, frame, tcp_ipv4
+from sfcframe.testrun import TC_ACT_OK, TC_ACT_SHOT, XDP_DROP, XDP_PASS
+
+pytestmark = pytest.mark.kernel
+
+
+def _example_header(harness) -> bytes:
+    plugin = harness.proxy.spec.encap.plugin
+    return plugin.example_header(harness.proxy.spec.encap_params)
+
+
+def _valid_frame(harness, inner: bytes | None = None) -> bytes:
+    plugin = harness.proxy.spec.encap.plugin
+    return frame(plugin.ethertype, _example_header(harness), inner or tcp_ipv4(ip_option_words=2))
+
+
+@parametrize_combos
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
+def test_every_truncation_at_ingress(harness_factory, combo, strict):
+    encap, key, params = combo
+    harness = harness_factory(encap, key, strict=strict, **params)
+    full = _valid_frame(harness)
+    outcomes = set()
+    for length in range(14, len(full) + 1):
+        harness.reset()
+        outcomes.add(harness.check_ingress(full[:length]).expect.outcome)
+    assert "cached" in outcomes and "malformed" in outcomes
+
+
+@parametrize_combos
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
+def test_every_truncation_at_egress(harness_factory, combo, strict):
+    encap, key, params = combo
+    harness = harness_factory(encap, key, strict=strict, **params)
+    full = _valid_frame(harness)
+    # BPF_PROG_TEST_RUN refuses an IPv4-typed skb shorter than an IPv4 header
+    for length in range(14 + 20, len(full) - 1):
+        harness.reset()
+        ingress = harness.check_ingress(full)
+        stripped = ingress.result.packet
+        if length > len(stripped):
+            break
+        harness.check_egress(stripped[:length], mark=harness.carried_mark(ingress.result))
+
+
+@parametrize_combos
+@pytest.mark.parametrize("ethertype", [0x0806, 0x8848, 0x86DD, 0x88B5, 0x0000, 0xFFFF])
+def test_foreign_ethertypes_pass_untouched(harness_factory, combo, ethertype):
+    encap, key, params = combo
+    harness = harness_factory(encap, key, **params)
+    checked = harness.check_ingress(ether(ethertype) + bytes(range(64)))
+    assert checked.expect.outcome == "ignored"
+    assert checked.result.retval == XDP_PASS
+    assert harness.check_egress(ether(ethertype) + bytes(range(64))).expect.outcome in (
+        "ignored",
+        "not_cached",
+    )
+
+
+@parametrize_combos
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
+def test_plain_packets_are_tracked_and_passed(harness_factory, combo, strict):
+    encap, key, params = combo
+    harness = harness_factory(encap, key, strict=strict, **params)
+    plain = ether(ETH_P_IP) + tcp_ipv4()
+    ingress = harness.check_ingress(plain)
+    assert ingress.expect.outcome == "plain" and ingress.result.packet == plain
+    egress = harness.check_egress(plain, mark=harness.carried_mark(ingress.result))
+    assert egress.expect.outcome == "plain"
+    assert egress.result.retval == TC_ACT_OK and egress.result.packet == plain
+
+
+@parametrize_combos
+@pytest.mark.parametrize(
+    "inner",
+    [
+        pytest.param(dict(ip_option_words=10), id="ipv4-options-max"),
+        pytest.param(dict(ip_option_words=1, tcp_option_words=10), id="tcp-options"),
+        pytest.param(dict(ip_flags="MF", frag=0), id="first-fragment"),
+        pytest.param(dict(ip_flags="MF", frag=100), id="middle-fragment"),
+        pytest.param(dict(ip_flags=0, frag=200), id="last-fragment"),
+        pytest.param(dict(payload=b""), id="no-payload"),
+    ],
+)
+def test_inner_variants(harness_factory, combo, inner):
+    from sfcframe.testkit.packets import vnf_ttl_decrement
+
+    encap, key, params = combo
+    harness = harness_factory(encap, key, **params)
+    ingress, egress = harness.round_trip(_valid_frame(harness, tcp_ipv4(**inner)), vnf_ttl_decrement)
+    if inner.get("frag") and key == "tcpip":
+        assert ingress.expect.outcome == "no_key"
+    else:
+        assert egress is not None and egress.expect.outcome == "restored"
+
+
+def _udp_icmp():
+    from scapy.layers.inet import ICMP, IP, UDP
+
+    return {
+        "udp": bytes(IP(src="10.1.0.1", dst="10.2.0.1") / UDP(sport=1, dport=2) / (b"x" * 8)),
+        "icmp": bytes(IP(src="10.1.0.1", dst="10.2.0.1") / ICMP(id=3, seq=4) / (b"y" * 8)),
+    }
+
+
+@parametrize_combos
+@pytest.mark.parametrize("proto", ["udp", "icmp"])
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
+def test_non_tcp_inner(harness_factory, combo, proto, strict):
+    encap, key, params = combo
+    harness = harness_factory(encap, key, strict=strict, **params)
+    ingress, egress = harness.round_trip(_valid_frame(harness, _udp_icmp()[proto]), lambda f: f)
+    if key == "tcpip":
+        assert ingress.expect.outcome == "no_key"
+        assert ingress.result.retval == (XDP_DROP if strict else XDP_PASS)
+    else:
+        assert egress.expect.outcome == "restored"
+
+
+@parametrize_combos
+def test_duplicate_key_is_a_counted_drop(harness_factory, combo):
+    encap, key, params = combo
+    harness = harness_factory(encap, key, **params)
+    if key != "tcpip":
+        pytest.skip("unique ids: the metadata key cannot collide")  # documented in README
+    one = _valid_frame(harness)
+    harness.check_ingress(one)
+    second = harness.check_ingress(one)
+    assert second.expect.outcome == "collision" and second.result.retval == XDP_DROP
+
+
+@parametrize_combos
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
+def test_egress_miss(harness_factory, combo, strict):
+    encap, key, params = combo
+    harness = harness_factory(encap, key, strict=strict, **params)
+    ingress = harness.check_ingress(_valid_frame(harness))
+    harness.reset()  # the entry is gone: evicted, or the VNF held the packet too long
+    egress = harness.check_egress(ingress.result.packet, mark=harness.carried_mark(ingress.result))
+    assert egress.expect.outcome == "not_cached"
+    assert egress.result.retval == (TC_ACT_SHOT if strict else TC_ACT_OK)
+
+
+def test_nat_breaks_the_tcpip_key_and_is_counted(harness_factory):
+    from sfcframe.testkit.packets import vnf_nat
+
+    harness = harness_factory("mpls", "tcpip")
+    ingress, egress = harness.round_trip(_valid_frame(harness), vnf_nat)
+    assert ingress.expect.outcome == "cached"
+    assert egress.expect.outcome == "not_cached"
+    assert harness.proxy.counters()["egress"]["not_cached"] == 1
