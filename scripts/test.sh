@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Run the test suite with the venv made by scripts/setup.sh.
+# The README's test command: set up this machine (idempotent), then run every test.
+# Kernel tests need root and BPF; they fail, never skip, when either is missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if [[ -z "${BCC_KERNEL_SOURCE:-}" && -d /usr/src/sfcframe-kernel-headers ]]; then
-    export BCC_KERNEL_SOURCE=/usr/src/sfcframe-kernel-headers
-fi
-exec .venv/bin/python -m pytest -q tests "$@"
+bash scripts/setup.sh
+export BCC_KERNEL_SOURCE="${BCC_KERNEL_SOURCE:-/usr/src/sfcframe-kernel-headers}"
+paths=(tests)
+for dir in plugins/*/tests; do
+    [[ -d "$dir" ]] && paths+=("$dir")
+done
+exec .venv/bin/python -m pytest -p no:cacheprovider "${paths[@]}" "$@"

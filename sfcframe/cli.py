@@ -167,6 +167,7 @@ def _check(rendered) -> dict[str, Any]:
         memory = map_memory(cache.get_fd() if hasattr(cache, "get_fd") else cache.map_fd)
         return {
             "result": "OK",
+            "license": module.license,
             "compile_seconds": round(module.compile_seconds, 3),
             "load_seconds": round(module.load_seconds, 3),
             "programs": {

@@ -69,6 +69,7 @@ class LoadedModule:
     compile_seconds: float
     load_seconds: float
     instructions: dict[str, int] = field(default_factory=dict)
+    license: str = ""
     _tmp: tempfile.TemporaryDirectory | None = None
 
     def table(self, name: str):
@@ -130,6 +131,7 @@ def compile_and_load(rendered: Rendered, build_dir: Path | None = None) -> Loade
         compile_seconds=compiled - started,
         load_seconds=loaded - compiled,
         instructions=instructions,
+        license=bcc.libbcc.lib.bpf_module_license(bpf.module).decode(),
         _tmp=tmp,
     )
 

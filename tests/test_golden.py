@@ -1,0 +1,53 @@
+"""Generated C for each built-in combination equals the checked-in golden files.
+
+Regenerate after an intended change with:
+    SFCFRAME_REGEN_GOLDEN=1 bash scripts/test.sh tests/test_golden.py
+then review the diff like any other code change.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sfcframe.composer import render
+from sfcframe.spec import resolve_spec
+
+GOLDEN = Path(__file__).parent / "golden"
+REGENERATE = os.environ.get("SFCFRAME_REGEN_GOLDEN") == "1"
+
+BUILDS = {
+    "mpls-tcpip": ("mpls", "tcpip", {}),
+    "mpls-metadata": ("mpls", "metadata", {}),
+    "mpls-metadata-mark": ("mpls", "metadata", {"carrier": "mark"}),
+    "nsh-tcpip": ("nsh", "tcpip", {}),
+    "nsh-metadata": ("nsh", "metadata", {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUILDS))
+def test_generated_code_matches_golden(name):
+    encap, key, params = BUILDS[name]
+    files = render(resolve_spec(encap, key, params)).files
+    directory = GOLDEN / name
+    if REGENERATE:
+        directory.mkdir(parents=True, exist_ok=True)
+        for old in directory.iterdir():
+            old.unlink()
+        for file, text in files.items():
+            (directory / file).write_text(text)
+    on_disk = {p.name: p.read_text() for p in sorted(directory.iterdir())} if directory.is_dir() else {}
+    assert set(on_disk) == set(files), f"golden files for {name} missing: set SFCFRAME_REGEN_GOLDEN=1"
+    for file, text in files.items():
+        assert text == on_disk[file], (
+            f"{name}/{file} differs from its golden copy; if intended, regenerate with "
+            "SFCFRAME_REGEN_GOLDEN=1 and review the diff"
+        )
+
+
+def test_rendering_is_deterministic():
+    first = render(resolve_spec("mpls", "tcpip", {"max_labels": 7})).files
+    second = render(resolve_spec("mpls", "tcpip", {"max_labels": 7})).files
+    assert first == second
