@@ -7,12 +7,9 @@ and output context. Used by the kernel tests and by cost benchmarks.
 from __future__ import annotations
 
 import ctypes
-import os
-import platform
 from dataclasses import dataclass
 
-BPF_PROG_TEST_RUN = 10
-_NR_BPF = {"x86_64": 321, "aarch64": 280}
+from sfcframe.bpfsys import BPF_PROG_TEST_RUN, bpf
 
 XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT = range(5)
 TC_ACT_OK, TC_ACT_SHOT = 0, 2
@@ -23,8 +20,6 @@ SKB_MARK_OFFSET = 8
 SKB_PRIORITY_OFFSET = 32
 SKB_IFINDEX_OFFSET = 40
 XDP_MD_SIZE = 24
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class _TestAttr(ctypes.Structure):
@@ -73,13 +68,10 @@ class TestRunError(OSError):
 
 
 def _bpf(attr: _TestAttr) -> None:
-    nr = _NR_BPF.get(platform.machine())
-    if nr is None:
-        raise TestRunError(0, f"bpf syscall number unknown for {platform.machine()}")
-    rc = _libc.syscall(nr, BPF_PROG_TEST_RUN, ctypes.byref(attr), ctypes.sizeof(attr))
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise TestRunError(err, f"BPF_PROG_TEST_RUN: {os.strerror(err)}")
+    try:
+        bpf(BPF_PROG_TEST_RUN, attr)
+    except OSError as exc:
+        raise TestRunError(exc.errno, f"BPF_PROG_TEST_RUN: {exc.strerror}") from None
 
 
 def _buffers(packet: bytes, out_size: int):
