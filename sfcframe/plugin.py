@@ -107,6 +107,11 @@ class KeyPlugin(_Plugin):
     def extra_programs(self, values: Mapping[str, Any]) -> list[ProgramSpec]:
         return []
 
+    def extra_counters(self, values: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+        """Per-CPU counter arrays of the extra programs: {map name: outcome
+        names in index order}. Stats and the test kit read them like the core's."""
+        return {}
+
     # ---- test oracle -------------------------------------------------
     @abc.abstractmethod
     def reference_key(self, l3: bytes, ethertype: int) -> tuple[str, bytes | None]:

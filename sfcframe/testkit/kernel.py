@@ -24,6 +24,8 @@ class KernelProxy:
         self._settings = self.module.table("sfc_settings")
         self.ingress_names = [o.name for o in self.spec.ingress_outcomes]
         self.egress_names = [o.name for o in self.spec.egress_outcomes]
+        extra = self.spec.key.plugin.extra_counters(self.spec.key_params)
+        self._extra = {name: (self.module.table(name), list(outcomes)) for name, outcomes in extra.items()}
 
     # ---- running ------------------------------------------------------
     def ingress(self, frame: bytes) -> RunResult:
@@ -43,6 +45,7 @@ class KernelProxy:
         return {
             "ingress": counters(self._in, self.ingress_names),
             "egress": counters(self._eg, self.egress_names),
+            **{name: counters(table, names) for name, (table, names) in self._extra.items()},
         }
 
     def cache(self) -> dict[bytes, bytes]:
@@ -52,7 +55,7 @@ class KernelProxy:
     def clear(self) -> None:
         """Empty the cache and zero the counters."""
         self._cache.clear()
-        for table in (self._in, self._eg):
+        for table in (self._in, self._eg, *(t for t, _ in self._extra.values())):
             for index in range(len(table)):
                 zero = table.Leaf(*([0] * len(table[table.Key(index)])))
                 table[table.Key(index)] = zero

@@ -1,0 +1,167 @@
+"""Network Service Header, RFC 8300, directly over Ethernet (ethertype 0x894F).
+
+Ingress caches the whole NSH header as it arrived (MD type 1 or 2, TLVs
+opaque) and strips it; egress puts it back with the Service Index decremented
+by one, as an SFC proxy must (RFC 8300 §2.3), and drops the packet when the
+index would reach zero.
+
+Ingress checks, in this order (the C in nsh.c.j2 does the same):
+
+1. fewer than 8 bytes (base + service path header)     -> malformed
+2. Ver != 0                                             -> malformed
+3. MD type 1 with Length != 6                           -> malformed
+   MD type 2 with Length < 2                            -> malformed
+   MD type 2 with Length*4 - 8 > max_md_bytes           -> too_deep
+   any other MD type                                    -> malformed
+4. fewer than Length*4 bytes                            -> malformed
+5. Next Protocol 0x1 (IPv4)                             -> go on, inner 0x0800
+   0x2 IPv6, 0x3 Ethernet, 0x4 NSH, 0x5 MPLS            -> unsupported_inner
+   anything else                                        -> malformed
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from sfcframe.outcomes import Outcome
+from sfcframe.params import Param
+from sfcframe.plugin import EncapParse, EncapPlugin
+
+ETH_P_NSH = 0x894F
+ETH_P_IP = 0x0800
+
+NSH_BASE_LEN = 8  # base header + service path header
+NSH_MD1_LEN = 24  # MD type 1: base + path + 16 bytes of fixed context
+NSH_MD1_CONTEXT_LEN = NSH_MD1_LEN - NSH_BASE_LEN
+NSH_MD_TYPE_1 = 0x1
+NSH_MD_TYPE_2 = 0x2
+NSH_SI_OFFSET = 7
+
+NSH_NP_IPV4 = 0x1
+#: next protocols RFC 8300 assigns that this proxy does not strip down to
+NSH_NP_UNSUPPORTED = (0x2, 0x3, 0x4, 0x5)  # IPv6, Ethernet, NSH, MPLS
+
+#: Length has 6 bits of 4-byte words: 252 header bytes, 244 of them metadata
+MAX_MD_BYTES_LIMIT = 63 * 4 - NSH_BASE_LEN
+
+
+def _capacity(values: Mapping[str, Any]) -> int:
+    # MD type 1 always fits: its 16 context bytes are mandatory, so max_md_bytes
+    # only bounds the variable-length metadata of MD type 2.
+    return NSH_BASE_LEN + max(NSH_MD1_CONTEXT_LEN, values["max_md_bytes"])
+
+
+class NshEncap(EncapPlugin):
+    description = (
+        "NSH, RFC 8300 (ethertype 0x894F), MD types 1 and 2, next protocol IPv4; "
+        "restores the cached header with the Service Index decremented"
+    )
+    template = "nsh.c.j2"
+    ethertype = ETH_P_NSH
+    params = (
+        Param(
+            "max_md_bytes",
+            "int",
+            16,
+            "largest MD type 2 metadata (bytes after the 8-byte base and path headers) "
+            "cached; more counts as too_deep. MD type 1 is always accepted",
+            0,
+            MAX_MD_BYTES_LIMIT,
+        ),
+    )
+
+    def header_capacity(self, values: Mapping[str, Any]) -> int:
+        return _capacity(values)
+
+    def max_strip(self, values: Mapping[str, Any]) -> int:
+        return _capacity(values)
+
+    def egress_outcomes(self, values: Mapping[str, Any]) -> list[Outcome]:
+        return [
+            Outcome(
+                "si_expired",
+                "drop",
+                "NSH Service Index would reach 0 once decremented (RFC 8300 §2.3)",
+            )
+        ]
+
+    # ---- test oracle -------------------------------------------------
+    def reference_ingress(self, l2_payload: bytes, values: Mapping[str, Any]) -> EncapParse:
+        hdr = l2_payload
+        if len(hdr) < NSH_BASE_LEN:
+            return EncapParse("malformed")
+        if hdr[0] >> 6 != 0:
+            return EncapParse("malformed")
+        length = (hdr[1] & 0x3F) * 4
+        md_type = hdr[2] & 0x0F
+        if md_type == NSH_MD_TYPE_1:
+            if length != NSH_MD1_LEN:
+                return EncapParse("malformed")
+        elif md_type == NSH_MD_TYPE_2:
+            if length < NSH_BASE_LEN:
+                return EncapParse("malformed")
+            if length - NSH_BASE_LEN > values["max_md_bytes"]:
+                return EncapParse("too_deep")
+        else:
+            return EncapParse("malformed")
+        if len(hdr) < length:
+            return EncapParse("malformed")
+        next_proto = hdr[3]
+        if next_proto in NSH_NP_UNSUPPORTED:
+            return EncapParse("unsupported_inner")
+        if next_proto != NSH_NP_IPV4:
+            return EncapParse("malformed")
+        return EncapParse(
+            "ok", strip_len=length, inner_ethertype=ETH_P_IP, cached=bytes(hdr[:length])
+        )
+
+    def reference_restore(self, cached: bytes, values: Mapping[str, Any]) -> tuple[str, bytes]:
+        if len(cached) < NSH_BASE_LEN:  # never cached by ingress
+            return "error", b""
+        si = cached[NSH_SI_OFFSET]
+        if si <= 1:
+            return "si_expired", b""
+        return "ok", cached[:NSH_SI_OFFSET] + bytes([si - 1]) + cached[NSH_SI_OFFSET + 1 :]
+
+    def example_header(self, values: Mapping[str, Any]) -> bytes:
+        """MD type 2 with two TLVs (one padded) when they fit max_md_bytes, else MD type 1."""
+        from sfcframe.encaps.nsh.scapy_layers import Tlv, nsh_md1, nsh_md2
+
+        tlvs = [Tlv(0x0101, 0x01, bytes(range(1, 5))), Tlv(0xFFF0, 0x42, b"nsh-5", u_bit=1)]
+        if sum(t.wire_len for t in tlvs) <= values["max_md_bytes"]:
+            return nsh_md2(spi=0x00ABCD, si=254, tlvs=tlvs, ttl=63)
+        return nsh_md1(spi=0x00ABCD, si=254, context=bytes(range(16)), ttl=63)
+
+    def header_strategy(self, values: Mapping[str, Any]):
+        from hypothesis import strategies as st
+
+        from sfcframe.encaps.nsh.scapy_layers import Tlv, nsh_md1, nsh_md2
+
+        common = dict(
+            spi=st.integers(0, (1 << 24) - 1),
+            si=st.integers(2, 255),
+            ttl=st.integers(0, 63),
+            oam=st.integers(0, 1),
+            unused1=st.integers(0, 1),
+            unused2=st.integers(0, 15),
+        )
+        md1 = st.builds(nsh_md1, context=st.binary(min_size=16, max_size=16), **common)
+
+        @st.composite
+        def tlvs(draw):
+            budget = values["max_md_bytes"]
+            out = []
+            while budget >= 4 and draw(st.booleans()):
+                data_len = draw(st.integers(0, min(127, (budget - 4) // 4 * 4)))
+                tlv = Tlv(
+                    md_class=draw(st.integers(0, 0xFFFF)),
+                    md_type=draw(st.integers(0, 0xFF)),
+                    data=draw(st.binary(min_size=data_len, max_size=data_len)),
+                    u_bit=draw(st.integers(0, 1)),
+                )
+                out.append(tlv)
+                budget -= tlv.wire_len
+            return out
+
+        md2 = st.builds(nsh_md2, tlvs=tlvs(), **common)
+        return st.one_of(md1, md2)
