@@ -23,7 +23,7 @@ from sfcframe.plugin import ProgramSpec
 MERGED_HEADERS = Path("/usr/src/sfcframe-kernel-headers")
 
 
-def _bcc():
+def bcc_module():
     if MERGED_HEADERS.is_dir():
         os.environ.setdefault("BCC_KERNEL_SOURCE", str(MERGED_HEADERS))
     try:
@@ -86,7 +86,7 @@ class LoadedModule:
 def compile_and_load(rendered: Rendered, build_dir: Path | None = None) -> LoadedModule:
     """Compile the rendered files with bcc and load every program."""
     require_root()
-    bcc = _bcc()
+    bcc = bcc_module()
     tmp = None
     if build_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="sfcframe-build-")

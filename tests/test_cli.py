@@ -139,6 +139,15 @@ def test_check_loads_into_the_verifier(kernel_ready):
 
 
 @pytest.mark.kernel
+@pytest.mark.parametrize("params", [["max_labels=1"], ["max_labels=2"], ["max_labels=32", "pop=0"]])
+def test_small_and_large_entries_pass_the_verifier(kernel_ready, params):
+    """A 4-byte entry once made clang re-read the length past its bound check."""
+    args = [a for p in params for a in ("--param", p)]
+    proc = run("build", "--encap", "mpls", "--key", "tcpip", *args, "--check")
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.kernel
 def test_verifier_rejection_shows_the_log_and_exits_1(kernel_ready, bad_plugins):
     proc = run("build", "--encap", "unchecked", "--key", "tcpip", "--check", env_extra=bad_plugins)
     assert_one_line_error(proc, "verifier rejected sfc_ingress", code=1)

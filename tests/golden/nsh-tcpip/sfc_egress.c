@@ -81,7 +81,9 @@ static __always_inline int sfc_eg_finish(int outcome)
 /* Make room after the Ethernet header and write ethertype + header in one store. */
 static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *val)
 {
-	__u32 len = val->len;
+	/* one read: clang would otherwise re-load len after the bound check and the
+	 * verifier would see the unbounded byte at bpf_skb_store_bytes() */
+	__u32 len = *(volatile __u8 *)&val->len;
 	__u32 mtu_len = 0;
 
 	if (len > SFC_HDR_CAPACITY)

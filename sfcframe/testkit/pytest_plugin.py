@@ -1,0 +1,68 @@
+"""pytest fixtures for testing sfcframe builds and plugins against the kernel.
+
+Registered as a pytest plugin (entry point ``pytest11: sfcframe``), so any
+project that installs sfcframe — a third-party plugin included — gets:
+
+- ``kernel_ready``: fails the test (never skips) when root, BTF or bcc is missing;
+- ``proxy_factory(encap, key, **params)``: a :class:`KernelProxy`, compiled once per session;
+- ``harness_factory(encap, key, strict=False, **params)``: a :class:`Harness` on an
+  emptied cache with zeroed counters.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def kernel_problem() -> str | None:
+    """Why kernel tests cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "kernel tests need root (BPF_PROG_TEST_RUN, CAP_BPF, CAP_NET_ADMIN)"
+    if not Path("/sys/kernel/btf/vmlinux").exists():
+        return "the kernel has no BTF (/sys/kernel/btf/vmlinux)"
+    try:
+        from sfcframe.loader import bcc_module
+
+        bcc_module()
+    except Exception as exc:  # noqa: BLE001 - reported verbatim
+        return f"bcc unavailable: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def kernel_ready() -> None:
+    problem = kernel_problem()
+    if problem:
+        pytest.fail(f"KERNEL FEATURE MISSING: {problem}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def proxy_factory(kernel_ready):
+    from sfcframe.testkit.kernel import KernelProxy
+
+    proxies: dict = {}
+
+    def get(encap: str, key: str, **params) -> KernelProxy:
+        ident = (encap, key, tuple(sorted(params.items())))
+        if ident not in proxies:
+            proxies[ident] = KernelProxy(encap, key, params)
+        return proxies[ident]
+
+    yield get
+    for proxy in proxies.values():
+        proxy.close()
+
+
+@pytest.fixture
+def harness_factory(proxy_factory):
+    from sfcframe.testkit.harness import Harness
+
+    def make(encap: str, key: str, strict: bool = False, **params) -> Harness:
+        harness = Harness(proxy_factory(encap, key, **params), strict=strict)
+        harness.reset()
+        return harness
+
+    return make
