@@ -150,15 +150,17 @@ class MetadataKey(KeyPlugin):
         mark``: ("ok", cache key bytes) or (egress outcome, None), as the C
         ``key_egress`` decides. Frames that are not IPv4/IPv6 are "ignored".
 
-        With carrier=data_meta a TC test run has no metadata, so every IP
-        frame is "not_cached" there.
+        A frame without the carrier never went through ingress (the host's own
+        packets: neighbour discovery, locally generated traffic): "ignored", so
+        strict mode does not drop them. With carrier=data_meta a TC test run has
+        no metadata, so every IP frame is "ignored" there.
         """
         if len(frame) < 14:
             return "ignored", None
         if struct.unpack_from("!H", frame, 12)[0] not in (ETH_P_IP, ETH_P_IPV6):
             return "ignored", None
         if values["carrier"] != "mark" or not mark & MARK_OURS:
-            return "not_cached", None
+            return "ignored", None
         if mark & MARK_PLAIN:
             return "plain", None
         return "ok", struct.pack("=Q", mark & MARK_ID)

@@ -34,7 +34,7 @@ static __always_inline int key_egress(struct __sk_buff *skb, struct sfc_key *key
 		return SFC_EG_IGNORED;
 	mark = skb->mark;
 	if (!(mark & META_MARK_OURS))
-		return SFC_EG_NOT_CACHED;
+		return SFC_EG_IGNORED;	/* never through our ingress, e.g. sent by this host */
 	skb->mark = 0;
 	if (mark & META_MARK_PLAIN)
 		return SFC_EG_PLAIN;

@@ -32,10 +32,11 @@ static __always_inline int key_egress(struct __sk_buff *skb, struct sfc_key *key
 		return SFC_EG_IGNORED;
 	if (eth->h_proto != bpf_htons(ETH_P_IP) && eth->h_proto != bpf_htons(ETH_P_IPV6))
 		return SFC_EG_IGNORED;
+	/* no metadata of ours: never through our ingress, e.g. sent by this host */
 	if ((void *)meta + META_LEN > data)
-		return SFC_EG_NOT_CACHED;	/* no metadata, or less than ours */
+		return SFC_EG_IGNORED;
 	if (meta->magic != META_MAGIC)
-		return SFC_EG_NOT_CACHED;
+		return SFC_EG_IGNORED;
 	meta->magic = 0;
 	if (meta->flags & META_FLAG_PLAIN)
 		return SFC_EG_PLAIN;
