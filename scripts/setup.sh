@@ -11,7 +11,7 @@
 #     at Debian's newest installed headers: a merged tree at /usr/src/sfcframe-kernel-headers
 #     (use it with BCC_KERNEL_SOURCE) plus /lib/modules/$(uname -r)/{build,source} symlinks;
 #   - bpffs at /sys/fs/bpf;
-#   - .venv/ (with --system-site-packages, so that bcc is importable) with sfcframe[test]
+#   - .venv/ (with --system-site-packages, so that bcc is importable) with sfcframe[test,bench]
 #     installed editable, and each plugins/*/ package;
 #   - a final check that bcc compiles and loads a trivial program.
 #
@@ -200,9 +200,12 @@ else
     for f in plugins/*/pyproject.toml; do
         [[ -f "$f" ]] && plugin_dirs+=("$(dirname "$f")")
     done
-    # Reinstall only when pyproject.toml or a plugin's files changed (sfcframe itself is
-    # editable, so its code changes need no reinstall; the plugins are installed as copies).
-    want_hash="$( { sha256sum pyproject.toml
+    # Reinstall only when the extras below, pyproject.toml or a plugin's files changed
+    # (sfcframe itself is editable, so its code changes need no reinstall; the plugins are
+    # installed as copies). bench: matplotlib for `sfcframe bench` plots.
+    PIP_EXTRAS="test,bench"
+    want_hash="$( { echo "extras=$PIP_EXTRAS"
+                    sha256sum pyproject.toml
                     if (( ${#plugin_dirs[@]} )); then
                         find "${plugin_dirs[@]}" -type f -not -path '*/__pycache__/*' \
                              -not -path '*.egg-info/*' -not -path '*/build/*' -not -path '*/dist/*' \
@@ -214,8 +217,8 @@ else
         note "Python packages up to date"
     else
         rm -f "$pip_stamp"
-        say "pip install -e '.[test]'"
-        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+        say "pip install -e '.[$PIP_EXTRAS]'"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$PIP_EXTRAS]"
         for d in "${plugin_dirs[@]}"; do
             say "pip install $d"
             "$VENV/bin/python" -m pip install -q --disable-pip-version-check "./$d"

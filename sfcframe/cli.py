@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sfcframe import __version__
+from sfcframe.bench.cli import add_bench_parser, run_bench
 from sfcframe.errors import CompileError, SfcError, VerifierError
 
 EPILOG = """\
@@ -21,6 +22,10 @@ examples:
   sfcframe plugins
   sfcframe build --encap mpls --key tcpip -o out/
   sfcframe build --encap nsh --key metadata --param max_md_bytes=64 --check
+  sfcframe up --name vnf1 --encap mpls --key tcpip --iface eth1 --iface eth2
+  sfcframe stats vnf1 --watch 1
+  sfcframe down vnf1
+  sfcframe size --rate 2.5Mpps --delay 5ms
 """
 
 
@@ -83,7 +88,28 @@ def _parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="compile with bcc and load into the verifier"
     )
     build.add_argument("--json", action="store_true", help="machine-readable summary")
+    _runtime_parsers(sub)
+    _demo_parser(sub)
+    add_bench_parser(sub)
     return parser
+
+
+def _runtime_parsers(sub) -> None:
+    from sfcframe.runtime.cli import add_parsers
+
+    add_parsers(sub)
+
+
+def _demo_parser(sub) -> None:
+    from sfcframe.demo.cli import add_demo_parser
+
+    add_demo_parser(sub)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from sfcframe.demo.cli import run
+
+    return run(args)
 
 
 def _plugins(args: argparse.Namespace) -> int:
@@ -208,7 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    handlers = {"plugins": _plugins, "build": _build}
+    from sfcframe.runtime.cli import HANDLERS as runtime_handlers
+
+    handlers = {"plugins": _plugins, "build": _build, "demo": _demo, "bench": run_bench, **runtime_handlers}
     try:
         return handlers[args.command](args)
     except VerifierError as exc:

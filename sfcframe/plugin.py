@@ -62,6 +62,10 @@ class EncapPlugin(_Plugin):
 
     #: outer ethertype that marks a frame as carrying this encapsulation.
     ethertype: int = 0
+    #: optional template (in :meth:`template_dir`) of the macros ``sfcframe demo``
+    #: needs (``types``, ``build``, ``parse``: DEMO_HDR_MAX, demo_build(),
+    #: demo_hdr_len(); see ``bpf_templates/demo.c.j2``); None: no demo.
+    demo_template: str | None = None
 
     @abc.abstractmethod
     def header_capacity(self, values: Mapping[str, Any]) -> int:

@@ -18,6 +18,7 @@ MAX_LABELS_LIMIT = 32
 class MplsEncap(EncapPlugin):
     description = "SR-MPLS label stack (ethertype 0x8847); restores all but the popped labels"
     template = "mpls.c.j2"
+    demo_template = "demo.c.j2"
     ethertype = ETH_P_MPLS_UC
     params = (
         Param("max_labels", "int", 10, "deepest label stack parsed and cached", 1, MAX_LABELS_LIMIT),

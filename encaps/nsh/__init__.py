@@ -57,6 +57,7 @@ class NshEncap(EncapPlugin):
         "restores the cached header with the Service Index decremented"
     )
     template = "nsh.c.j2"
+    demo_template = "demo.c.j2"
     ethertype = ETH_P_NSH
     params = (
         Param(

@@ -1,0 +1,586 @@
+"""Where the per-packet cost goes: variant builds measured by the same harness.
+
+Every variant is the rendered MPLS/tcpip proxy (``pop=1``, ``max_labels=10``)
+with one textual edit of ``sfc_proxy.c`` (:class:`~sfcframe.bench.cost.Edit`;
+an edit that no longer matches the templates fails loudly). The templates are
+never changed. Three kinds:
+
+``component``
+    a step removed (the program is no longer correct): its cost is the
+    difference to the unmodified row in the same rounds. Bounds the target.
+``candidate``
+    a behaviour-preserving change proposed for the data path, checked like
+    the real rows (counters, oracle frames, empty cache).
+``reference``
+    a change with different behaviour, measured for comparison only.
+``control``
+    identical code (an A/A build): how much two builds of the same program
+    differ, i.e. the resolution of every other comparison.
+"""
+
+from __future__ import annotations
+
+from sfcframe.bench.cost import Edit, Row, mpls_build, mpls_stack
+
+# ---- edits -------------------------------------------------------------------------
+
+NO_INSERT = Edit(
+    "ingress: no cache insert",
+    r"\tif \(sfc_cache\.insert\(&key, &val\)\)\n\t\treturn sfc_in_finish\(SFC_IN_COLLISION\);\n",
+    "",
+)
+NO_STRIP = Edit(
+    "ingress: no strip (bpf_xdp_adjust_head + Ethernet rewrite)",
+    r"rc = sfc_strip\(ctx, parse\.strip_len, parse\.inner_proto\);",
+    "rc = SFC_NEXT;",
+)
+NO_DELETE = Edit(
+    "egress: no cache delete",
+    r"\tsfc_cache\.delete\(&key\);\n(\tif \(val\.flags & SFC_VALUE_PLAIN\))",
+    r"\1",
+)
+NO_MTU = Edit(
+    "egress: no bpf_check_mtu",
+    r"\tif \(bpf_check_mtu\(skb, 0, &mtu_len, \(__s32\)len, 0\)\)\n\t\treturn SFC_EG_TOO_BIG;\n",
+    "",
+)
+NO_STORE = Edit(
+    "egress: no bpf_skb_store_bytes (room opened, header not written)",
+    r"\tif \(bpf_skb_store_bytes\(skb, offsetof\(struct ethhdr, h_proto\), &val->outer_proto,"
+    r"\n\t+len \+ sizeof\(val->outer_proto\), 0\)\)\n\t\treturn SFC_EG_ERROR;\n",
+    "",
+)
+NO_RESTORE = Edit(
+    "egress: no restore (lookup + copy + delete only)",
+    r"return sfc_eg_finish\(sfc_restore\(skb, &val\)\);",
+    "return sfc_eg_finish(SFC_EG_RESTORED);",
+)
+NO_COMMON_LRU = Edit(
+    "cache map flag BPF_F_NO_COMMON_LRU (per-CPU LRU lists)",
+    r'BPF_TABLE\("lru_hash", struct sfc_key, struct sfc_value, sfc_cache, SFC_CACHE_SIZE\);',
+    'BPF_F_TABLE("lru_hash", struct sfc_key, struct sfc_value, sfc_cache, SFC_CACHE_SIZE, '
+    "BPF_F_NO_COMMON_LRU);",
+)
+PLAIN_HASH = Edit(
+    "cache map as a preallocated hash map (no LRU eviction)",
+    r'BPF_TABLE\("lru_hash", struct sfc_key, struct sfc_value, sfc_cache, SFC_CACHE_SIZE\);',
+    'BPF_TABLE("hash", struct sfc_key, struct sfc_value, sfc_cache, SFC_CACHE_SIZE);',
+)
+#: restore with direct packet stores, one 4-byte word at a time, instead of
+#: bpf_skb_store_bytes (the cached header is a whole number of words for MPLS)
+DIRECT_STORE = Edit(
+    "egress: direct packet stores instead of bpf_skb_store_bytes",
+    r"\tif \(bpf_skb_store_bytes\(skb, offsetof\(struct ethhdr, h_proto\), &val->outer_proto,"
+    r"\n\t+len \+ sizeof\(val->outer_proto\), 0\)\)\n\t\treturn SFC_EG_ERROR;\n",
+    "\t{\n"
+    "\t\tvoid *data = (void *)(long)skb->data;\n"
+    "\t\tvoid *data_end = (void *)(long)skb->data_end;\n"
+    "\t\t__u8 *dst = data + offsetof(struct ethhdr, h_proto);\n"
+    "\n"
+    "\t\tif ((void *)(dst + sizeof(val->outer_proto)) > data_end)\n"
+    "\t\t\treturn SFC_EG_ERROR;\n"
+    "\t\t*(__be16 *)dst = val->outer_proto;\n"
+    "\t\tdst += sizeof(val->outer_proto);\n"
+    "#pragma unroll\n"
+    "\t\tfor (int i = 0; i < SFC_HDR_CAPACITY / 4; i++) {\n"
+    "\t\t\tif (i * 4 >= len)\n"
+    "\t\t\t\tbreak;\n"
+    "\t\t\tif ((void *)(dst + i * 4 + 4) > data_end)\n"
+    "\t\t\t\treturn SFC_EG_ERROR;\n"
+    "\t\t\t__builtin_memcpy(dst + i * 4, &val->hdr[i * 4], 4);\n"
+    "\t\t}\n"
+    "\t}\n",
+)
+
+# ---- candidate: the cache in a BPF array instead of a hash map ----------------------
+#
+# Both variants below replace the LRU hash map by a BPF_ARRAY that the program
+# manages itself: no hashing in the kernel, no bucket lock, no LRU lists; array
+# lookups are inlined by the verifier. The core calls three helpers instead of
+# sfc_cache.insert/lookup/delete: sfc_tab_insert(), sfc_tab_take() (copy the
+# value out and free the slot, atomically against a concurrent writer) and
+# sfc_tab_remove(). sfc_cache stays (1 entry, unused) so user space finds it.
+
+_CACHE_DECL = (r'BPF_TABLE\("lru_hash", struct sfc_key, struct sfc_value, sfc_cache, '
+               r'SFC_CACHE_SIZE\);')
+_UNUSED_CACHE = ('BPF_TABLE("lru_hash", struct sfc_key, struct sfc_value, sfc_cache, 1);'
+                 '\t/* unused by this variant */\n')
+_BARRIER = 'asm volatile("" ::: "memory");'
+
+#: metadata key: ids are unique per CPU and increase, so the cache is a ring per
+#: CPU indexed by the id; a slot is overwritten one ring later (FIFO eviction).
+RING_TABLE = _UNUSED_CACHE + r"""
+#define SFC_RING_REGIONS	__REGIONS__	/* power of two >= possible CPUs */
+#define SFC_RING_PER_CPU	((SFC_CACHE_SIZE + SFC_RING_REGIONS - 1) / SFC_RING_REGIONS)
+#define SFC_RING_VALID		(1ULL << 63)
+
+struct sfc_ring_slot {
+	__u64 tag;		/* id | SFC_RING_VALID while live, 0 when free */
+	struct sfc_value val;
+};
+
+BPF_ARRAY(sfc_ring, struct sfc_ring_slot, SFC_RING_REGIONS * SFC_RING_PER_CPU);
+
+static __always_inline struct sfc_ring_slot *sfc_ring_slot(const struct sfc_key *key)
+{
+	__u32 idx = (__u32)((key->id >> META_SEQ_BITS) & (SFC_RING_REGIONS - 1)) * SFC_RING_PER_CPU
+		    + (__u32)((key->id & META_SEQ_MASK) % SFC_RING_PER_CPU);
+
+	return sfc_ring.lookup(&idx);
+}
+
+static __always_inline int sfc_tab_insert(const struct sfc_key *key, const struct sfc_value *val)
+{
+	struct sfc_ring_slot *slot = sfc_ring_slot(key);
+
+	if (!slot)
+		return -1;
+	slot->tag = 0;		/* ids are unique: what the slot held is a ring old, evicted */
+	__BARRIER__
+	__builtin_memcpy(&slot->val, val, sizeof(*val));
+	__BARRIER__
+	slot->tag = key->id | SFC_RING_VALID;
+	return 0;
+}
+
+static __always_inline int sfc_tab_take(const struct sfc_key *key, struct sfc_value *val)
+{
+	struct sfc_ring_slot *slot = sfc_ring_slot(key);
+	__u64 tag = key->id | SFC_RING_VALID;
+
+	if (!slot || slot->tag != tag)
+		return -1;
+	__BARRIER__
+	__builtin_memcpy(val, &slot->val, sizeof(*val));
+	/* consume; fails if ingress reused the slot while the value was copied */
+	if (__sync_val_compare_and_swap(&slot->tag, tag, 0) != tag)
+		return -1;
+	return 0;
+}
+
+static __always_inline void sfc_tab_remove(const struct sfc_key *key)
+{
+	struct sfc_ring_slot *slot = sfc_ring_slot(key);
+
+	if (slot)
+		__sync_val_compare_and_swap(&slot->tag, key->id | SFC_RING_VALID, 0);
+}
+"""
+
+#: tcpip key: 4-way set-associative table, set = hash(key) % sets; a full set
+#: evicts a pseudo-random way. state: bit 0 live, bit 1 being written, bits 2..
+#: a generation that makes every claim visible to a concurrent reader.
+SETASSOC_TABLE = _UNUSED_CACHE + r"""
+#define SFC_WAYS	4
+#define SFC_SETS	((SFC_CACHE_SIZE + SFC_WAYS - 1) / SFC_WAYS)
+#define SFC_ST_VALID	0x1ULL
+#define SFC_ST_BUSY	0x2ULL
+
+struct sfc_slot {
+	__u64 state;	/* 64 bits: BPF has 64-bit cmpxchg on every -mcpu */
+	struct sfc_key key;
+	struct sfc_value val;
+};
+
+BPF_ARRAY(sfc_table, struct sfc_slot, SFC_SETS * SFC_WAYS);
+
+static __always_inline __u32 sfc_key_hash(const struct sfc_key *key)
+{
+	const __u32 *w = (const __u32 *)key;
+	__u32 h = 0x9E3779B9U;
+
+#pragma unroll
+	for (int i = 0; i < sizeof(*key) / 4; i++) {
+		h ^= w[i];
+		h *= 0x85EBCA6BU;
+		h ^= h >> 15;
+	}
+	return h;
+}
+
+static __always_inline int sfc_key_eq(const struct sfc_key *a, const struct sfc_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 diff = 0;
+
+#pragma unroll
+	for (int i = 0; i < sizeof(*a) / 4; i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
+
+static __always_inline int sfc_tab_insert(const struct sfc_key *key, const struct sfc_value *val)
+{
+	__u32 h = sfc_key_hash(key);
+	__u32 base = (h % SFC_SETS) * SFC_WAYS;
+	struct sfc_slot *victim = 0;
+	__u64 seen = 0;
+
+#pragma unroll
+	for (int w = 0; w < SFC_WAYS; w++) {
+		__u32 idx = base + w;
+		struct sfc_slot *s = sfc_table.lookup(&idx);
+		__u64 st;
+
+		if (!s)
+			return -1;
+		st = s->state;
+		if (st & SFC_ST_VALID) {
+			if (sfc_key_eq(&s->key, key))
+				return -1;	/* an identical key is in flight: collision */
+		} else if (!victim && !(st & SFC_ST_BUSY)) {
+			victim = s;
+			seen = st;
+		}
+	}
+	if (!victim) {			/* set full: evict a pseudo-random way */
+		__u32 idx = base + ((h >> 16) & (SFC_WAYS - 1));
+
+		victim = sfc_table.lookup(&idx);
+		if (!victim)
+			return -1;
+		seen = victim->state;
+		if (seen & SFC_ST_BUSY)
+			return -1;
+	}
+	/* claim the slot; a concurrent writer or reader makes this fail */
+	if (__sync_val_compare_and_swap(&victim->state, seen,
+					(seen | SFC_ST_BUSY) & ~SFC_ST_VALID) != seen)
+		return -1;
+	__builtin_memcpy(&victim->key, key, sizeof(*key));
+	__builtin_memcpy(&victim->val, val, sizeof(*val));
+	__BARRIER__
+	victim->state = ((seen & ~3ULL) + 4) | SFC_ST_VALID;
+	return 0;
+}
+
+static __always_inline int sfc_tab_take(const struct sfc_key *key, struct sfc_value *val)
+{
+	__u32 base = (sfc_key_hash(key) % SFC_SETS) * SFC_WAYS;
+
+#pragma unroll
+	for (int w = 0; w < SFC_WAYS; w++) {
+		__u32 idx = base + w;
+		struct sfc_slot *s = sfc_table.lookup(&idx);
+		__u64 st;
+
+		if (!s)
+			return -1;
+		st = s->state;
+		if (!(st & SFC_ST_VALID) || !sfc_key_eq(&s->key, key))
+			continue;
+		__BARRIER__
+		__builtin_memcpy(val, &s->val, sizeof(*val));
+		/* consume: fails if a writer claimed the slot meanwhile */
+		if (__sync_val_compare_and_swap(&s->state, st, st & ~SFC_ST_VALID) != st)
+			return -1;
+		return 0;
+	}
+	return -1;
+}
+
+static __always_inline void sfc_tab_remove(const struct sfc_key *key)
+{
+	struct sfc_value tmp;
+
+	sfc_tab_take(key, &tmp);
+}
+"""
+
+
+#: tcpip key, cache-line conscious: the set's states and 32-bit key fingerprints
+#: share one 48-byte line (sfc_sets), key + value fill one 64-byte slot
+#: (sfc_slots). Insert touches the set line and the slot it writes; take the set
+#: line and the one slot whose fingerprint matches. Same state protocol as above.
+SETASSOC_FP_TABLE = _UNUSED_CACHE + r"""
+#define SFC_WAYS	4
+#define SFC_SETS	((SFC_CACHE_SIZE + SFC_WAYS - 1) / SFC_WAYS)
+#define SFC_ST_VALID	0x1ULL
+#define SFC_ST_BUSY	0x2ULL
+
+struct sfc_set {
+	__u64 state[SFC_WAYS];	/* bit 0 live, bit 1 being written, bits 2.. generation */
+	__u32 fp[SFC_WAYS];	/* hash of the live key */
+};
+
+struct sfc_slot {
+	struct sfc_key key;
+	struct sfc_value val;
+};
+
+BPF_ARRAY(sfc_sets, struct sfc_set, SFC_SETS);
+BPF_ARRAY(sfc_slots, struct sfc_slot, SFC_SETS * SFC_WAYS);
+""" + SETASSOC_TABLE.split("BPF_ARRAY(sfc_table, struct sfc_slot, SFC_SETS * SFC_WAYS);", 1)[1].split(
+    "static __always_inline int sfc_tab_insert", 1)[0] + r"""static __always_inline int sfc_tab_insert(const struct sfc_key *key, const struct sfc_value *val)
+{
+	__u32 h = sfc_key_hash(key);
+	__u32 set_idx = h % SFC_SETS;
+	struct sfc_set *set = sfc_sets.lookup(&set_idx);
+	struct sfc_slot *slot;
+	__u64 seen = 0;
+	__u32 idx;
+	int way = -1;
+
+	if (!set)
+		return -1;
+#pragma unroll
+	for (int w = 0; w < SFC_WAYS; w++) {
+		__u64 st = set->state[w];
+
+		if (st & SFC_ST_VALID) {
+			if (set->fp[w] == h) {
+				__u32 i = set_idx * SFC_WAYS + w;
+				struct sfc_slot *s = sfc_slots.lookup(&i);
+
+				if (s && sfc_key_eq(&s->key, key))
+					return -1;	/* an identical key is in flight: collision */
+			}
+		} else if (way < 0 && !(st & SFC_ST_BUSY)) {
+			way = w;
+			seen = st;
+		}
+	}
+	if (way < 0) {			/* set full: evict a pseudo-random way */
+		way = (h >> 16) & (SFC_WAYS - 1);
+		seen = set->state[way & (SFC_WAYS - 1)];
+		if (seen & SFC_ST_BUSY)
+			return -1;
+	}
+	way &= SFC_WAYS - 1;
+	if (__sync_val_compare_and_swap(&set->state[way], seen,
+					(seen | SFC_ST_BUSY) & ~SFC_ST_VALID) != seen)
+		return -1;
+	idx = set_idx * SFC_WAYS + way;
+	slot = sfc_slots.lookup(&idx);
+	if (!slot) {
+		set->state[way] = (seen & ~3ULL) + 4;
+		return -1;
+	}
+	__builtin_memcpy(&slot->key, key, sizeof(*key));
+	__builtin_memcpy(&slot->val, val, sizeof(*val));
+	set->fp[way] = h;
+	__BARRIER__
+	set->state[way] = ((seen & ~3ULL) + 4) | SFC_ST_VALID;
+	return 0;
+}
+
+static __always_inline int sfc_tab_take(const struct sfc_key *key, struct sfc_value *val)
+{
+	__u32 h = sfc_key_hash(key);
+	__u32 set_idx = h % SFC_SETS;
+	struct sfc_set *set = sfc_sets.lookup(&set_idx);
+
+	if (!set)
+		return -1;
+#pragma unroll
+	for (int w = 0; w < SFC_WAYS; w++) {
+		__u64 st = set->state[w];
+		struct sfc_slot *s;
+		__u32 idx;
+
+		if (!(st & SFC_ST_VALID) || set->fp[w] != h)
+			continue;
+		idx = set_idx * SFC_WAYS + w;
+		s = sfc_slots.lookup(&idx);
+		if (!s || !sfc_key_eq(&s->key, key))
+			continue;
+		__BARRIER__
+		__builtin_memcpy(val, &s->val, sizeof(*val));
+		/* consume: fails if a writer claimed the slot meanwhile */
+		if (__sync_val_compare_and_swap(&set->state[w], st, st & ~SFC_ST_VALID) != st)
+			return -1;
+		return 0;
+	}
+	return -1;
+}
+
+static __always_inline void sfc_tab_remove(const struct sfc_key *key)
+{
+	struct sfc_value tmp;
+
+	sfc_tab_take(key, &tmp);
+}
+"""
+
+
+def _array_edits(table_c: str, inserts: int) -> tuple[Edit, ...]:
+    return (
+        Edit("cache in a BPF array: table and helpers", _CACHE_DECL,
+             table_c.replace("__BARRIER__", _BARRIER).replace("\\", "\\\\")),
+        Edit("cache in a BPF array: insert", r"sfc_cache\.insert\(&key, &val\)",
+             "sfc_tab_insert(&key, &val)", count=inserts),
+        Edit("cache in a BPF array: remove after a failed strip",
+             r"\t\tsfc_cache\.delete\(&key\);\n(\t\treturn sfc_in_finish\(rc\);)",
+             r"\t\tsfc_tab_remove(&key);\n\1"),
+        Edit("cache in a BPF array: egress take",
+             r"\tcached = sfc_cache\.lookup\(&key\);.*?\tsfc_cache\.delete\(&key\);\n",
+             "\tif (sfc_tab_take(&key, &val))\n\t\treturn sfc_eg_finish(SFC_EG_NOT_CACHED);\n"),
+    )
+
+
+def ring_edits() -> tuple[Edit, ...]:
+    from sfcframe.bpfsys import possible_cpus
+
+    regions = 1
+    while regions < possible_cpus():
+        regions <<= 1
+    return _array_edits(RING_TABLE.replace("__REGIONS__", str(regions)), inserts=1)
+
+
+def setassoc_edits() -> tuple[Edit, ...]:
+    return _array_edits(SETASSOC_TABLE, inserts=2)
+
+
+def setassoc_fp_edits() -> tuple[Edit, ...]:
+    return _array_edits(SETASSOC_FP_TABLE, inserts=2)
+
+
+#: restore with bpf_skb_change_head (room in front of the frame) and direct
+#: stores of MAC addresses + ethertype + header, instead of bpf_skb_adjust_room
+#: (room after the MAC header, which the kernel moves) + bpf_skb_store_bytes
+CHANGE_HEAD = Edit(
+    "egress: bpf_skb_change_head + direct stores instead of adjust_room + store_bytes",
+    r"\t/\* 2\. open len bytes between the Ethernet header and the inner packet \*/\n.*?"
+    r"len \+ sizeof\(val->outer_proto\), 0\)\)\n\t\treturn SFC_EG_ERROR;\n",
+    "\t/* 2. keep the MAC addresses, grow the frame in front by len bytes, write\n"
+    "\t *    MACs + ethertype + cached header (the old MAC header is overwritten) */\n"
+    "\t{\n"
+    "\t\tvoid *data = (void *)(long)skb->data;\n"
+    "\t\tvoid *data_end = (void *)(long)skb->data_end;\n"
+    "\t\t__u8 macs[12];\n"
+    "\t\t__u8 *dst;\n"
+    "\n"
+    "\t\tif (data + sizeof(macs) > data_end)\n"
+    "\t\t\treturn SFC_EG_ERROR;\n"
+    "\t\t__builtin_memcpy(macs, data, sizeof(macs));\n"
+    "\t\tif (bpf_skb_change_head(skb, len, 0))\n"
+    "\t\t\treturn SFC_EG_ERROR;\n"
+    "\t\tdata = (void *)(long)skb->data;\n"
+    "\t\tdata_end = (void *)(long)skb->data_end;\n"
+    "\t\tif (data + ETH_HLEN > data_end)\n"
+    "\t\t\treturn SFC_EG_ERROR;\n"
+    "\t\t__builtin_memcpy(data, macs, sizeof(macs));\n"
+    "\t\tdst = data + offsetof(struct ethhdr, h_proto);\n"
+    "\t\t*(__be16 *)dst = val->outer_proto;\n"
+    "\t\tdst += sizeof(val->outer_proto);\n"
+    "#pragma unroll\n"
+    "\t\tfor (int i = 0; i < SFC_HDR_CAPACITY / 4; i++) {\n"
+    "\t\t\tif (i * 4 >= len)\n"
+    "\t\t\t\tbreak;\n"
+    "\t\t\tif ((void *)(dst + i * 4 + 4) > data_end)\n"
+    "\t\t\t\treturn SFC_EG_ERROR;\n"
+    "\t\t\t__builtin_memcpy(dst + i * 4, &val->hdr[i * 4], 4);\n"
+    "\t\t}\n"
+    "\t}\n",
+)
+#: A/A control: a comment added, nothing else. Its difference to the unmodified
+#: build is how much two identical builds differ (map and code placement).
+CONTROL = Edit(
+    "a/a control: identical code (a comment added)",
+    r"(int sfc_ingress\(struct xdp_md \*ctx\)\n)",
+    r"/* a/a control */\n\1",
+)
+
+COMPONENTS = (
+    ("no-insert", (NO_INSERT,), ("ingress",)),
+    ("no-strip", (NO_STRIP,), ("ingress",)),
+    ("no-insert-no-strip", (NO_INSERT, NO_STRIP), ("ingress",)),
+    ("no-mtu", (NO_MTU,), ("ingress", "egress")),
+    ("no-store", (NO_STORE,), ("ingress", "egress")),
+    ("no-restore", (NO_RESTORE,), ("ingress", "egress")),
+    ("no-delete", (NO_DELETE,), ("ingress", "egress")),
+    ("no-delete-no-restore", (NO_DELETE, NO_RESTORE), ("ingress", "egress")),
+)
+CANDIDATES = (
+    ("no-common-lru", (NO_COMMON_LRU,), "candidate"),
+    ("direct-store", (DIRECT_STORE,), "candidate"),
+    ("change-head", (CHANGE_HEAD,), "candidate"),
+    ("aa-control", (CONTROL,), "control"),
+    ("hash-map", (PLAIN_HASH,), "reference"),
+)
+#: depths the candidates are measured at (the baseline rows have the same ids)
+CANDIDATE_DEPTHS = (0, 1, 10)
+#: the unmodified rows every variant is compared with (measured in the same rounds)
+BASELINE_ROWS = ("mpls-tcpip-L0", "mpls-tcpip-L1", "mpls-tcpip-L2", "mpls-tcpip-L10",
+                 "mpls-metadata-L1", "mpls-metadata-L10")
+
+
+def array_rows() -> list[Row]:
+    """The array-cache candidates: metadata ring, tcpip 4-way set-associative."""
+    rows = []
+    ring = mpls_build("metadata", name="mpls-metadata~array-ring", edits=ring_edits())
+    for depth in (1, 10):
+        rows.append(Row(f"mpls-metadata-L{depth}~array-ring", "candidate", ring, str(depth),
+                        mpls_stack(depth), "cache as a per-CPU ring in a BPF array (metadata)",
+                        kind="candidate"))
+    sa = mpls_build("tcpip", name="mpls-tcpip~set-assoc", edits=setassoc_edits())
+    for depth in CANDIDATE_DEPTHS:
+        rows.append(Row(f"mpls-tcpip-L{depth}~set-assoc", "candidate", sa, str(depth),
+                        mpls_stack(depth), "cache as a 4-way set-associative BPF array (tcpip)",
+                        kind="candidate"))
+    fp = mpls_build("tcpip", name="mpls-tcpip~set-assoc-fp", edits=setassoc_fp_edits())
+    for depth in CANDIDATE_DEPTHS:
+        rows.append(Row(f"mpls-tcpip-L{depth}~set-assoc-fp", "candidate", fp, str(depth),
+                        mpls_stack(depth), "4-way set-associative BPF array, states + "
+                        "fingerprints in one line per set, key + value in one 64 B slot (tcpip)",
+                        kind="candidate"))
+    # the best cache candidate together with the best restore candidate
+    both = mpls_build("tcpip", name="mpls-tcpip~set-assoc-fp+change-head",
+                      edits=setassoc_fp_edits() + (CHANGE_HEAD,))
+    rows.append(Row("mpls-tcpip-L10~set-assoc-fp+change-head", "candidate", both, "10",
+                    mpls_stack(10), "set-assoc-fp cache + change_head restore (tcpip)",
+                    kind="candidate"))
+    both = mpls_build("metadata", name="mpls-metadata~array-ring+change-head",
+                      edits=ring_edits() + (CHANGE_HEAD,))
+    rows.append(Row("mpls-metadata-L10~array-ring+change-head", "candidate", both, "10",
+                    mpls_stack(10), "array-ring cache + change_head restore (metadata)",
+                    kind="candidate"))
+    return rows
+
+
+def breakdown_rows() -> list[Row]:
+    rows = []
+    for name, edits, directions in COMPONENTS:
+        build = mpls_build("tcpip", name=f"mpls-tcpip~{name}", edits=edits)
+        rows.append(Row(f"mpls-tcpip-L10~{name}", "component", build, "10", mpls_stack(10),
+                        "; ".join(e.name for e in edits), directions=directions,
+                        check=name == "no-mtu", kind="component"))
+    for name, edits, kind in CANDIDATES:
+        build = mpls_build("tcpip", name=f"mpls-tcpip~{name}", edits=edits)
+        for depth in CANDIDATE_DEPTHS:
+            if name in ("direct-store", "change-head"):
+                depth = {0: None, 1: 2}.get(depth, depth)  # 1 label restores nothing
+                if depth is None:
+                    continue
+            rows.append(Row(f"mpls-tcpip-L{depth}~{name}", kind, build, str(depth),
+                            mpls_stack(depth), "; ".join(e.name for e in edits), kind=kind))
+    return rows + array_rows()
+
+
+def compare(doc: dict) -> list[dict]:
+    """Each variant row against the unmodified row of the same id, same rounds:
+    the difference of net medians per round (variant minus baseline)."""
+    from sfcframe.bench import results as R
+
+    base = {row["id"]: row for row in doc["results"]["rows"]}
+    out = []
+    for row in doc["results"]["breakdown"]:
+        ref = base.get(row["id"].split("~", 1)[0])
+        if ref is None:
+            continue
+        for d, data in row["directions"].items():
+            mine = data["net"]["per_round_median"]["rounds"]
+            theirs = ref["directions"][d]["net"]["per_round_median"]["rounds"]
+            delta = [a - b for a, b in zip(mine, theirs)]
+            out.append({
+                "variant": row["id"],
+                "kind": row["kind"],
+                "direction": d,
+                "edits": row["edits"],
+                "description": row["description"],
+                "baseline_net_ns": ref["directions"][d]["net"]["per_round_median"]["median"],
+                "variant_net_ns": data["net"]["per_round_median"]["median"],
+                "delta_ns": R.across_rounds(delta),
+                "problems": row["problems"],
+            })
+    return out

@@ -1,0 +1,253 @@
+"""``sfcframe bench``: the command line of the benchmarks.
+
+sfcframe/cli.py wires it in with::
+
+    add_bench_parser(sub)          # in _parser(), next to the other subcommands
+    "bench": run_bench,            # in main()'s handlers
+
+A new benchmark registers itself in :data:`BENCHMARKS` (name -> (add
+arguments, run)); ``python -m sfcframe.bench`` runs the same commands
+standalone. Importing this module is cheap: everything heavy is imported when
+a benchmark runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+DEFAULT_OUT = Path("bench-results")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="directory for <name>.json and <name>.png (default bench-results/)")
+    parser.add_argument("--no-plot", action="store_true", help="write the JSON only")
+
+
+def _say(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+# ---- cost --------------------------------------------------------------------------------
+
+
+def _add_cost(parser: argparse.ArgumentParser) -> None:
+    from sfcframe.bench import cost  # light: no kernel work at import
+
+    parser.add_argument("--repeat", type=_positive, default=cost.DEFAULT_ROUNDS, metavar="N",
+                        help="rounds of the whole measurement (default %(default)s); every "
+                        "BPF_PROG_TEST_RUN itself uses repeat=1")
+    parser.add_argument("--packets", type=_positive, default=cost.DEFAULT_PACKETS, metavar="N",
+                        help="fresh packets per row and round (default %(default)s)")
+    parser.add_argument("--in-flight", type=_positive, default=cost.DEFAULT_IN_FLIGHT,
+                        metavar="N", help="packets ingress handles before egress takes them "
+                        "back, i.e. cache entries in flight (default %(default)s)")
+    parser.add_argument("--warmup", type=int, default=cost.DEFAULT_WARMUP, metavar="N",
+                        help="discarded packets per row before the first round "
+                        "(default %(default)s)")
+    parser.add_argument("--batch", type=_positive, default=cost.DEFAULT_BATCH, metavar="N",
+                        help="repeat of the batched cross-checks of non-modifying paths "
+                        "(default %(default)s)")
+    parser.add_argument("--payload", type=int, default=cost.DEFAULT_PAYLOAD, metavar="BYTES",
+                        help="TCP payload of every packet (default %(default)s)")
+    parser.add_argument("--cpu", type=int, help="CPU to pin the harness to (default: the last)")
+    parser.add_argument("--rows", metavar="IDS",
+                        help="comma-separated row ids or id prefixes (default: every row)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="measure variant builds (a step removed, candidate data-path "
+                        "changes, an A/A control) against the unmodified MPLS rows in the same "
+                        "rounds; writes cost-breakdown.json/.png")
+    parser.add_argument("--seed", type=int, default=1, help="row order seed (default 1)")
+
+
+def _pick_rows(spec: str | None):
+    from sfcframe.bench.cost import default_rows
+    from sfcframe.errors import UsageError
+
+    rows = default_rows()
+    if not spec:
+        return rows
+    wanted = [w.strip() for w in spec.split(",") if w.strip()]
+    picked = [r for r in rows if any(r.id == w or r.id.startswith(w) for w in wanted)]
+    if not picked:
+        raise UsageError(f"no cost row matches {spec!r}; rows: {', '.join(r.id for r in rows)}")
+    return picked
+
+
+def _run_cost(args: argparse.Namespace) -> int:
+    from sfcframe.bench import cost, results
+
+    rows_spec = args.rows
+    if args.breakdown and not rows_spec:
+        from sfcframe.bench.breakdown import BASELINE_ROWS
+
+        rows_spec = ",".join(BASELINE_ROWS)
+    name = "cost-breakdown" if args.breakdown else "cost"
+    doc = cost.run_cost(
+        packets=args.packets, rounds=args.repeat, batch=args.batch, warmup=args.warmup,
+        payload=args.payload, cpu=args.cpu, in_flight=args.in_flight, seed=args.seed,
+        rows=_pick_rows(rows_spec), breakdown=args.breakdown, progress=_say,
+    )
+    path = results.write(doc, args.out, name)
+    print(f"wrote {path}")
+    if not args.no_plot:
+        from sfcframe.bench import plot
+
+        png = (plot.plot_breakdown(doc, args.out / f"{name}.png") if args.breakdown
+               else plot.plot_cost(doc, args.out / f"{name}.png"))
+        print(f"wrote {png}")
+    from sfcframe.bench.report import breakdown_table, cost_table, targets_table
+
+    print(cost_table(doc))
+    print(breakdown_table(doc) if args.breakdown else targets_table(doc))
+    bad = {k: v for k, v in doc["results"]["problems"].items() if "~" not in k}
+    return 1 if bad else 0
+
+
+# ---- memory ------------------------------------------------------------------------------
+
+
+def _add_memory(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cache-sizes", type=_int_list, default=[10000, 16384], metavar="N,N",
+                        help="cache_size values (default 10000,16384)")
+
+
+def _run_memory(args: argparse.Namespace) -> int:
+    from sfcframe.bench import memory, results
+
+    doc = memory.run_memory(cache_sizes=args.cache_sizes, progress=_say)
+    path = results.write(doc, args.out)
+    print(f"wrote {path}")
+    if not args.no_plot:
+        from sfcframe.bench import plot
+
+        print(f"wrote {plot.plot_memory(doc, args.out / 'memory.png')}")
+    from sfcframe.bench.report import memory_table, targets_table
+
+    print(memory_table(doc))
+    print(targets_table(doc))
+    return 0
+
+
+# ---- report ------------------------------------------------------------------------------
+
+
+def _add_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", type=Path, default=DEFAULT_OUT,
+                        help="directory holding <name>.json (default bench-results/)")
+    parser.add_argument("--markdown", type=Path, default=Path("BENCHMARKS.md"),
+                        help="file whose generated sections are rewritten (default BENCHMARKS.md)")
+    parser.add_argument("--no-plot", action="store_true",
+                        help="do not redraw bench-results/*.png from the JSON")
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from sfcframe.bench.report import update_markdown
+
+    if not args.no_plot:
+        from sfcframe.bench import plot, results
+
+        for name, draw in (("cost", plot.plot_cost), ("cost-breakdown", plot.plot_breakdown),
+                           ("memory", plot.plot_memory)):
+            source = args.results / f"{name}.json"
+            if source.exists():
+                print(f"wrote {draw(results.load(source), args.results / f'{name}.png')}")
+    changed = update_markdown(args.markdown, args.results)
+    print(f"{'updated' if changed else 'unchanged'}: {args.markdown}")
+    return 0
+
+
+#: name -> (help, add arguments, run, takes --out/--no-plot)
+BENCHMARKS: dict[str, tuple[str, Callable, Callable, bool]] = {
+    "cost": ("per-packet cost (ns) of ingress and egress through BPF_PROG_TEST_RUN",
+             _add_cost, _run_cost, True),
+    "memory": ("cache memory per entry and per map, as the kernel charges it",
+               _add_memory, _run_memory, True),
+    "report": ("redraw the plots and rewrite the generated tables of BENCHMARKS.md from "
+               "bench-results/*.json",
+               _add_report, _run_report, False),
+}
+
+EPILOG = """\
+examples:
+  sfcframe bench cost                      # every row, 5 rounds x 1000 packets
+  sfcframe bench cost --breakdown          # variant builds: where the cost goes
+  sfcframe bench cost --rows mpls-tcpip --repeat 3 --packets 200
+  sfcframe bench memory
+  sfcframe bench report                    # tables of BENCHMARKS.md from the JSON
+"""
+
+
+def add_bench_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``bench`` and its benchmarks on an ``add_subparsers()`` object."""
+    bench = subparsers.add_parser(
+        "bench",
+        help="benchmarks: per-packet cost, memory (results in bench-results/)",
+        description="Measure the generated proxies on this machine. Each benchmark writes "
+        "<out>/<name>.json (machine, versions, parameters, method, raw samples, medians "
+        "with min-max) and <out>/<name>.png. Needs root (BPF).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK")
+    for name, (help_text, add_args, _run, common) in BENCHMARKS.items():
+        parser = sub.add_parser(name, help=help_text, description=help_text)
+        add_args(parser)
+        if common:
+            _common(parser)
+    bench.set_defaults(bench_parser=bench)
+    return bench
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    name = getattr(args, "bench_command", None)
+    if not name:
+        args.bench_parser.print_help()
+        return 2
+    return BENCHMARKS[name][2](args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sfcframe.bench``: the same commands without the sfcframe CLI."""
+    from sfcframe.errors import SfcError
+
+    argv = list(argv if argv is not None else sys.argv[1:])
+    debug = "--debug" in argv
+    if debug:
+        argv.remove("--debug")
+    parser = argparse.ArgumentParser(prog="python -m sfcframe")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_bench_parser(sub)
+    args = parser.parse_args(["bench", *argv])
+    try:
+        return run_bench(args)
+    except SfcError as exc:
+        if debug:
+            raise
+        log = getattr(exc, "log", "")
+        if log:
+            print(log, file=sys.stderr)
+        print(f"sfcframe: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,227 @@
+"""Cache memory as the kernel charges it, per encapsulation, key and capacity.
+
+Each configuration is rendered, compiled and loaded (so it also passes the
+verifier); the cache map's ``memlock`` is read from ``/proc/self/fdinfo``
+(:func:`sfcframe.maps.map_memory`). A hash or LRU map is preallocated at
+creation, so the figure does not depend on how full the cache is.
+
+The ``model`` next to each measurement is kernel/bpf/hashtab.c's accounting
+(``htab_map_mem_usage``) written out: every entry costs a ``struct htab_elem``
+header plus the key and the value, each rounded up to 8 bytes, and every bucket
+16 bytes, with the bucket count rounded up to a power of two; the residual is
+the map's fixed part (struct bpf_htab, per-CPU lock counters).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from sfcframe.bench import results as R
+
+DEFAULT_CACHE_SIZES = (10000, 16384)
+MPLS_MAX_LABELS = (1, 2, 5, 10, 16)
+NSH_MAX_MD_BYTES = (16, 64)
+KEYS = ("tcpip", "metadata")
+HTAB_ELEM_HEADER = 48  # sizeof(struct htab_elem) on 64-bit kernels
+BUCKET_BYTES = 16  # sizeof(struct bucket)
+
+_MAP_DECL = re.compile(
+    r"BPF_(?:F_)?TABLE(?:_PINNED)?\(\s*\"\w+\"\s*,[^,]+,[^,]+,\s*(\w+)"
+    r"|BPF_(?:PERCPU_)?ARRAY\(\s*(\w+)"
+    r"|BPF_(?:PERCPU_)?HASH\(\s*(\w+)"
+)
+
+
+def _r8(n: int) -> int:
+    return (n + 7) // 8 * 8
+
+
+def _pow2(n: int) -> int:
+    p = 1
+    while p < n:
+        p <<= 1
+    return p
+
+
+def configurations(cache_sizes=DEFAULT_CACHE_SIZES) -> list[dict[str, Any]]:
+    configs = []
+    for cache_size in cache_sizes:
+        for key in KEYS:
+            for max_labels in MPLS_MAX_LABELS:
+                configs.append({"encap": "mpls", "key": key, "cache_size": cache_size,
+                                "params": {"max_labels": max_labels}})
+            for md in NSH_MAX_MD_BYTES:
+                configs.append({"encap": "nsh", "key": key, "cache_size": cache_size,
+                                "params": {"max_md_bytes": md}})
+    return configs
+
+
+def map_names(c_text: str) -> list[str]:
+    names = []
+    for m in _MAP_DECL.finditer(c_text):
+        name = next(g for g in m.groups() if g)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def measure(config: dict[str, Any]) -> dict[str, Any]:
+    from sfcframe.composer import MAIN_FILE, render
+    from sfcframe.loader import bcc_module, compile_and_load
+    from sfcframe.maps import map_memory
+    from sfcframe.spec import resolve_spec
+
+    spec = resolve_spec(config["encap"], config["key"],
+                        {**config["params"], "cache_size": config["cache_size"]})
+    rendered = render(spec)
+    module = compile_and_load(rendered)
+    try:
+        lib = bcc_module().libbcc.lib
+        mem = map_memory(lib.bpf_table_fd(module.bpf.module, b"sfc_cache"))
+        all_maps = {}
+        for name in map_names(rendered.files[MAIN_FILE]):
+            fd = lib.bpf_table_fd(module.bpf.module, name.encode())
+            if fd >= 0:
+                all_maps[name] = map_memory(fd).memlock
+        instructions = dict(module.instructions)
+    finally:
+        module.close()
+    buckets = _pow2(mem.max_entries)
+    elem = HTAB_ELEM_HEADER + _r8(mem.key_size) + _r8(mem.value_size)
+    modelled = elem * mem.max_entries + BUCKET_BYTES * buckets
+    return {
+        "encap": config["encap"],
+        "key": config["key"],
+        "params": {**spec.encap_params, **spec.key_params},
+        "cache_size": config["cache_size"],
+        "header_capacity": spec.header_capacity,
+        "key_size": mem.key_size,
+        "value_size": mem.value_size,
+        "key_value_bytes": mem.key_size + mem.value_size,
+        "max_entries": mem.max_entries,
+        "memlock_bytes": mem.memlock,
+        "bytes_per_entry": round(mem.memlock / mem.max_entries, 2),
+        "model": {
+            "element_bytes": elem,
+            "buckets": buckets,
+            "bucket_bytes_per_entry": round(BUCKET_BYTES * buckets / mem.max_entries, 2),
+            "modelled_bytes": modelled,
+            "fixed_residual_bytes": mem.memlock - modelled,
+        },
+        "all_maps_memlock_bytes": sum(all_maps.values()),
+        "maps": all_maps,
+        "instructions": instructions,
+    }
+
+
+#: candidate caches in BPF arrays (sfcframe.bench.breakdown): build name -> (key, edits
+#: factory name, maps holding the cache)
+CANDIDATES = {
+    "array-ring": ("metadata", "ring_edits", ("sfc_ring",)),
+    "set-assoc": ("tcpip", "setassoc_edits", ("sfc_table",)),
+    "set-assoc-fp": ("tcpip", "setassoc_fp_edits", ("sfc_sets", "sfc_slots")),
+}
+
+
+def measure_candidate(name: str, cache_size: int, max_labels: int = 10) -> dict[str, Any]:
+    """Memory of a candidate array cache (a rendered, edited copy; see breakdown)."""
+    from sfcframe.bench import breakdown
+    from sfcframe.bench.cost import LoadedBuild, mpls_build
+    from sfcframe.loader import bcc_module
+    from sfcframe.maps import map_memory
+
+    key, factory, maps = CANDIDATES[name]
+    spec = mpls_build(key, max_labels=max_labels, name=f"mpls-{key}~{name}",
+                      edits=getattr(breakdown, factory)())
+    spec = spec.__class__(spec.name, spec.encap, spec.key,
+                          spec.params + (("cache_size", cache_size),), spec.edits)
+    build = LoadedBuild(spec)
+    try:
+        lib = bcc_module().libbcc.lib
+        parts = {}
+        for m in maps:
+            mem = map_memory(lib.bpf_table_fd(build.module.bpf.module, m.encode()))
+            parts[m] = {"value_size": mem.value_size, "max_entries": mem.max_entries,
+                        "memlock_bytes": mem.memlock}
+    finally:
+        build.close()
+    total = sum(p["memlock_bytes"] for p in parts.values())
+    return {"candidate": name, "encap": "mpls", "key": key,
+            "params": {"max_labels": max_labels, "pop": 1}, "cache_size": cache_size,
+            "maps": parts, "memlock_bytes": total,
+            "bytes_per_entry": round(total / cache_size, 2)}
+
+
+def _row_label(row: dict) -> str:
+    p = row["params"]
+    detail = (f"max_labels={p['max_labels']} pop={p['pop']}" if row["encap"] == "mpls"
+              else f"max_md_bytes={p['max_md_bytes']}")
+    return f"{row['encap']} {detail} / {row['key']} / {row['cache_size']}"
+
+
+def targets(rows: list[dict]) -> list[dict]:
+    mpls = [r for r in rows if r["encap"] == "mpls" and r["params"]["max_labels"] <= 10]
+    if not mpls:
+        return []
+    worst_kv = max(mpls, key=lambda r: r["key_value_bytes"])
+    worst_entry = max(mpls, key=lambda r: r["bytes_per_entry"])
+    by_size = {}
+    for r in mpls:
+        by_size.setdefault(r["cache_size"], []).append(r)
+    per_size = {
+        size: {"worst": _row_label(max(rs, key=lambda r: r["bytes_per_entry"])),
+               "bytes_per_entry_max": max(r["bytes_per_entry"] for r in rs),
+               "bytes_per_entry_min": min(r["bytes_per_entry"] for r in rs)}
+        for size, rs in sorted(by_size.items())
+    }
+    return [
+        R.target("MPLS (max_labels <= 10) key + value", "<= 64 bytes",
+                 {"worst_row": _row_label(worst_kv), "bytes": worst_kv["key_value_bytes"]},
+                 worst_kv["key_value_bytes"] <= 64),
+        R.target("MPLS (max_labels <= 10) bytes per entry as the kernel charges it",
+                 "<= 128 bytes (memlock / max_entries)",
+                 {"worst_row": _row_label(worst_entry),
+                  "bytes_per_entry": worst_entry["bytes_per_entry"], "by_cache_size": per_size},
+                 worst_entry["bytes_per_entry"] <= 128,
+                 "buckets are rounded up to a power of two: at 10000 entries 16384 buckets "
+                 "add 26.2 B/entry, at 16384 entries 16 B/entry"),
+    ]
+
+
+def run_memory(cache_sizes=DEFAULT_CACHE_SIZES,
+               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    from sfcframe.bench import machine
+    from sfcframe.loader import require_root
+
+    require_root()
+    say = progress or (lambda _msg: None)
+    rows = []
+    for config in configurations(cache_sizes):
+        say(f"{config['encap']} {config['params']} key={config['key']} "
+            f"cache_size={config['cache_size']}")
+        rows.append(measure(config))
+    candidates = []
+    for name in CANDIDATES:
+        for size in cache_sizes:
+            say(f"candidate {name} cache_size={size}")
+            candidates.append(measure_candidate(name, size))
+    method = {
+        "summary": " ".join((__doc__ or "").split()),
+        "source": "/proc/self/fdinfo/<map fd>: memlock, key_size, value_size, max_entries",
+        "bytes_per_entry": "memlock / max_entries of the cache map (sfc_cache)",
+        "defaults": "mpls pop=1 (the label addressing this SF is not cached); metadata "
+                    "carrier=data_meta (the carrier does not change the cache map)",
+    }
+    parameters = {
+        "cache_sizes": list(cache_sizes),
+        "mpls_max_labels": list(MPLS_MAX_LABELS),
+        "nsh_max_md_bytes": list(NSH_MAX_MD_BYTES),
+        "keys": list(KEYS),
+    }
+    method["candidates"] = ("the array caches proposed from the cost breakdown "
+                            "(sfcframe.bench.breakdown), MPLS max_labels=10: memlock of the "
+                            "array map(s) that replace sfc_cache, per configured entry")
+    return R.document("memory", parameters, method,
+                      {"rows": rows, "candidates": candidates}, targets(rows),
+                      machine.describe())

@@ -1,0 +1,195 @@
+"""Markdown tables of result documents, and the generated parts of BENCHMARKS.md.
+
+BENCHMARKS.md keeps its prose; only the text between
+``<!-- bench:NAME:begin -->`` and ``<!-- bench:NAME:end -->`` is rewritten by
+``sfcframe bench report`` from ``bench-results/NAME.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+
+def _n(v: float) -> str:
+    return f"{v:.0f}"
+
+
+def _spread(s: dict) -> str:
+    return f"{_n(s['median'])} ({_n(s['min'])}–{_n(s['max'])})"
+
+
+def _machine_line(doc: dict) -> str:
+    m = doc["machine"]
+    v = m["versions"]
+    git = m.get("git") or {}
+    rev = f", sfcframe commit {git['commit'][:10]}{' + local changes' if git.get('dirty') else ''}" \
+        if git.get("commit") else ""
+    return (f"{m['cpu_model']}, {m['cores']} cores{', ' + m['hypervisor'] + ' guest' if m.get('hypervisor') else ''}, "
+            f"Linux {m['kernel']}, {m['distro']}; sfcframe {v['sfcframe']}, bcc {v['bcc']}, "
+            f"Python {v['python']}{rev}; load average at start {m.get('loadavg', '?').split(' ')[0]}")
+
+
+def header(doc: dict) -> str:
+    return (f"Made by `{doc['command']}` on {doc['created']}.  \n"
+            f"Machine: {_machine_line(doc)}.\n")
+
+
+def cost_table(doc: dict) -> str:
+    lines = [
+        "| row | what | ingress net | p10/p90 | gross | egress net | p10/p90 | gross |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in doc["results"]["rows"]:
+        cells = [f"`{row['id']}`", row["description"]]
+        for d in ("ingress", "egress"):
+            data = row["directions"].get(d)
+            if not data:
+                cells += ["", "", ""]
+                continue
+            net = data["net"]
+            cells += [_spread(net["per_round_median"]),
+                      f"{_n(net['pooled']['p10'])}/{_n(net['pooled']['p90'])}",
+                      _n(data["gross"]["per_round_median"]["median"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    f = doc["results"]["floors"]
+    c = doc["results"].get("calibration") or {}
+    lines.append("")
+    lines.append(
+        f"ns/packet; net and gross: median of the per-round medians (min–max across "
+        f"{doc['parameters']['rounds']} rounds); p10/p90 over all "
+        f"{doc['parameters']['rounds'] * doc['parameters']['packets']} net samples of the row. "
+        f"Floor (no-op program, same harness, same packets): XDP "
+        f"{_spread(f['xdp']['per_round_median'])}, TC {_spread(f['tc']['per_round_median'])} ns; "
+        f"timer step {doc['results']['timer']['observed_resolution_ns']} ns."
+    )
+    if c:
+        b = c["batched_ns_per_run"]
+        lines.append(
+            f"Batched cross-check (repeat={c['batch_repeat']}, one frame): no-op XDP "
+            f"{_n(b['noop_xdp']['median'])} ns, no-op TC {_n(b['noop_tc']['median'])} ns per run; "
+            f"tcpip egress miss (key + lookup miss + counter) net {_n(c['egress_miss_net']['single_run'])} "
+            f"ns as single runs vs {_n(c['egress_miss_net']['batched'])} ns batched."
+        )
+        pair = c.get("lru_insert_delete_net")
+        if pair:
+            lines.append(
+                f"The cache's map operations alone (LRU hash of the same shape, one insert + "
+                f"one delete, no packet work): net {_n(pair['single_run'])} ns as single runs, "
+                f"{_n(pair['batched'])} ns batched (warm, same key)."
+            )
+    return "\n".join(lines) + "\n"
+
+
+def breakdown_table(doc: dict) -> str:
+    comparison = doc["results"].get("comparison")
+    if not comparison:
+        return "_(run `sfcframe bench cost --breakdown` for this table)_\n"
+    lines = [
+        "| variant | kind | direction | unmodified net | variant net | difference (min–max) |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for c in comparison:
+        lines.append(
+            f"| `{c['variant']}`: {c.get('description') or '; '.join(c['edits'])} | {c['kind']} | "
+            f"{c['direction']} | "
+            f"{_n(c['baseline_net_ns'])} | {_n(c['variant_net_ns'])} | "
+            f"{_spread(c['delta_ns'])}{' ⚠ ' + c['problems'][0] if c['problems'] else ''} |"
+        )
+    lines.append("")
+    lines.append("ns/packet; difference = variant minus unmodified row, per round, median "
+                 "(min–max across rounds).")
+    return "\n".join(lines) + "\n"
+
+
+def memory_table(doc: dict) -> str:
+    lines = [
+        "| encap | parameters | key | cache_size | key + value B | memlock B | B/entry | "
+        "model: element + bucket B/entry |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    rows = sorted(doc["results"]["rows"],
+                  key=lambda r: (r["encap"] != "mpls", r["key"] != "tcpip", r["cache_size"],
+                                 r["params"].get("max_labels", 0),
+                                 r["params"].get("max_md_bytes", 0)))
+    for r in rows:
+        p = r["params"]
+        what = (f"max_labels={p['max_labels']} pop={p['pop']}" if r["encap"] == "mpls"
+                else f"max_md_bytes={p['max_md_bytes']}")
+        lines.append(
+            f"| {r['encap']} | {what} | {r['key']} | {r['cache_size']} | "
+            f"{r['key_size']} + {r['value_size']} = {r['key_value_bytes']} | "
+            f"{r['memlock_bytes']} | {r['bytes_per_entry']:.2f} | "
+            f"{r['model']['element_bytes']} + {r['model']['bucket_bytes_per_entry']:.2f} |"
+        )
+    lines.append("")
+    lines.append("memlock of the cache map from /proc/self/fdinfo; the model (htab_elem "
+                 "header 48 B + key + value rounded to 8, 16 B per bucket, buckets rounded up "
+                 "to a power of two) leaves a fixed residual of "
+                 f"{sorted({r['model']['fixed_residual_bytes'] for r in rows})} B per map.")
+    cands = doc["results"].get("candidates") or []
+    if cands:
+        lines += ["", "Candidate array caches (cost breakdown), MPLS max_labels=10 pop=1:", "",
+                  "| candidate | key | cache_size | maps (value B x entries) | memlock B | B/entry |",
+                  "|---|---|---:|---|---:|---:|"]
+        for c in cands:
+            maps = ", ".join(f"{n} ({m['value_size']} x {m['max_entries']})"
+                             for n, m in c["maps"].items())
+            lines.append(f"| {c['candidate']} | {c['key']} | {c['cache_size']} | {maps} | "
+                         f"{c['memlock_bytes']} | {c['bytes_per_entry']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def targets_table(doc: dict) -> str:
+    lines = ["| target | goal | measured | met |", "|---|---|---|---|"]
+    for t in doc["targets"]:
+        lines.append(f"| {t['name']} | {t['target']} | {_measured(t['measured'])} | "
+                     f"{'yes' if t['met'] else 'no' if t['met'] is False else '?'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _measured(m) -> str:
+    if isinstance(m, dict):
+        if "ratio" in m:
+            r = m["ratio"]
+            return (f"ratio {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f}); "
+                    f"10 labels {_spread(m['net_10_ns'])} ns, 1 label {_spread(m['net_1_ns'])} ns")
+        if "net_ns" in m:
+            extra = f" (worst: `{m['worst_row']}`)" if "worst_row" in m else ""
+            return f"{_spread(m['net_ns'])} ns{extra}"
+        if "bytes_per_entry" in m:
+            sizes = "; ".join(f"{k}: {v['bytes_per_entry_min']:.2f}–{v['bytes_per_entry_max']:.2f}"
+                              for k, v in m.get("by_cache_size", {}).items())
+            return f"{m['bytes_per_entry']:.2f} B/entry (worst: {m['worst_row']}); by cache_size {sizes}"
+        if "bytes" in m:
+            return f"{m['bytes']} B (worst: {m['worst_row']})"
+    return json.dumps(m)
+
+
+SECTIONS = {
+    "cost": lambda doc: header(doc) + "\n" + cost_table(doc) + "\nTargets:\n\n" + targets_table(doc),
+    "cost-breakdown": lambda doc: header(doc) + "\n" + breakdown_table(doc),
+    "memory": lambda doc: header(doc) + "\n" + memory_table(doc) + "\nTargets:\n\n" + targets_table(doc),
+}
+_SOURCES = {"cost": "cost", "cost-breakdown": "cost-breakdown", "memory": "memory"}
+
+
+def update_markdown(markdown: Path, results_dir: Path) -> bool:
+    text = markdown.read_text()
+    new = text
+    for section, render in SECTIONS.items():
+        source = results_dir / f"{_SOURCES[section]}.json"
+        pattern = re.compile(
+            rf"(<!-- bench:{re.escape(section)}:begin -->\n).*?(<!-- bench:{re.escape(section)}:end -->)",
+            re.DOTALL,
+        )
+        if not source.exists() or not pattern.search(new):
+            continue
+        from sfcframe.bench.results import load
+
+        body = render(load(source))
+        new = pattern.sub(lambda m: m.group(1) + body + m.group(2), new)
+    if new != text:
+        markdown.write_text(new)
+    return new != text

@@ -1,0 +1,218 @@
+"""The demo's own BPF programs: the SFF stamper and the receiver's checker.
+
+Both come from one compilation unit (``bpf_templates/demo.c.j2``, which
+includes the encapsulation-agnostic ``demo_sff.c.j2`` and ``demo_checker.c.j2``)
+filled by the encapsulation's demo template (:attr:`EncapPlugin.demo_template`),
+compiled once with bcc and attached with pyroute2 inside the demo's
+namespaces; the stamper and every checker share the settings and the chain
+table. They are the traffic source's and sink's side of the test, not the
+proxy: the proxy is started through :mod:`sfcframe.demo.proxy` (the runtime).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Iterator, Mapping
+
+import jinja2
+
+from sfcframe import __version__
+from sfcframe.errors import CompileError, PluginError, RenderError, VerifierError
+
+SFF_OUTCOMES = ("stamped", "empty", "other", "too_big", "error")
+CHECKER_OUTCOMES = ("match", "mismatch", "unencapsulated", "malformed", "other")
+
+TC_EGRESS = "ffff:fff3"
+
+
+CLONE_NEWNET = 0x40000000
+
+
+@contextlib.contextmanager
+def netns_iproute(netns: str) -> Iterator[Any]:
+    """A pyroute2 IPRoute socket opened inside /run/netns/<netns>.
+
+    The thread enters the namespace with setns(2) only while the socket is
+    created (a netlink socket stays bound to the namespace it was made in), so
+    no helper process is forked: a forked helper would inherit the demo's
+    signal handlers and could unwind through its cleanup on Ctrl-C.
+    """
+    from pyroute2 import IPRoute
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+        try:
+            if libc.setns(target, CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"setns into {netns}: {os.strerror(err)}")
+            try:
+                ipr = IPRoute()
+            finally:
+                if libc.setns(home, CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"setns back: {os.strerror(err)}")
+        finally:
+            os.close(target)
+    finally:
+        os.close(home)
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One service chain of the demo: its number and its receiver's address."""
+
+    id: int
+    address: str
+
+    @property
+    def daddr(self) -> int:
+        return int(ipaddress.IPv4Address(self.address))
+
+
+def demo_options(
+    encap_plugin: Any,
+    *,
+    labels: int,
+    md_type: int,
+    proxy_params: Mapping[str, Any],
+    chains: list[Chain],
+) -> SimpleNamespace:
+    """What the templates see as ``d``."""
+    return SimpleNamespace(
+        labels=labels,
+        md_type=md_type,
+        proxy=SimpleNamespace(**proxy_params),
+        chains=list(chains),
+    )
+
+
+def render(encap_plugin: Any, d: SimpleNamespace) -> str:
+    """C of the demo programs (stamper and checker) for one encapsulation."""
+    if not getattr(encap_plugin, "demo_template", None):
+        raise PluginError(
+            f"encap plugin {encap_plugin.name!r} has no demo template (EncapPlugin.demo_template)"
+        )
+    core_dir = Path(str(resources.files("sfcframe.bpf_templates")))
+    env = jinja2.Environment(
+        loader=jinja2.PrefixLoader(
+            {
+                "core": jinja2.FileSystemLoader(core_dir),
+                "encap": jinja2.FileSystemLoader(encap_plugin.template_dir()),
+            }
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    describe = (
+        f"labels={d.labels} md_type={d.md_type} chains={len(d.chains)} "
+        f"proxy({','.join(f'{k}={v}' for k, v in sorted(vars(d.proxy).items()))})"
+    )
+    try:
+        return env.get_template("core/demo.c.j2").render(
+            version=__version__, encap=encap_plugin, d=d, describe=describe
+        )
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"demo programs for encap {encap_plugin.name}: {exc}") from exc
+
+
+@dataclass
+class DemoPrograms:
+    """The compiled stamper and checker; attach each where it belongs."""
+
+    source: str
+    nchains: int
+    bpf: Any = None
+    fds: dict[str, int] = field(default_factory=dict)
+
+    def load(self) -> "DemoPrograms":
+        from sfcframe.loader import _capture_fd2, bcc_module
+
+        bcc = bcc_module()
+        try:
+            with _capture_fd2() as log:
+                self.bpf = bcc.BPF(text=self.source.encode())
+        except Exception as exc:  # noqa: BLE001 - bcc raises bare Exception
+            raise CompileError(f"demo programs: {exc}", log="".join(log)) from None
+        for function, prog_type in (("demo_stamp", bcc.BPF.SCHED_CLS), ("demo_check", bcc.BPF.XDP)):
+            try:
+                with _capture_fd2() as log:
+                    fn = self.bpf.load_func(function.encode(), prog_type)
+            except Exception as exc:  # noqa: BLE001
+                self.close()
+                raise VerifierError(function, str(exc).strip() or "rejected", "".join(log)) from None
+            self.fds[function] = fn.fd
+        return self
+
+    def set_after_proxy(self, after: bool) -> None:
+        """What the checker expects: the header as stamped, or after the proxy's update rule."""
+        table = self.bpf.get_table(b"demo_settings")
+        value = table.Leaf()
+        value.after_proxy = 1 if after else 0
+        table[table.Key(0)] = value
+
+    def attach_stamper(self, netns: str, ifname: str) -> None:
+        """TC clsact egress, direct action, on ifname inside netns."""
+        with netns_iproute(netns) as ipr:
+            index = ipr.link_lookup(ifname=ifname)[0]
+            with contextlib.suppress(Exception):
+                ipr.tc("add", "clsact", index=index)
+            ipr.tc(
+                "add-filter", "bpf", index=index, handle=":1", fd=self.fds["demo_stamp"],
+                name="demo_stamp", parent=TC_EGRESS, classid=1, direct_action=True, prio=1,
+            )
+
+    def attach_checker(self, netns: str, ifname: str) -> None:
+        """Native XDP on ifname inside netns."""
+        with netns_iproute(netns) as ipr:
+            index = ipr.link_lookup(ifname=ifname)[0]
+            ipr.link("set", index=index, xdp_fd=self.fds["demo_check"])
+
+    # ---- counters --------------------------------------------------------
+    def sff_counters(self) -> dict[str, int]:
+        table = self.bpf.get_table(b"demo_sff_counters")
+        return {name: int(sum(table[table.Key(i)])) for i, name in enumerate(SFF_OUTCOMES)}
+
+    def checker_per_cpu(self, chain: int) -> dict[str, list[int]]:
+        """One chain's checker outcomes, per CPU (chain 0: frames of no chain)."""
+        table = self.bpf.get_table(b"demo_checker_counters")
+        base = chain * len(CHECKER_OUTCOMES)
+        return {
+            name: [int(x) for x in table[table.Key(base + i)]]
+            for i, name in enumerate(CHECKER_OUTCOMES)
+        }
+
+    def checker_counters(self, chain: int) -> dict[str, int]:
+        return {k: sum(v) for k, v in self.checker_per_cpu(chain).items()}
+
+    def last_mismatch(self) -> dict[str, Any] | None:
+        table = self.bpf.get_table(b"demo_last_mismatch")
+        s = table[table.Key(0)]
+        if not s.seen:
+            return None
+        got = bytes(s.got)[: min(s.got_len, len(s.got))]
+        exp = bytes(s.exp)[: s.exp_len]
+        return {"count": int(s.seen), "h": f"0x{s.h:08x}", "got": got.hex(" ", 4),
+                "expected": exp.hex(" ", 4)}
+
+    def close(self) -> None:
+        """Release the programs; their attachments go with the demo's namespaces."""
+        if self.bpf is not None:
+            with contextlib.suppress(Exception):
+                self.bpf.cleanup()
+            self.bpf = None

@@ -1,0 +1,240 @@
+"""One demo run: build the topology, start the proxy through the runtime, push
+real TCP through it, check every packet at the receiver, tear everything down.
+
+    from sfcframe.demo.run import DemoConfig, run_demo
+    summary = run_demo(DemoConfig(encap="mpls", labels=10, vnf="forward", seconds=3))
+    summary.passed, summary.as_dict()
+
+Everything created is removed on the way out (``finally``), also on errors
+and on KeyboardInterrupt; the CLI turns SIGTERM into KeyboardInterrupt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from sfcframe import discovery
+from sfcframe.demo import programs, traffic
+from sfcframe.demo.proxy import NoProxy, RuntimeProxy
+from sfcframe.demo.report import Summary
+from sfcframe.demo.topology import Topology, leftover_namespaces
+from sfcframe.demo.vnfs import AUTO_KEY, Vnf
+from sfcframe.errors import PluginError, UsageError
+
+
+#: how long iperf3 may take beyond its test time before it is stopped (a stalled path)
+TRAFFIC_GRACE = 15
+
+
+@dataclass
+class DemoConfig:
+    encap: str = "mpls"
+    labels: int = 10  # MPLS: labels stamped
+    md_type: int = 1  # NSH: metadata type stamped
+    vnf: str = "forward"  # forward | drop | nat | delay | none (no VNF, no proxy: self-test)
+    key: str = "auto"
+    seconds: float = 10
+    streams: int = 2
+    chains: int = 1
+    cache_size: int | None = None
+    params: dict[str, str] = field(default_factory=dict)  # proxy parameters
+    delay_ms: float = 3.0
+    #: checker expectation; None: after the proxy's update rule iff a proxy is in the path
+    after_proxy: bool | None = None
+    #: names: namespaces sfcd-<tag>-<role>, proxy instance sfcd-<tag>; None: random
+    tag: str | None = None
+
+    def resolved_key(self) -> str:
+        if self.key != "auto":
+            return self.key
+        return AUTO_KEY.get(self.vnf, "tcpip")
+
+    @property
+    def with_proxy(self) -> bool:
+        return self.vnf != "none"
+
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+def _proxy_params(cfg: DemoConfig, encap_plugin) -> dict[str, str]:
+    params = dict(cfg.params)
+    # a stamped stack deeper than the proxy parses would be too_deep: parse what we stamp
+    names = {p.name: p for p in encap_plugin.params}
+    if "max_labels" in names and "max_labels" not in params and cfg.labels > names["max_labels"].default:
+        params["max_labels"] = str(cfg.labels)
+    return params
+
+
+def run_demo(
+    cfg: DemoConfig,
+    progress: Progress | None = None,
+    say: Callable[[str], None] = lambda line: None,
+) -> Summary:
+    from sfcframe.spec import resolve_spec
+
+    key = cfg.resolved_key()
+    if cfg.vnf not in (*AUTO_KEY, "none"):
+        raise UsageError(f"unknown VNF {cfg.vnf!r} (known: {', '.join(AUTO_KEY)})")
+    if cfg.labels < 0 or cfg.labels > 32:
+        raise UsageError("--labels must be within 0..32")
+    if cfg.md_type not in (1, 2):
+        raise UsageError("--md-type must be 1 or 2")
+    encap_plugin = discovery.load("encap", cfg.encap).plugin
+    if not getattr(encap_plugin, "demo_template", None):
+        raise PluginError(
+            f"encap {cfg.encap} has no demo (its plugin sets no EncapPlugin.demo_template)"
+        )
+    proxy_params = _proxy_params(cfg, encap_plugin)
+    raw = dict(proxy_params)
+    if cfg.cache_size is not None:
+        raw["cache_size"] = str(cfg.cache_size)
+    spec = resolve_spec(cfg.encap, key, raw)  # validates everything before any change
+    say(f"sfcframe demo: {cfg.encap}, key {key}, VNF {cfg.vnf}, {cfg.seconds:g} s of traffic; "
+        "compiling the stamper and the checker ...")
+    after_proxy = cfg.with_proxy if cfg.after_proxy is None else cfg.after_proxy
+
+    topo = Topology(chains=cfg.chains, vnf=cfg.with_proxy)
+    if cfg.tag:
+        topo.tag = cfg.tag
+    chains = [programs.Chain(i, topo.receiver_addr(i)) for i in range(1, cfg.chains + 1)]
+    opts = dict(labels=cfg.labels, md_type=cfg.md_type, proxy_params=spec.encap_params)
+    summary = Summary(config=_config_dict(cfg, key, spec, topo))
+    owner = os.getpid()
+    progs = None
+    vnf = Vnf(cfg.vnf, delay_ms=cfg.delay_ms) if cfg.with_proxy else None
+    proxy = (
+        RuntimeProxy(
+            name=topo.prefix, encap=cfg.encap, key=key, ifaces=topo.vnf_ifaces,
+            netns=f"{topo.prefix}-vnf", params=proxy_params, cache_size=cfg.cache_size,
+        )
+        if cfg.with_proxy
+        else NoProxy()
+    )
+    try:
+        # 1. the stamper and the checker (compiled before anything is created)
+        d = programs.demo_options(encap_plugin, labels=cfg.labels, md_type=cfg.md_type,
+                                  proxy_params=spec.encap_params, chains=chains)
+        progs = programs.DemoPrograms(programs.render(encap_plugin, d), len(chains)).load()
+        progs.set_after_proxy(after_proxy)
+        # 2. namespaces, the VNF, the proxy (through the runtime), the demo programs
+        topo.create()
+        say(f"namespaces {', '.join(topo.namespaces.values())}; VNF: "
+            f"{vnf.describe() if vnf else 'none (self-test)'}")
+        if vnf is not None:
+            vnf.setup(topo)
+        proxy.up()
+        if cfg.with_proxy:
+            say(f"proxy {proxy.name} up on {' and '.join(topo.vnf_ifaces)} in {topo.ns('vnf')} "
+                f"(from another shell: sfcframe stats {proxy.name})")
+        progs.attach_stamper(topo.ns("sff"), topo.sff_iface)
+        for rcv in topo.receivers:
+            progs.attach_checker(topo.ns(rcv), topo.rcv_iface)
+        # 3. traffic, with a progress line per second
+        streams = traffic.plan(topo, cfg.streams)
+        traffic.start(topo, streams, cfg.seconds)
+        started = time.monotonic()
+        next_tick = started + 1
+        deadline = started + cfg.seconds + TRAFFIC_GRACE
+        while traffic.running(streams):
+            if time.monotonic() > deadline:
+                traffic.stop(streams, f"no end {TRAFFIC_GRACE:g} s after the test time")
+                break
+            time.sleep(max(0.0, min(0.2, next_tick - time.monotonic())))
+            if time.monotonic() >= next_tick and progress is not None:
+                next_tick += 1
+                progress(_snapshot(started, progs, chains, proxy))
+        traffic.collect(streams)
+        time.sleep(0.2)  # let the last segments and ACKs land
+        if vnf is not None:
+            vnf.stop()
+        # 4. numbers
+        sample = progs.last_mismatch()
+        summary.fill(
+            sff=progs.sff_counters(),
+            checkers=[progs.checker_per_cpu(c.id) for c in chains],
+            unchained=progs.checker_counters(0),
+            mismatch_samples=[sample] if sample else [],
+            proxy=proxy.stats(),
+            streams=streams,
+            vnf=vnf.counters(topo) if vnf is not None else {},
+            vnf_kind=cfg.vnf,
+        )
+    finally:
+        if os.getpid() != owner:
+            # a forked helper (pyroute2 opens netns sockets in forked children and
+            # stops them with SIGTERM) that unwound into this frame: it must die
+            # here, not tear down the parent's testbed
+            os._exit(1)
+        summary.teardown = _teardown(topo, proxy, vnf, progs)
+    return summary
+
+
+def _snapshot(started, progs, chains, proxy) -> dict[str, Any]:
+    snap: dict[str, Any] = {"elapsed": round(time.monotonic() - started)}
+    with contextlib.suppress(Exception):
+        snap["stamped"] = progs.sff_counters()["stamped"]
+    with contextlib.suppress(Exception):
+        counts = [progs.checker_counters(c.id) for c in chains]
+        snap["match"] = sum(c["match"] for c in counts)
+        snap["mismatch"] = sum(c["mismatch"] for c in counts)
+    try:
+        stats = proxy.stats()
+        snap["cached"] = stats.get("ingress", "cached")
+        snap["restored"] = stats.get("egress", "restored")
+        snap["misses"] = stats.get("egress", "not_cached")
+    except Exception as exc:  # noqa: BLE001 - progress must not end the run
+        snap["proxy_error"] = str(exc)
+    return snap
+
+
+def _teardown(topo: Topology, proxy, vnf: Vnf | None, progs) -> dict[str, Any]:
+    """Undo everything, whatever state the run got to; Ctrl-C and SIGTERM cannot cut it short."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    problems: list[str] = []
+    try:
+        try:
+            down = proxy.down()
+        except Exception as exc:  # noqa: BLE001 - report it, tear down the rest
+            down = str(exc) or type(exc).__name__
+        if down:
+            problems.append(f"proxy down: {down} (run `sfcframe down {proxy.name}`)")
+        if vnf is not None:
+            with contextlib.suppress(Exception):
+                vnf.stop()
+        if progs is not None:
+            progs.close()
+        left = topo.destroy()
+        left += leftover_namespaces(topo.tag)
+        if left:
+            problems.append(f"namespaces left: {', '.join(sorted(set(left)))}")
+        still = None
+        with contextlib.suppress(Exception):
+            still = proxy.listed()
+        if still:
+            problems.append(f"proxy {proxy.name} is still listed by `sfcframe list`")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return {"clean": not problems, "problems": problems}
+
+
+def _config_dict(cfg: DemoConfig, key: str, spec, topo: Topology) -> dict[str, Any]:
+    return {
+        "encap": cfg.encap,
+        "labels": cfg.labels if cfg.encap == "mpls" else None,
+        "md_type": cfg.md_type if cfg.encap == "nsh" else None,
+        "key": key,
+        "vnf": cfg.vnf,
+        "seconds": cfg.seconds,
+        "streams": cfg.streams,
+        "chains": cfg.chains,
+        "proxy_spec": spec.describe(),
+        "namespaces": f"{topo.prefix}-*",
+        "proxy_name": topo.prefix if cfg.with_proxy else None,
+    }

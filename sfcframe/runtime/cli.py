@@ -1,0 +1,289 @@
+"""Sub-commands ``up``, ``list``, ``stats``, ``set``, ``down`` and ``size``.
+
+:func:`add_parsers` adds them to the ``sfcframe`` parser; :data:`HANDLERS`
+maps each to its function. Errors are raised as SfcError subclasses and
+printed as one line by :func:`sfcframe.cli.main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+UP_EPILOG = """\
+examples:
+  sfcframe up --name vnf1 --encap mpls --key tcpip --iface eth1 --iface eth2
+  sfcframe up --name vnf1 --encap nsh --key metadata --iface veth0 --netns vnf --strict
+  sfcframe up --config proxy.toml --cache-size 65536      # flags override the file
+
+The ingress program is attached as XDP and the egress program as a TC clsact
+egress filter (prio 24512, handle 0x5fc) on every interface; GRO, GRO fraglist,
+LRO and hardware GRO are switched off on them (restored by down; see README).
+Maps and programs are pinned under /sys/fs/bpf/sfcframe/NAME/, the state is in
+/run/sfcframe/NAME.json. Any failure rolls back every step already done.
+"""
+
+SIZE_EPILOG = """\
+examples:
+  sfcframe size --rate 2.5Mpps --delay 5ms
+  sfcframe size --rate 800kpps --delay 200us --encap mpls --param max_labels=10 --margin 8
+"""
+
+
+def _kv(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be above zero")
+    return value
+
+
+def add_parsers(sub) -> None:
+    up = sub.add_parser(
+        "up",
+        help="compile, pin and attach a proxy on interfaces (XDP ingress, TC egress)",
+        description="Start a named proxy instance on one interface (one-armed VNF) or "
+        "several (two-armed), optionally in a named network namespace.",
+        epilog=UP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    up.add_argument("--config", metavar="FILE", help="TOML file with the same settings")
+    up.add_argument("--name", help="instance name (letters, digits, - and _)")
+    up.add_argument("--encap", help="encapsulation plugin, e.g. mpls, nsh")
+    up.add_argument("--key", help="key strategy plugin, e.g. tcpip, metadata")
+    up.add_argument(
+        "--iface", action="append", metavar="IFACE", help="interface to proxy (repeatable)"
+    )
+    up.add_argument("--netns", help="named network namespace of the interfaces (ip netns)")
+    up.add_argument("--cache-size", type=int, help="cache entries (see `sfcframe size`)")
+    up.add_argument(
+        "--param", action="append", type=_kv, default=[], metavar="NAME=VALUE",
+        help="plugin or core parameter (repeatable)",
+    )
+    up.add_argument(
+        "--strict", action=argparse.BooleanOptionalAction, default=None,
+        help="drop malformed packets and egress misses (changeable later with `set`)",
+    )
+    up.add_argument(
+        "--xdp-mode", choices=("native", "generic", "auto"), default=None,
+        help="XDP attach mode; auto (default) tries native, then generic",
+    )
+    up.add_argument(
+        "--keep-offloads", action="store_true", default=False,
+        help="do not switch GRO/LRO off; refuse an interface that has them on",
+    )
+    up.add_argument("--json", action="store_true", help="print the state record as JSON")
+
+    lst = sub.add_parser("list", help="running instances and where they are attached")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+
+    stats = sub.add_parser(
+        "stats",
+        help="counters, cache occupancy and map memory of an instance",
+        description="Read an instance's pinned maps. Without NAME: every instance.",
+    )
+    stats.add_argument("name", nargs="?", help="instance name (default: all)")
+    fmt = stats.add_mutually_exclusive_group()
+    fmt.add_argument(
+        "--json", action="store_true", help="stable JSON (README: stats --json schema)"
+    )
+    fmt.add_argument("--prometheus", action="store_true", help="Prometheus text exposition format")
+    stats.add_argument(
+        "--watch", type=_seconds, metavar="SECONDS",
+        help="print again every SECONDS until Ctrl-C (JSON: one document per line)",
+    )
+
+    setp = sub.add_parser(
+        "set",
+        help="change runtime settings of a running instance (strict=true|false|default)",
+        description="Write runtime settings into the instance's sfc_settings map; the "
+        "programs apply them to the next packet, nothing is reloaded.",
+    )
+    setp.add_argument("name", help="instance name")
+    setp.add_argument("settings", nargs="+", metavar="SETTING=VALUE", help="e.g. strict=false")
+
+    down = sub.add_parser(
+        "down",
+        help="detach, unpin and restore everything an instance changed (idempotent)",
+        description="Detach XDP and the TC filters, delete a clsact qdisc up created, "
+        "restore offloads, unpin the maps and remove the state record. An unknown or "
+        "already stopped name prints 'not running' and exits 0.",
+    )
+    down.add_argument("name", help="instance name")
+
+    size = sub.add_parser(
+        "size",
+        help="cache entries and bytes by Little's law (rate x delay x margin)",
+        epilog=SIZE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    size.add_argument("--rate", required=True, help="packet rate, e.g. 2.5Mpps, 800kpps, 1e6pps")
+    size.add_argument("--delay", required=True, help="time in the VNF, e.g. 5ms, 200us, 1s")
+    size.add_argument("--encap", default="mpls", help="encapsulation plugin (default mpls)")
+    size.add_argument("--key", default="tcpip", help="key strategy (default tcpip)")
+    size.add_argument(
+        "--param", action="append", type=_kv, default=[], metavar="NAME=VALUE",
+        help="plugin parameter (repeatable), e.g. max_labels=10",
+    )
+    size.add_argument("--margin", type=float, default=4.0, help="safety factor (default 4)")
+    size.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _up(args: argparse.Namespace) -> int:
+    from sfcframe.runtime.config import build_request
+    from sfcframe.runtime.instance import up
+
+    request = build_request(args)
+    progress = sys.stderr if args.json else sys.stdout  # keep --json output parseable
+    record = up(request, say=lambda line: print(line, file=progress, flush=True))
+    if args.json:
+        print(json.dumps(record.as_dict(), indent=2, sort_keys=True))
+        return 0
+    where = f" in netns {record.netns}" if record.netns else ""
+    arms = ", ".join(
+        f"{i.name} (xdp {i.xdp_mode}, " + ", ".join(f"tc {f.direction}" for f in i.filters) + ")"
+        for i in record.interfaces
+    )
+    print(f"{record.name} up: {record.encap}/{record.key} on {arms}{where}")
+    print(f"pinned at {record.pin_dir}; strict={str(record.settings['strict']).lower()}; "
+          f"`sfcframe stats {record.name}`, `sfcframe down {record.name}`")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from sfcframe.runtime import state
+    from sfcframe.runtime.stats import attachment
+
+    rows = []
+    for record in state.all_records():
+        interfaces = attachment(record)
+        rows.append({
+            "name": record.name,
+            "encap": record.encap,
+            "key": record.key,
+            "describe": record.describe,
+            "netns": record.netns,
+            "status": record.status if all(i["ok"] for i in interfaces) else "degraded",
+            "strict": record.settings.get("strict", record.default_strict),
+            "started": round(record.started, 3),
+            "interfaces": [
+                {"name": i["name"], "xdp_mode": i["xdp_mode"], "ok": i["ok"]} for i in interfaces
+            ],
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2, sort_keys=True))
+        return 0
+    if not rows:
+        print("no instances")
+        return 0
+    print(f"{'NAME':<16} {'ENCAP/KEY':<16} {'NETNS':<12} {'STATUS':<9} INTERFACES")
+    for row in rows:
+        arms = ", ".join(
+            f"{i['name']}({i['xdp_mode']}){'' if i['ok'] else '!'}" for i in row["interfaces"]
+        )
+        print(f"{row['name']:<16} {row['encap'] + '/' + row['key']:<16} "
+              f"{row['netns'] or '-':<12} {row['status']:<9} {arms}")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from sfcframe.runtime import prometheus, state
+    from sfcframe.runtime.stats import collect, render_text
+
+    def documents() -> list[dict[str, Any]]:
+        records = [state.require(args.name)] if args.name else state.all_records()
+        return [collect(r) for r in records]
+
+    def show(docs: list[dict[str, Any]], previous: dict[str, dict] | None, watching: bool) -> None:
+        if args.prometheus:
+            sys.stdout.write(prometheus.render(docs))
+        elif args.json:
+            doc: Any = docs[0] if args.name else {"schema": 1, "instances": docs}
+            print(json.dumps(doc, sort_keys=True) if watching
+                  else json.dumps(doc, indent=2, sort_keys=True))
+        else:
+            if watching:
+                print(time.strftime("--- %H:%M:%S ---"))
+            if not docs:
+                print("no instances")
+            for doc in docs:
+                print(render_text(doc, (previous or {}).get(doc["name"])))
+        sys.stdout.flush()
+
+    if not args.watch:
+        show(documents(), None, False)
+        return 0
+    previous: dict[str, dict] = {}
+    try:
+        while True:
+            docs = documents()
+            show(docs, previous, True)
+            previous = {d["name"]: d for d in docs}
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _set(args: argparse.Namespace) -> int:
+    from sfcframe.runtime.instance import read_settings, set_settings
+
+    record = set_settings(args.name, args.settings)
+    now = read_settings(record)
+    print(f"{record.name}: strict={str(now['strict']).lower()} ({now['source']})")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    from sfcframe.runtime.errors import AttachError
+    from sfcframe.runtime.instance import down
+
+    report = down(args.name)
+    if not report.running:
+        print(f"{args.name}: not running")
+        return 0
+    for line in report.done:
+        print(f"{args.name}: {line}")
+    for line in report.notes:
+        print(f"{args.name}: note: {line}")
+    if report.failures:
+        for line in report.failures[:-1]:
+            print(f"sfcframe: {args.name}: {line}", file=sys.stderr)
+        raise AttachError(
+            f"{args.name}: down incomplete: {report.failures[-1]}; the state is kept, "
+            f"run `sfcframe down {args.name}` again"
+        )
+    print(f"{args.name} down")
+    return 0
+
+
+def _size(args: argparse.Namespace) -> int:
+    from sfcframe.runtime.sizing import render_text, size
+
+    result = size(args.rate, args.delay, args.encap, args.key, dict(args.param), args.margin)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
+    else:
+        print(render_text(result))
+    return 0
+
+
+HANDLERS = {
+    "up": _up,
+    "list": _list,
+    "stats": _stats,
+    "set": _set,
+    "down": _down,
+    "size": _size,
+}

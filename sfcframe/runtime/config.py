@@ -1,0 +1,134 @@
+"""The ``up`` request: command-line flags over an optional TOML file.
+
+A config file holds the same things as the flags::
+
+    name = "vnf1"
+    encap = "mpls"
+    key = "tcpip"
+    interfaces = ["eth1", "eth2"]
+    netns = "vnf"            # optional
+    cache_size = 65536       # optional
+    strict = false           # optional
+    xdp_mode = "auto"        # native | generic | auto
+    keep_offloads = false    # optional: refuse instead of switching GRO/LRO off
+
+    [params]                 # plugin and core parameters, as --param NAME=VALUE
+    pop = 1
+    max_labels = 10
+
+A flag given on the command line wins over the file; ``--param`` pairs are
+merged into ``[params]`` name by name and ``--iface`` replaces ``interfaces``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from sfcframe.runtime.errors import ConfigError
+from sfcframe.runtime.state import check_name
+
+XDP_MODES = ("native", "generic", "auto")
+KNOWN_KEYS = {
+    "name", "encap", "key", "interfaces", "netns", "cache_size", "strict", "xdp_mode",
+    "keep_offloads", "params",
+}
+
+
+@dataclass
+class UpRequest:
+    name: str
+    encap: str
+    key: str
+    interfaces: list[str]
+    netns: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    xdp_mode: str = "auto"
+    keep_offloads: bool = False
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown key {unknown[0]!r} "
+            f"(known: {', '.join(sorted(KNOWN_KEYS))})"
+        )
+    types = {
+        "name": str, "encap": str, "key": str, "netns": str, "xdp_mode": str,
+        "cache_size": int, "strict": bool, "keep_offloads": bool, "interfaces": list,
+        "params": dict,
+    }
+    for name, kind in types.items():
+        if name in data and (not isinstance(data[name], kind) or
+                             (kind is int and isinstance(data[name], bool))):
+            raise ConfigError(f"config file {path}: {name} must be a {kind.__name__}")
+    if "interfaces" in data and not all(isinstance(i, str) for i in data["interfaces"]):
+        raise ConfigError(f"config file {path}: interfaces must be a list of names")
+    for pname, value in data.get("params", {}).items():
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"config file {path}: params.{pname} must be a single value")
+    return data
+
+
+def build_request(args) -> UpRequest:
+    """Merge ``args`` (argparse namespace of ``up``) over ``args.config``."""
+    data: dict[str, Any] = read_toml(Path(args.config)) if args.config else {}
+    params = {str(k): _text(v) for k, v in data.get("params", {}).items()}
+    if "cache_size" in data:
+        params["cache_size"] = _text(data["cache_size"])
+    if "strict" in data:
+        params["strict"] = _text(data["strict"])
+    params.update(dict(args.param))
+    if args.cache_size is not None:
+        params["cache_size"] = str(args.cache_size)
+    if args.strict is not None:
+        params["strict"] = _text(args.strict)
+
+    def pick(flag: str, key: str | None = None, default: Any = None) -> Any:
+        value = getattr(args, flag)
+        return value if value is not None else data.get(key or flag, default)
+
+    source = f" (nor in {args.config})" if args.config else ""
+    name, encap, key = pick("name"), pick("encap"), pick("key")
+    interfaces = list(args.iface) if args.iface else list(data.get("interfaces", []))
+    for what, value in (("--name", name), ("--encap", encap), ("--key", key)):
+        if not value:
+            raise ConfigError(f"up: {what} is required{source}")
+    if not interfaces:
+        raise ConfigError(f"up: at least one --iface is required{source}")
+    duplicates = sorted({i for i in interfaces if interfaces.count(i) > 1})
+    if duplicates:
+        raise ConfigError(f"up: interface {duplicates[0]} given twice")
+    xdp_mode = pick("xdp_mode", default="auto")
+    if xdp_mode not in XDP_MODES:
+        raise ConfigError(f"up: xdp_mode {xdp_mode!r}: use one of {', '.join(XDP_MODES)}")
+    keep = args.keep_offloads or bool(data.get("keep_offloads", False))
+    return UpRequest(
+        name=check_name(name),
+        encap=encap,
+        key=key,
+        interfaces=interfaces,
+        netns=pick("netns"),
+        params=params,
+        xdp_mode=xdp_mode,
+        keep_offloads=keep,
+    )

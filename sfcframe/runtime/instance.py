@@ -1,0 +1,459 @@
+"""``up``, ``down`` and ``set``: every change to the host, and its undo.
+
+``up`` checks everything it can before it changes anything (root, bcc, bpffs,
+the name, the namespace, the interfaces, XDP already held, the spec), then
+compiles, and then changes the host one step at a time. Each step pushes its
+undo onto a stack and updates the state record; any failure (or Ctrl-C) runs
+the stack backwards, so an ``up`` that fails leaves the host as it found it.
+Order on the way up: pin maps and programs, write settings, switch offloads
+off, TC filters on every interface, then XDP on every interface (egress is in
+place before ingress starts stripping). ``down`` goes the other way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from sfcframe.runtime import attach, netns, offloads, pins, state
+from sfcframe.runtime.config import UpRequest
+from sfcframe.runtime.errors import AttachError, ConfigError, InstanceError
+from sfcframe.runtime.state import IfaceState, Record, TcFilter
+
+SETTINGS_MAP = "sfc_settings"
+INGRESS_PROG = "sfc_ingress"
+
+
+class Undo:
+    """A stack of ``(description, action)`` run backwards on failure."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, Callable[[], object]]] = []
+
+    def push(self, what: str, action: Callable[[], object]) -> None:
+        self.steps.append((what, action))
+
+    def run(self) -> list[str]:
+        failures = []
+        while self.steps:
+            what, action = self.steps.pop()
+            try:
+                action()
+            except Exception as exc:  # noqa: BLE001 - keep undoing the rest
+                failures.append(f"{what}: {exc}")
+        return failures
+
+
+@contextlib.contextmanager
+def _signals_ignored():
+    """No second Ctrl-C or SIGTERM may cut a roll-back short."""
+    try:
+        saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM during up/down behaves like Ctrl-C: the undo stack runs.
+
+    Only in this process: pyroute2 forks helpers to open sockets in a namespace
+    and stops them with SIGTERM; a forked copy must die, not unwind (and undo)
+    the parent's work.
+    """
+    owner = os.getpid()
+
+    def handler(signum, frame):
+        if os.getpid() != owner:
+            os._exit(128 + signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def preflight() -> None:
+    """Root, bcc and bpffs, before anything else is looked at."""
+    from sfcframe.loader import bcc_module, require_root
+
+    require_root()
+    bcc_module()
+    pins.check_bpffs(state.pin_root())
+
+
+def _owner(prog_id: int | None, exclude: str = "") -> str:
+    for record in state.all_records():
+        if record.name != exclude and any(i.xdp_prog_id == prog_id for i in record.interfaces):
+            return record.name
+    return ""
+
+
+def write_settings(map_path: str | Path, strict: bool | None) -> None:
+    """sfc_settings[0] = {set, strict}; strict None = back to the build default."""
+    settings = pins.open_map(map_path)
+    try:
+        value = struct.pack("=II", 0, 0) if strict is None else struct.pack("=II", 1, int(strict))
+        settings.update(struct.pack("=I", 0), value)
+    finally:
+        settings.close()
+
+
+def read_settings(record: Record) -> dict[str, object]:
+    """The strict mode the programs apply now, and whether it was set at runtime."""
+    settings = pins.open_map(record.maps[SETTINGS_MAP])
+    try:
+        raw = settings.lookup(struct.pack("=I", 0)) or bytes(8)
+    finally:
+        settings.close()
+    is_set, strict = struct.unpack("=II", raw[:8])
+    return {
+        "strict": bool(strict) if is_set else record.default_strict,
+        "source": "settings map" if is_set else "build default",
+    }
+
+
+def _generic_veth_warning(ipr, index: int, ifname: str, where: str) -> str | None:
+    link = ipr.link("get", index=index)[0]
+    info = link.get_attr("IFLA_LINKINFO")
+    kind = info.get_attr("IFLA_INFO_KIND") if info else None
+    if kind != "veth":
+        return None
+    return (
+        f"{ifname}{where}: generic XDP on a veth sees the GSO super-frames its peer sends "
+        "(the kernel keeps the peer's TSO on in generic mode): each is cached as one "
+        "packet and cannot be segmented once its header is restored; switch TSO/GSO off "
+        "on the peer (ethtool -K PEER tso off gso off) or use native mode"
+    )
+
+
+def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record:
+    from sfcframe.composer import render
+    from sfcframe.loader import compile_and_load
+    from sfcframe.spec import resolve_spec
+
+    preflight()
+    netns.check(req.netns)
+    with state.locked(), _sigterm_as_interrupt():
+        if state.load(req.name) is not None:
+            raise InstanceError(
+                f"{req.name}: an instance of that name is running "
+                f"(`sfcframe down {req.name}` first)"
+            )
+        pdir = state.pin_dir(req.name)
+        if pdir.exists():
+            raise InstanceError(
+                f"{req.name}: pins left at {pdir} without a state record; "
+                f"remove them with `sfcframe down {req.name}`"
+            )
+        spec = resolve_spec(req.encap, req.key, req.params)
+        rendered = render(spec)
+        where = netns.where(req.netns)
+        undo = Undo()
+        module = None
+        with netns.iproute(req.netns) as ipr:
+            try:
+                ifaces = [
+                    IfaceState(name, attach.link_index(ipr, name, req.netns), req.netns)
+                    for name in req.interfaces
+                ]
+                for iface in ifaces:
+                    mode, prog_id = attach.xdp_state(ipr, iface.ifindex)
+                    if prog_id:
+                        raise AttachError(
+                            attach.held_message(
+                                iface.name, req.netns, mode, prog_id, _owner(prog_id)
+                            )
+                        )
+                    # ethtool works there, and nothing refuses (fixed, --keep-offloads)
+                    offloads.plan(req.netns, iface.name, not req.keep_offloads)
+                module = compile_and_load(rendered)
+                say(f"compiled {spec.describe()} ({module.compile_seconds:.1f} s)")
+                record = Record(
+                    name=req.name,
+                    netns=req.netns,
+                    spec=spec.as_dict(),
+                    describe=spec.describe(),
+                    params=dict(req.params),
+                    ingress_outcomes=[o.name for o in spec.ingress_outcomes],
+                    egress_outcomes=[o.name for o in spec.egress_outcomes],
+                    extra_counters={
+                        m: list(names)
+                        for m, names in spec.key.plugin.extra_counters(spec.key_params).items()
+                    },
+                    default_strict=bool(spec.core["strict"]),
+                    xdp_mode_requested=req.xdp_mode,
+                    pin_dir=str(pdir),
+                    interfaces=ifaces,
+                )
+                undo.push("remove the state record", record.remove)
+                record.save()
+
+                # 1. pins
+                undo.push(f"unpin {pdir}", lambda: pins.remove_instance_dir(pdir))
+                for name in pins.map_names(module):
+                    path = pdir / "maps" / name
+                    pins.pin(pins.map_fd(module, name), path)
+                    record.maps[name] = str(path)
+                for function, prog in module.programs.items():
+                    path = pdir / "progs" / function
+                    pins.pin(module.fds[function], path)
+                    record.programs[function] = {
+                        "prog_type": prog.prog_type,
+                        "hook": prog.hook,
+                        "prog_id": pins.prog_id(module.fds[function]),
+                        "pin": str(path),
+                    }
+                record.save()
+
+                # 2. settings
+                write_settings(record.maps[SETTINGS_MAP], record.default_strict)
+                record.settings = {"strict": record.default_strict}
+
+                # Each step below is recorded and its undo pushed BEFORE it is
+                # taken (every undo tolerates a step that did not happen), so a
+                # signal between the kernel call and the bookkeeping, or a kill,
+                # cannot leave an untracked change behind.
+
+                # 3. offloads
+                for iface in ifaces:
+                    seen, change = offloads.plan(req.netns, iface.name, not req.keep_offloads)
+                    iface.offloads_seen, iface.offloads_changed = seen, change
+                    if change:
+                        record.save()
+                        undo.push(
+                            f"restore offloads on {iface.name}",
+                            lambda i=iface: offloads.restore(req.netns, i.name, i.offloads_changed),
+                        )
+                        offloads.apply(req.netns, iface.name, change)
+                        say(f"{iface.name}{where}: switched off {', '.join(sorted(change))}")
+                    record.save()
+
+                # 4. TC on every interface, 5. XDP on every interface
+                for iface in ifaces:
+                    _attach_tc(ipr, iface, module, undo, record)
+                ingress_fd = module.fds[INGRESS_PROG]
+                for iface in ifaces:
+                    iface.xdp_prog_id = record.programs[INGRESS_PROG]["prog_id"]
+                    record.save()
+                    undo.push(
+                        f"detach XDP from {iface.name}",
+                        lambda i=iface: attach.detach_xdp_if_ours(
+                            ipr, i.ifindex, i.xdp_prog_id, ingress_fd
+                        ),
+                    )
+                    iface.xdp_mode = attach.attach_xdp(
+                        ipr, iface.ifindex, iface.name, req.netns, ingress_fd, req.xdp_mode
+                    )
+                    record.save()
+                    if iface.xdp_mode == "generic":
+                        warning = _generic_veth_warning(ipr, iface.ifindex, iface.name, where)
+                        if warning:
+                            record.warnings.append(warning)
+                            say(f"warning: {warning}")
+                record.status = "up"
+                record.save()
+                return record
+            except BaseException as exc:
+                with _signals_ignored():
+                    failures = undo.run()
+                if failures and isinstance(exc, Exception):
+                    raise AttachError(
+                        f"{exc}; rolling back also failed: {'; '.join(failures)}"
+                    ) from None
+                raise
+            finally:
+                if module is not None:
+                    module.close()
+
+
+def _attach_tc(ipr, iface: IfaceState, module, undo: Undo, record: Record) -> None:
+    tc_programs = [
+        p for p in module.programs.values() if p.hook in attach.HOOK_DIRECTION
+    ]
+    if not tc_programs:
+        return
+    if not attach.has_clsact(ipr, iface.ifindex):
+        iface.clsact_created = True
+        record.save()
+        undo.push(f"delete clsact on {iface.name}", lambda: attach.del_clsact(ipr, iface.ifindex))
+        attach.ensure_clsact(ipr, iface.ifindex)
+    for prog in tc_programs:
+        direction = attach.HOOK_DIRECTION[prog.hook]
+        parent = attach.TC_PARENT[direction]
+        flt = TcFilter(
+            direction, parent, attach.PRIO, attach.HANDLE, prog.function,
+            record.programs[prog.function]["prog_id"],
+        )
+        iface.filters.append(flt)
+        record.save()
+        undo.push(
+            f"delete TC {direction} filter on {iface.name}",
+            lambda flt=flt: _delete_filter(ipr, iface.ifindex, flt),
+        )
+        attach.add_filter(ipr, iface.ifindex, direction, module.fds[prog.function], prog.function)
+    record.save()
+
+
+def _delete_filter(ipr, index: int, flt: TcFilter) -> bool:
+    """Delete our filter if it is there (it may not be: see the order in up)."""
+    if attach.find_filter(ipr, index, flt.parent, flt.prio, flt.handle, flt.function):
+        attach.del_filter(ipr, index, flt.parent, flt.prio, flt.handle)
+        return True
+    return False
+
+
+# ---- down -----------------------------------------------------------------
+@dataclass
+class DownReport:
+    name: str
+    running: bool
+    done: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def down(name: str) -> DownReport:
+    state.check_name(name)
+    with state.locked(), _sigterm_as_interrupt():
+        record = state.load(name)
+        pdir = state.pin_dir(name)
+        report = DownReport(name, running=record is not None or pdir.exists())
+        if record is None:
+            if pdir.exists():
+                pins.remove_instance_dir(pdir)
+                report.done.append(f"removed leftover pins at {pdir}")
+            return report
+        record.status = "stopping"
+        record.save()
+        try:
+            _detach_all(record, report)
+        except AttachError as exc:
+            report.failures.append(str(exc))
+        if report.failures:
+            return report  # keep the record and the pins: `down` can be run again
+        if Path(record.pin_dir).exists():
+            pins.remove_instance_dir(Path(record.pin_dir))
+            report.done.append(f"unpinned {record.pin_dir}")
+        record.remove()
+        return report
+
+
+def _detach_all(record: Record, report: DownReport) -> None:
+    try:
+        netns.check(record.netns)
+    except AttachError:
+        report.notes.append(f"netns {record.netns} is gone (and its interfaces with it)")
+        return
+    ingress_pin = record.programs.get(INGRESS_PROG, {}).get("pin")
+    expected = None
+    with contextlib.ExitStack() as stack:
+        if ingress_pin and Path(ingress_pin).exists():
+            expected = stack.enter_context(pins.opened(ingress_pin))
+        with netns.iproute(record.netns) as ipr:
+            for iface in record.interfaces:
+                _detach_iface(ipr, record, iface, expected, report)
+
+
+def _current_index(ipr, iface: IfaceState) -> int | None:
+    found = ipr.link_lookup(ifname=iface.name)
+    return found[0] if found else None
+
+
+def _detach_iface(ipr, record: Record, iface: IfaceState, expected_fd, report: DownReport) -> None:
+    where = netns.where(record.netns)
+    index = _current_index(ipr, iface)
+    if index is None:
+        report.notes.append(f"{iface.name}{where} is gone")
+        return
+    if index != iface.ifindex:
+        report.notes.append(f"{iface.name}{where} was re-created; only its clean-up is checked")
+    try:
+        if iface.xdp_prog_id is not None:
+            mode = attach.detach_xdp_if_ours(ipr, index, iface.xdp_prog_id, expected_fd)
+            if mode:
+                report.done.append(f"{iface.name}: XDP ({mode}) detached")
+            else:
+                _, prog_id = attach.xdp_state(ipr, index)
+                if prog_id:
+                    report.notes.append(
+                        f"{iface.name}: XDP program id {prog_id} is not ours (ours was "
+                        f"{iface.xdp_prog_id}); left in place"
+                    )
+        for flt in iface.filters:
+            if _delete_filter(ipr, index, flt):
+                report.done.append(f"{iface.name}: TC {flt.direction} filter deleted")
+        if iface.clsact_created and attach.has_clsact(ipr, index):
+            if attach.filters_left(ipr, index) == 0:
+                attach.del_clsact(ipr, index)
+                report.done.append(f"{iface.name}: clsact deleted")
+            else:
+                report.notes.append(f"{iface.name}: clsact kept (other filters use it)")
+        if iface.offloads_changed:
+            missing = offloads.restore(record.netns, iface.name, iface.offloads_changed)
+            if missing:
+                report.failures.append(
+                    f"{iface.name}: could not restore {', '.join(missing)} "
+                    f"(ethtool -K {iface.name} ...)"
+                )
+            else:
+                back = ", ".join(f"{k} {v}" for k, v in sorted(iface.offloads_changed.items()))
+                report.done.append(f"{iface.name}: offloads restored ({back})")
+    except AttachError as exc:
+        report.failures.append(f"{iface.name}: {exc}")
+    except OSError as exc:
+        if exc.errno == errno.ENODEV:
+            report.notes.append(f"{iface.name}{where} is gone")
+        else:
+            raise
+
+
+# ---- set ------------------------------------------------------------------
+SETTINGS = {"strict": "true | false | default (the build's value)"}
+
+
+def parse_setting(text: str) -> tuple[str, bool | None]:
+    name, sep, value = text.partition("=")
+    name, value = name.strip(), value.strip().lower()
+    if not sep or name not in SETTINGS:
+        known = ", ".join(f"{k}={v}" for k, v in SETTINGS.items())
+        raise ConfigError(f"set: expected SETTING=VALUE with one of: {known}; got {text!r}")
+    if value in ("true", "1", "yes", "on"):
+        return name, True
+    if value in ("false", "0", "no", "off"):
+        return name, False
+    if value == "default":
+        return name, None
+    raise ConfigError(f"set: {name}={value!r}: use true, false or default")
+
+
+def set_settings(name: str, assignments: list[str]) -> Record:
+    parsed = [parse_setting(a) for a in assignments]
+    if not parsed:
+        raise ConfigError("set: nothing to set (e.g. strict=true)")
+    with state.locked():
+        record = state.require(name)
+        for setting, value in parsed:
+            if setting == "strict":
+                write_settings(record.maps[SETTINGS_MAP], value)
+                record.settings["strict"] = record.default_strict if value is None else value
+        record.save()
+        return record

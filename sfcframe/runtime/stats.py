@@ -1,0 +1,202 @@
+"""What a running instance reports: counters, cache occupancy, memory, attachment.
+
+Everything is read from the pinned maps (``bpf_obj_get``) and rtnetlink, so
+any process can ask. The document :func:`collect` returns is ``stats --json``;
+its schema is documented in the README ("stats --json schema") and versioned
+by ``schema``: fields are only ever added within one schema number.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from typing import Any
+
+from sfcframe.maps import fdinfo, map_memory
+from sfcframe.runtime import attach, instance, netns, pins
+from sfcframe.runtime.errors import AttachError
+from sfcframe.runtime.state import SCHEMA, Record
+
+CACHE_MAP = "sfc_cache"
+DIRECTIONS = {"ingress": "sfc_ingress_counters", "egress": "sfc_egress_counters"}
+MAP_TYPES = {1: "hash", 2: "array", 5: "percpu_hash", 6: "percpu_array", 9: "lru_hash",
+             10: "lru_percpu_hash"}
+
+
+def read_counters(path: str, names: list[str]) -> dict[str, int]:
+    """A per-CPU counter array as {outcome: sum over CPUs}."""
+    table = pins.open_map(path)
+    try:
+        totals = {}
+        for index, name in enumerate(names):
+            values = table.lookup(struct.pack("=I", index)) or []
+            if isinstance(values, bytes):
+                values = [values]
+            totals[name] = sum(struct.unpack("=Q", v[:8])[0] for v in values)
+        return totals
+    finally:
+        table.close()
+
+
+def count_entries(path: str) -> int:
+    table = pins.open_map(path)
+    try:
+        return sum(1 for _ in table.keys())
+    finally:
+        table.close()
+
+
+def map_info(path: str) -> dict[str, Any]:
+    with pins.opened(path) as fd:
+        memory = map_memory(fd)
+        info = fdinfo(fd)
+    kind = int(info.get("map_type", "0"))
+    return {
+        "type": MAP_TYPES.get(kind, str(kind)),
+        "key_size": memory.key_size,
+        "value_size": memory.value_size,
+        "max_entries": memory.max_entries,
+        "memlock_bytes": memory.memlock,
+    }
+
+
+def attachment(record: Record) -> list[dict[str, Any]]:
+    """Each interface as recorded, plus what the kernel shows now (``ok``)."""
+    rows = []
+    live: dict[str, tuple] = {}
+    try:
+        with netns.iproute(record.netns) as ipr:
+            for iface in record.interfaces:
+                found = ipr.link_lookup(ifname=iface.name)
+                if not found:
+                    live[iface.name] = (None, None, [])
+                    continue
+                index = found[0]
+                _, prog_id = attach.xdp_state(ipr, index)
+                present = [
+                    f.direction for f in iface.filters
+                    if attach.find_filter(ipr, index, f.parent, f.prio, f.handle, f.function)
+                ]
+                live[iface.name] = (index, prog_id, present)
+    except AttachError:
+        pass  # namespace gone: every interface reads as not attached
+    for iface in record.interfaces:
+        index, prog_id, present = live.get(iface.name, (None, None, []))
+        xdp_ok = iface.xdp_prog_id is not None and prog_id == iface.xdp_prog_id
+        tc_ok = all(f.direction in present for f in iface.filters)
+        rows.append({
+            "name": iface.name,
+            "ifindex": iface.ifindex,
+            "netns": iface.netns,
+            "xdp_mode": iface.xdp_mode,
+            "xdp_prog_id": iface.xdp_prog_id,
+            "tc": [
+                {"direction": f.direction, "prio": f.prio, "handle": f.handle,
+                 "function": f.function, "prog_id": f.prog_id}
+                for f in iface.filters
+            ],
+            "offloads_changed": dict(iface.offloads_changed),
+            "offloads_seen": dict(iface.offloads_seen),
+            "ok": bool(index is not None and xdp_ok and tc_ok),
+        })
+    return rows
+
+
+def collect(record: Record) -> dict[str, Any]:
+    """The ``stats --json`` document of one instance."""
+    maps = {name: map_info(path) for name, path in sorted(record.maps.items())}
+    counters = {
+        direction: read_counters(record.maps[map_name], names)
+        for (direction, map_name), names in zip(
+            DIRECTIONS.items(), (record.ingress_outcomes, record.egress_outcomes)
+        )
+    }
+    extra = {
+        map_name: read_counters(record.maps[map_name], names)
+        for map_name, names in sorted(record.extra_counters.items())
+        if map_name in record.maps
+    }
+    cache = maps[CACHE_MAP]
+    entries = count_entries(record.maps[CACHE_MAP])
+    capacity = cache["max_entries"]
+    interfaces = attachment(record)
+    return {
+        "schema": SCHEMA,
+        "name": record.name,
+        "time": round(time.time(), 3),
+        "status": record.status if all(i["ok"] for i in interfaces) else "degraded",
+        "encap": record.encap,
+        "key": record.key,
+        "spec": record.spec,
+        "describe": record.describe,
+        "netns": record.netns,
+        "started": round(record.started, 3),
+        "settings": instance.read_settings(record),
+        "interfaces": interfaces,
+        "programs": {
+            name: {"prog_type": p["prog_type"], "hook": p["hook"], "prog_id": p["prog_id"]}
+            for name, p in sorted(record.programs.items())
+        },
+        "counters": counters,
+        "extra_counters": extra,
+        "cache": {
+            "entries": entries,
+            "capacity": capacity,
+            "occupancy": round(entries / capacity, 4) if capacity else 0.0,
+            "key_size": cache["key_size"],
+            "value_size": cache["value_size"],
+            "memlock_bytes": cache["memlock_bytes"],
+            "bytes_per_entry": round(cache["memlock_bytes"] / capacity, 1) if capacity else 0.0,
+        },
+        "maps": maps,
+        "map_memory_bytes": sum(m["memlock_bytes"] for m in maps.values()),
+        "pin_dir": record.pin_dir,
+        "warnings": list(record.warnings),
+    }
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1048576:.2f} MiB" if n >= 1048576 else f"{n / 1024:.1f} KiB"
+
+
+def render_text(doc: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
+    """A short human-readable report; with ``previous``, rates per second too."""
+    lines = [
+        f"{doc['name']}: {doc['encap']}/{doc['key']} {doc['status']}"
+        f"{' in netns ' + doc['netns'] if doc['netns'] else ''}  "
+        f"strict={str(doc['settings']['strict']).lower()} ({doc['settings']['source']})",
+    ]
+    for iface in doc["interfaces"]:
+        tc = ", ".join(f"tc {t['direction']}" for t in iface["tc"])
+        changed = ", ".join(f"{k} was {v}" for k, v in sorted(iface["offloads_changed"].items()))
+        lines.append(
+            f"  {iface['name']:<12} xdp {iface['xdp_mode']} (prog {iface['xdp_prog_id']}), {tc}"
+            f"{'' if iface['ok'] else '  NOT ATTACHED AS RECORDED'}"
+            f"{'  [offloads off: ' + changed + ']' if changed else ''}"
+        )
+    elapsed = (doc["time"] - previous["time"]) if previous else 0
+    sections = [(d, doc["counters"][d]) for d in ("ingress", "egress")]
+    sections += [(m, c) for m, c in doc["extra_counters"].items()]
+    for title, counts in sections:
+        old = None
+        if previous and elapsed > 0:
+            old = previous["counters"].get(title) or previous["extra_counters"].get(title)
+        parts = []
+        for outcome, value in counts.items():
+            rate = f" ({(value - old[outcome]) / elapsed:,.0f}/s)" if old else ""
+            if value or rate:
+                parts.append(f"{outcome} {value:,}{rate}")
+        total = sum(counts.values())
+        lines.append(f"  {title:<8} {total:,} packets: {', '.join(parts) or '-'}")
+    cache = doc["cache"]
+    lines.append(
+        f"  cache    {cache['entries']:,} / {cache['capacity']:,} entries "
+        f"({cache['occupancy'] * 100:.1f}%), key {cache['key_size']} B + value "
+        f"{cache['value_size']} B, {cache['bytes_per_entry']} B/entry as charged, "
+        f"{_mib(cache['memlock_bytes'])}"
+    )
+    lines.append(f"  memory   {_mib(doc['map_memory_bytes'])} in {len(doc['maps'])} maps")
+    for warning in doc["warnings"]:
+        lines.append(f"  warning: {warning}")
+    return "\n".join(lines)
+

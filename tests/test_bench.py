@@ -1,0 +1,116 @@
+"""sfcframe bench: the cost harness end to end on a handful of packets, the memory
+benchmark on one configuration, and the pure-Python parts (statistics, schema,
+command line). No timing is asserted: only that the harness measured what it
+says it measured."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from sfcframe.bench import results as R
+from sfcframe.bench.cli import add_bench_parser, main as bench_main
+from sfcframe.bench.cost import default_rows
+
+kernel = pytest.mark.kernel
+
+SMOKE_ROWS = "mpls-tcpip-L0,mpls-tcpip-L10,mpls-metadata-L5,nsh-tcpip-md2"
+PACKETS = 12
+ROUNDS = 2
+
+
+# ---- pure Python ----------------------------------------------------------------------
+
+
+def test_summary_and_rounds():
+    s = R.summarize([5, 1, 3, 2, 4])
+    assert (s["n"], s["median"], s["min"], s["max"]) == (5, 3.0, 1.0, 5.0)
+    assert s["p10"] == pytest.approx(1.4) and s["p90"] == pytest.approx(4.6)
+    r = R.across_rounds([30.0, 10.0, 20.0])
+    assert (r["median"], r["min"], r["max"], r["rounds"]) == (20.0, 10.0, 30.0, [30.0, 10.0, 20.0])
+
+
+def test_observed_resolution_merges_one_ns_jitter():
+    assert R.observed_resolution([130, 131, 140, 141, 150, 160, 161, 170]) == 10
+    assert R.observed_resolution([100]) is None
+
+
+def test_dumps_keeps_sample_lists_on_one_line():
+    text = R.dumps({"a": {"samples_ns": [[1, 2, 3], [4, 5]]}, "b": "x"})
+    assert "[1,2,3]" in text and "[4,5]" in text  # one line per round
+    assert json.loads(text)["a"]["samples_ns"] == [[1, 2, 3], [4, 5]]
+
+
+def test_validate_rejects_incomplete_documents():
+    with pytest.raises(R.SchemaError):
+        R.validate({"schema": R.SCHEMA})
+
+
+def test_parser_registers_bench_cost_and_memory():
+    parser = argparse.ArgumentParser(prog="sfcframe")
+    add_bench_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", "cost", "--repeat", "3", "--packets", "7", "--out", "x"])
+    assert (args.command, args.bench_command, args.repeat, args.packets) == ("bench", "cost", 3, 7)
+    args = parser.parse_args(["bench", "memory", "--cache-sizes", "100,128"])
+    assert args.cache_sizes == [100, 128]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["bench", "cost", "--packets", "0"])
+
+
+def test_row_ids_are_unique_and_cover_the_issue():
+    ids = [r.id for r in default_rows()]
+    assert len(ids) == len(set(ids))
+    for key in ("tcpip", "metadata"):
+        for depth in (0, 1, 2, 5, 10):
+            assert f"mpls-{key}-L{depth}" in ids
+        assert f"nsh-{key}-md1" in ids and f"nsh-{key}-md2" in ids
+
+
+# ---- kernel ---------------------------------------------------------------------------
+
+
+@kernel
+def test_cost_harness_smoke(kernel_ready, tmp_path):
+    code = bench_main(["cost", "--rows", SMOKE_ROWS, "--packets", str(PACKETS),
+                       "--repeat", str(ROUNDS), "--warmup", "4", "--in-flight", "5",
+                       "--batch", "10", "--out", str(tmp_path)])
+    assert code == 0
+    assert (tmp_path / "cost.png").stat().st_size > 0
+    doc = R.load(tmp_path / "cost.json")  # validates the schema
+    assert doc["benchmark"] == "cost" and doc["parameters"]["rounds"] == ROUNDS
+    assert doc["results"]["problems"] == {}
+    rows = {row["id"]: row for row in doc["results"]["rows"]}
+    assert set(rows) == set(SMOKE_ROWS.split(","))
+    for rid, row in rows.items():
+        assert row["packets"] == [PACKETS] * ROUNDS
+        assert row["mismatches"] == 0 and row["leftover_entries"] == 0
+        for direction, data in row["directions"].items():
+            for series in (data["samples_ns"], data["floor_samples_ns"]):
+                assert len(series) == ROUNDS
+                assert all(len(r) == PACKETS for r in series)
+                assert all(isinstance(s, int) and s > 0 for r in series for s in r), rid
+        hit = "plain" if rid.endswith("-L0") else "restored"
+        cached = "plain" if rid.endswith("-L0") else "cached"
+        total = PACKETS * ROUNDS
+        assert row["directions"]["ingress"]["counters"] == {cached: total}, rid
+        assert row["directions"]["egress"]["counters"] == {hit: total}, rid
+    assert {f for f in doc["results"]["floors"]} == {"xdp", "tc"}
+    for name in ("noop_xdp", "noop_tc", "egress_miss"):
+        assert doc["results"]["calibration"]["batched_ns_per_run"][name]["median"] > 0
+    names = {t["name"] for t in doc["targets"]}
+    assert "egress net cost at 10 labels, MPLS tcpip" in names
+
+
+@kernel
+def test_memory_matches_the_kernel_accounting_model(kernel_ready):
+    from sfcframe.bench.memory import measure
+
+    row = measure({"encap": "mpls", "key": "tcpip", "cache_size": 1000,
+                   "params": {"max_labels": 10}})
+    assert (row["key_size"], row["value_size"]) == (24, 40)
+    assert row["max_entries"] == 1000 and row["memlock_bytes"] > 0
+    assert row["model"]["buckets"] == 1024
+    # everything but a small fixed part of the map is elements and buckets
+    assert 0 <= row["model"]["fixed_residual_bytes"] < 4096

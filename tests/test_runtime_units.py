@@ -1,0 +1,195 @@
+"""Runtime pieces that need no namespace: sizing, config merging, ethtool parsing, exposition."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import pytest
+from fixtures.netns import sfc
+
+from sfcframe.runtime import offloads, prometheus, sizing
+from sfcframe.runtime.config import build_request
+from sfcframe.runtime.errors import ConfigError
+from sfcframe.runtime.state import check_name
+
+
+# ---- size -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text, pps",
+    [("2.5Mpps", 2.5e6), ("800kpps", 8e5), ("1e6pps", 1e6), ("1e6", 1e6), ("10 Gpps", 1e10),
+     ("300pps", 300.0), ("1.5M", 1.5e6), ("2kp/s", 2000.0)],
+)
+def test_parse_rate(text, pps):
+    assert sizing.parse_rate(text) == pytest.approx(pps)
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("5ms", 5e-3), ("200us", 2e-4), ("200µs", 2e-4), ("1s", 1.0), ("500ns", 5e-7), ("1.5 ms", 1.5e-3)],
+)
+def test_parse_delay(text, seconds):
+    assert sizing.parse_delay(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("bad", ["", "fast", "5", "5 min", "-1ms", "0ms"])
+def test_parse_delay_rejects(bad):
+    with pytest.raises(ConfigError):
+        sizing.parse_delay(bad)
+
+
+@pytest.mark.parametrize("bad", ["", "lots", "5Tpps", "0pps", "-3kpps"])
+def test_parse_rate_rejects(bad):
+    with pytest.raises(ConfigError):
+        sizing.parse_rate(bad)
+
+
+def test_next_pow2():
+    assert [sizing.next_pow2(n) for n in (1, 2, 3, 1000, 1024, 1025, 50000)] == [
+        1, 2, 4, 1024, 1024, 2048, 65536]
+
+
+def test_computed_bytes_follow_the_kernel_rule():
+    # 48 B header + key 24 + value 40 per entry, 16 B per bucket
+    assert sizing.computed_bytes(65536, 24, 40) == 65536 * (48 + 24 + 40 + 16)
+    assert sizing.computed_bytes(1000, 21, 37) == 1000 * (48 + 24 + 40) + 1024 * 16
+
+
+@pytest.mark.kernel
+def test_size_command_measures_as_root(kernel_ready):
+    proc = sfc("size", "--rate", "2.5Mpps", "--delay", "5ms", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["in_flight"] == pytest.approx(12500)
+    assert doc["entries_needed"] == 50000 and doc["cache_size"] == 65536
+    assert doc["margin"] == 4 and doc["method"] == "measured"
+    assert (doc["key_size"], doc["value_size"]) == (24, 40)
+    computed = sizing.computed_bytes(65536, 24, 40)
+    assert abs(doc["bytes"] - computed) / computed < 0.02  # the rule matches the kernel
+    assert math.isclose(doc["bytes_per_entry"], doc["bytes"] / 65536, rel_tol=1e-3)
+
+    text = sfc("size", "--rate", "800kpps", "--delay", "200us", "--encap", "mpls",
+               "--param", "max_labels=4", "--margin", "8")
+    assert text.returncode == 0, text.stderr
+    assert "160 packets" in text.stdout and "1,280 entries" in text.stdout
+    assert "--cache-size 2048" in text.stdout and "Table II" in text.stdout
+    assert "value 16 B" in text.stdout  # 4 + (4 - 1) labels x 4 B
+
+    big = sfc("size", "--rate", "10Mpps", "--delay", "100ms", "--json")
+    doc = json.loads(big.stdout)
+    assert doc["method"] == "extrapolated" and doc["cache_size"] == 1 << 22
+    assert abs(doc["bytes"] - sizing.computed_bytes(1 << 22, 24, 40)) / doc["bytes"] < 0.02
+
+    bad = sfc("size", "--rate", "fast", "--delay", "5ms")
+    assert bad.returncode == 2 and "rate 'fast'" in bad.stderr.strip().splitlines()[-1]
+
+
+# ---- config ---------------------------------------------------------------
+def _args(**kw) -> argparse.Namespace:
+    base = dict(config=None, name=None, encap=None, key=None, iface=None, netns=None,
+                cache_size=None, param=[], strict=None, xdp_mode=None, keep_offloads=False)
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def test_flags_override_the_file(tmp_path):
+    path = tmp_path / "proxy.toml"
+    path.write_text(
+        'name = "vnf1"\nencap = "mpls"\nkey = "tcpip"\ninterfaces = ["eth1", "eth2"]\n'
+        'netns = "vnf"\ncache_size = 2048\nstrict = true\nxdp_mode = "native"\n'
+        "[params]\npop = 2\nmax_labels = 10\n"
+    )
+    request = build_request(_args(config=str(path)))
+    assert (request.name, request.encap, request.key, request.netns) == ("vnf1", "mpls", "tcpip", "vnf")
+    assert request.interfaces == ["eth1", "eth2"] and request.xdp_mode == "native"
+    assert request.params == {"pop": "2", "max_labels": "10", "cache_size": "2048", "strict": "true"}
+
+    request = build_request(_args(config=str(path), iface=["eth9"], cache_size=64, strict=False,
+                                  param=[("pop", "1")], xdp_mode="generic", name="vnf2"))
+    assert request.name == "vnf2" and request.interfaces == ["eth9"]
+    assert request.params == {"pop": "1", "max_labels": "10", "cache_size": "64", "strict": "false"}
+    assert request.xdp_mode == "generic"
+
+
+def test_request_errors(tmp_path):
+    with pytest.raises(ConfigError, match="--name is required"):
+        build_request(_args(encap="mpls", key="tcpip", iface=["a"]))
+    with pytest.raises(ConfigError, match="xdp_mode 'turbo'"):
+        path = tmp_path / "p.toml"
+        path.write_text('xdp_mode = "turbo"\n')
+        build_request(_args(config=str(path), name="n", encap="mpls", key="tcpip", iface=["a"]))
+    with pytest.raises(ConfigError, match="cache_size must be a int"):
+        path.write_text("cache_size = true\n")
+        build_request(_args(config=str(path)))
+    with pytest.raises(ConfigError, match="params.pop must be a single value"):
+        path.write_text("[params]\npop = [1]\n")
+        build_request(_args(config=str(path)))
+
+
+@pytest.mark.parametrize("name", ["vnf1", "a", "proxy_2-b", "x" * 32])
+def test_good_names(name):
+    assert check_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden", "-x", "x" * 33, "a b"])
+def test_bad_names(name):
+    with pytest.raises(ConfigError):
+        check_name(name)
+
+
+# ---- ethtool --------------------------------------------------------------
+ETHTOOL_K = """\
+Features for eth1:
+rx-checksumming: on
+tx-checksumming: on
+\ttx-checksum-ipv4: off [fixed]
+tcp-segmentation-offload: on
+\ttx-tcp-segmentation: on
+generic-segmentation-offload: on
+generic-receive-offload: on
+large-receive-offload: off [fixed]
+rx-gro-hw: off [requested on]
+rx-gro-list: off
+"""
+
+
+def test_parse_ethtool_features():
+    features = offloads.parse(ETHTOOL_K)
+    assert features["generic-receive-offload"] == ("on", False)
+    assert features["large-receive-offload"] == ("off", True)
+    assert features["rx-gro-hw"] == ("off", False)
+    assert features["tx-tcp-segmentation"] == ("on", False)
+    assert offloads.seen(features) == {
+        "generic-receive-offload": "on", "rx-gro-list": "off", "large-receive-offload": "off",
+        "rx-gro-hw": "off", "tcp-segmentation-offload": "on", "generic-segmentation-offload": "on",
+    }
+
+
+# ---- prometheus -----------------------------------------------------------
+def test_prometheus_exposition():
+    doc = {
+        "name": 'v"1',
+        "encap": "mpls",
+        "key": "metadata",
+        "counters": {"ingress": {"cached": 5, "plain": 0}, "egress": {"restored": 4}},
+        "extra_counters": {"sfc_carrier_counters": {"copied": 3}},
+        "cache": {"entries": 1, "capacity": 1024, "bytes_per_entry": 128.5},
+        "maps": {"sfc_cache": {"memlock_bytes": 131584}},
+        "settings": {"strict": True},
+        "interfaces": [{"name": "eth1", "netns": None, "xdp_mode": "native", "ok": True}],
+    }
+    text = prometheus.render([doc])
+    assert text.endswith("\n")
+    lines = text.splitlines()
+    assert "# TYPE sfcframe_ingress_packets_total counter" in lines
+    assert 'sfcframe_ingress_packets_total{instance="v\\"1",outcome="cached"} 5' in lines
+    assert 'sfcframe_key_packets_total{instance="v\\"1",map="sfc_carrier_counters",outcome="copied"} 3' in lines
+    assert "# TYPE sfcframe_cache_entries gauge" in lines
+    assert 'sfcframe_cache_bytes_per_entry{instance="v\\"1"} 128.5' in lines
+    assert 'sfcframe_strict{instance="v\\"1"} 1' in lines
+    assert any(line.startswith("sfcframe_interface_info{") and line.endswith(" 1") for line in lines)
+    # every family: HELP then TYPE, each once
+    names = [line.split()[2] for line in lines if line.startswith("# TYPE")]
+    assert len(names) == len(set(names))
+    assert prometheus.render([]) == "\n"
