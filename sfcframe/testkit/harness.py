@@ -84,13 +84,14 @@ class Harness:
     def check_ingress(self, frame: bytes) -> Checked:
         cache_before = self.proxy.cache()
         counters_before = self.proxy.counters()
-        expect = self.oracle.ingress(frame, set(cache_before))
+        expect = self.oracle.ingress(frame, cache_before)
         result = self.proxy.ingress(frame)
         self._assert_run("ingress", frame, expect, result, counters_before, self.proxy.counters())
         cache_after = self.proxy.cache()
         added = {k: v for k, v in cache_after.items() if k not in cache_before}
-        assert all(cache_after.get(k) == v for k, v in cache_before.items()), (
-            "ingress changed an existing cache entry"
+        expected_existing = {**cache_before, **(expect.updated or {})}
+        assert all(cache_after.get(k) == v for k, v in expected_existing.items()), (
+            "ingress changed an existing cache entry other than predicted"
         )
         if expect.value is None:
             assert not added, f"ingress ({expect.outcome}) added entries {added}"
@@ -119,13 +120,16 @@ class Harness:
         counters_before = self.proxy.counters()
         key_outcome, key = self.egress_key(frame, mark)
         found = cache_before.get(key) if key_outcome == "ok" else None
-        expect = self.oracle.egress(frame, key_outcome, found)
+        expect = self.oracle.egress(frame, key_outcome, found, key)
         result = self.proxy.egress(frame, mark=mark)
         self._assert_run("egress", frame, expect, result, counters_before, self.proxy.counters())
         cache_after = self.proxy.cache()
         expected_cache = dict(cache_before)
         if found is not None:
-            del expected_cache[key]  # a hit is consumed, whatever follows
+            del expected_cache[key]  # a hit is consumed, whatever follows ...
+        for changed, value in (expect.updated or {}).items():
+            if value is not None:  # ... but a plain marker counting several packets stays
+                expected_cache[changed] = value
         assert cache_after == expected_cache, "egress left the cache in an unexpected state"
         return Checked(result, expect)
 

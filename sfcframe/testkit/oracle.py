@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Mapping
 
 from sfcframe.spec import ResolvedSpec
 from sfcframe.testrun import TC_ACT_OK, TC_ACT_SHOT, XDP_DROP, XDP_PASS
 
 VALUE_PLAIN = 0x1
+PLAIN_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class Expect:
     packet: bytes | None  # expected output frame when the packet passes
     key: bytes | None = None  # the cache key stored (None: none, or opaque)
     value: bytes | None = None  # the cache value stored
+    updated: dict[bytes, bytes | None] | None = None  # existing entries changed (None: deleted)
 
 
 class Oracle:
@@ -41,10 +44,11 @@ class Oracle:
         size = 4 + self.capacity
         return (size + 3) // 4 * 4
 
-    def value(self, cached: bytes, plain: bool = False) -> bytes:
-        """struct sfc_value bytes: flags, len, outer_proto, hdr[] zero-padded."""
+    def value(self, cached: bytes, plain: bool = False, count: int = 1) -> bytes:
+        """struct sfc_value bytes: flags, len, outer_proto, hdr[] zero-padded.
+        A plain marker's len counts the identical plain packets in flight."""
         if plain:
-            head = struct.pack("!BBH", VALUE_PLAIN, 0, 0)
+            head = struct.pack("!BBH", VALUE_PLAIN, count, 0)
             return head.ljust(self.value_size, b"\x00")
         head = struct.pack("!BBH", 0, len(cached), self.encap.ethertype)
         return (head + cached).ljust(self.value_size, b"\x00")
@@ -66,14 +70,15 @@ class Oracle:
         packet = kw.pop("packet", frame) if verdict == XDP_PASS else None
         return Expect(outcome, verdict, packet, **kw)
 
-    def _eg(self, outcome: str, frame: bytes, packet: bytes | None = None) -> Expect:
+    def _eg(self, outcome: str, frame: bytes, packet: bytes | None = None, **kw) -> Expect:
         verdict = self._verdict(self._policy_eg[outcome], TC_ACT_OK, TC_ACT_SHOT)
         out = (packet if packet is not None else frame) if verdict == TC_ACT_OK else None
-        return Expect(outcome, verdict, out)
+        return Expect(outcome, verdict, out, **kw)
 
     # ---- ingress ------------------------------------------------------
-    def ingress(self, frame: bytes, cache_keys: set[bytes] = frozenset()) -> Expect:
-        """Predict ingress for ``frame`` given the keys already cached."""
+    def ingress(self, frame: bytes, cache: Mapping[bytes, bytes] | None = None) -> Expect:
+        """Predict ingress for ``frame`` given the cache's entries ({key: value})."""
+        cache_keys = cache or {}
         if len(frame) < 14:
             return self._in("ignored", frame)
         ethertype = struct.unpack_from("!H", frame, 12)[0]
@@ -98,9 +103,13 @@ class Oracle:
             return self._in("ignored", frame)
         if self.key.plain_in_carrier:
             return self._in("plain", frame)
-        if key in cache_keys:
+        existing = cache_keys.get(key)
+        if existing is None:
+            return self._in("plain", frame, key=key, value=self.value(b"", plain=True))
+        if not existing[0] & VALUE_PLAIN:
             return self._in("collision", frame)
-        return self._in("plain", frame, key=key, value=self.value(b"", plain=True))
+        count = min(existing[1] + 1, PLAIN_MAX)  # one more identical plain packet
+        return self._in("plain", frame, updated={key: self.value(b"", plain=True, count=count)})
 
     # ---- egress -------------------------------------------------------
     def egress_key(self, frame: bytes) -> tuple[str, bytes | None]:
@@ -108,15 +117,19 @@ class Oracle:
         ethertype = struct.unpack_from("!H", frame, 12)[0]
         return self.key.reference_egress_key(frame[14:], ethertype)
 
-    def egress(self, frame: bytes, key_outcome: str, found: bytes | None) -> Expect:
-        """Predict egress given the key step's outcome and the entry the lookup finds."""
+    def egress(self, frame: bytes, key_outcome: str, found: bytes | None,
+               key: bytes | None = None) -> Expect:
+        """Predict egress given the key step's outcome and the entry the lookup finds
+        (under ``key``); ``updated`` says what becomes of that entry."""
         if key_outcome != "ok":
             return self._eg(key_outcome, frame)
         if found is None:
             return self._eg("not_cached", frame)
+        if found[0] & VALUE_PLAIN:
+            left = found[1] - 1
+            after = self.value(b"", plain=True, count=left) if left > 0 else None
+            return self._eg("plain", frame, updated={key: after})
         flags, cached = self.cached_header(found)
-        if flags & VALUE_PLAIN:
-            return self._eg("plain", frame)
         outcome, header = self.encap.reference_restore(cached, self.spec.encap_params)
         if outcome != "ok":
             return self._eg(outcome, frame)

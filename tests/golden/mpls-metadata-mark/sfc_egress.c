@@ -102,11 +102,17 @@ int sfc_egress(struct __sk_buff *skb)
 	cached = sfc_cache.lookup(&key);
 	if (!cached)
 		return sfc_eg_finish(SFC_EG_NOT_CACHED);
+	if (cached->flags & SFC_VALUE_PLAIN) {
+		/* one plain packet of those the marker counts has left */
+		if (cached->len > 1)
+			cached->len -= 1;
+		else
+			sfc_cache.delete(&key);
+		return sfc_eg_finish(SFC_EG_PLAIN);
+	}
 	/* copy before delete: a deleted LRU node may be reused at once */
 	__builtin_memcpy(&val, cached, sizeof(val));
 	sfc_cache.delete(&key);
-	if (val.flags & SFC_VALUE_PLAIN)
-		return sfc_eg_finish(SFC_EG_PLAIN);
 	rc = encap_update(&val);
 	if (rc != SFC_NEXT)
 		return sfc_eg_finish(rc);

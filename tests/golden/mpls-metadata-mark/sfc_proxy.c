@@ -67,11 +67,12 @@ struct sfc_parse {
 };
 
 #define SFC_VALUE_PLAIN	0x1	/* the packet arrived without encapsulation */
+#define SFC_PLAIN_MAX	255	/* most identical plain packets one marker counts */
 
 /* One cache entry: the encapsulation to put back, as bytes on the wire. */
 struct sfc_value {
 	__u8 flags;
-	__u8 len;		/* bytes used in hdr[] */
+	__u8 len;		/* bytes used in hdr[]; with SFC_VALUE_PLAIN: packets counted */
 	__be16 outer_proto;	/* ethertype written in front of hdr[] */
 	__u8 hdr[SFC_HDR_CAPACITY];
 } __attribute__((aligned(4)));
@@ -485,11 +486,17 @@ int sfc_egress(struct __sk_buff *skb)
 	cached = sfc_cache.lookup(&key);
 	if (!cached)
 		return sfc_eg_finish(SFC_EG_NOT_CACHED);
+	if (cached->flags & SFC_VALUE_PLAIN) {
+		/* one plain packet of those the marker counts has left */
+		if (cached->len > 1)
+			cached->len -= 1;
+		else
+			sfc_cache.delete(&key);
+		return sfc_eg_finish(SFC_EG_PLAIN);
+	}
 	/* copy before delete: a deleted LRU node may be reused at once */
 	__builtin_memcpy(&val, cached, sizeof(val));
 	sfc_cache.delete(&key);
-	if (val.flags & SFC_VALUE_PLAIN)
-		return sfc_eg_finish(SFC_EG_PLAIN);
 	rc = encap_update(&val);
 	if (rc != SFC_NEXT)
 		return sfc_eg_finish(rc);

@@ -131,6 +131,7 @@ static __always_inline int sfc_strip(struct xdp_md *ctx, __u32 strip_len, __be16
 static __always_inline int sfc_ingress_plain(struct xdp_md *ctx, struct ethhdr *eth, void *data_end)
 {
 	struct sfc_key key;
+	struct sfc_value *cached;
 	struct sfc_value val;
 
 	__builtin_memset(&key, 0, sizeof(key));
@@ -138,8 +139,19 @@ static __always_inline int sfc_ingress_plain(struct xdp_md *ctx, struct ethhdr *
 		return SFC_IN_IGNORED;
 	__builtin_memset(&val, 0, sizeof(val));
 	val.flags = SFC_VALUE_PLAIN;
-	if (sfc_cache.insert(&key, &val))
+	val.len = 1;
+	if (!sfc_cache.insert(&key, &val))
+		return SFC_IN_PLAIN;
+	/*
+	 * Identical plain packets in flight (a duplicate ACK) share one marker that
+	 * counts them; only an encapsulated entry under this key is a collision.
+	 * The count is not atomic: a lost update costs one plain miss, never a header.
+	 */
+	cached = sfc_cache.lookup(&key);
+	if (!cached || !(cached->flags & SFC_VALUE_PLAIN))
 		return SFC_IN_COLLISION;
+	if (cached->len < SFC_PLAIN_MAX)
+		cached->len += 1;
 	return SFC_IN_PLAIN;
 }
 

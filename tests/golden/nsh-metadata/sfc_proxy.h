@@ -64,11 +64,12 @@ struct sfc_parse {
 };
 
 #define SFC_VALUE_PLAIN	0x1	/* the packet arrived without encapsulation */
+#define SFC_PLAIN_MAX	255	/* most identical plain packets one marker counts */
 
 /* One cache entry: the encapsulation to put back, as bytes on the wire. */
 struct sfc_value {
 	__u8 flags;
-	__u8 len;		/* bytes used in hdr[] */
+	__u8 len;		/* bytes used in hdr[]; with SFC_VALUE_PLAIN: packets counted */
 	__be16 outer_proto;	/* ethertype written in front of hdr[] */
 	__u8 hdr[SFC_HDR_CAPACITY];
 } __attribute__((aligned(4)));

@@ -68,11 +68,12 @@ struct sfc_parse {
 };
 
 #define SFC_VALUE_PLAIN	0x1	/* the packet arrived without encapsulation */
+#define SFC_PLAIN_MAX	255	/* most identical plain packets one marker counts */
 
 /* One cache entry: the encapsulation to put back, as bytes on the wire. */
 struct sfc_value {
 	__u8 flags;
-	__u8 len;		/* bytes used in hdr[] */
+	__u8 len;		/* bytes used in hdr[]; with SFC_VALUE_PLAIN: packets counted */
 	__be16 outer_proto;	/* ethertype written in front of hdr[] */
 	__u8 hdr[SFC_HDR_CAPACITY];
 } __attribute__((aligned(4)));
@@ -320,6 +321,7 @@ static __always_inline int sfc_strip(struct xdp_md *ctx, __u32 strip_len, __be16
 static __always_inline int sfc_ingress_plain(struct xdp_md *ctx, struct ethhdr *eth, void *data_end)
 {
 	struct sfc_key key;
+	struct sfc_value *cached;
 	struct sfc_value val;
 
 	__builtin_memset(&key, 0, sizeof(key));
@@ -327,8 +329,19 @@ static __always_inline int sfc_ingress_plain(struct xdp_md *ctx, struct ethhdr *
 		return SFC_IN_IGNORED;
 	__builtin_memset(&val, 0, sizeof(val));
 	val.flags = SFC_VALUE_PLAIN;
-	if (sfc_cache.insert(&key, &val))
+	val.len = 1;
+	if (!sfc_cache.insert(&key, &val))
+		return SFC_IN_PLAIN;
+	/*
+	 * Identical plain packets in flight (a duplicate ACK) share one marker that
+	 * counts them; only an encapsulated entry under this key is a collision.
+	 * The count is not atomic: a lost update costs one plain miss, never a header.
+	 */
+	cached = sfc_cache.lookup(&key);
+	if (!cached || !(cached->flags & SFC_VALUE_PLAIN))
 		return SFC_IN_COLLISION;
+	if (cached->len < SFC_PLAIN_MAX)
+		cached->len += 1;
 	return SFC_IN_PLAIN;
 }
 
@@ -482,11 +495,17 @@ int sfc_egress(struct __sk_buff *skb)
 	cached = sfc_cache.lookup(&key);
 	if (!cached)
 		return sfc_eg_finish(SFC_EG_NOT_CACHED);
+	if (cached->flags & SFC_VALUE_PLAIN) {
+		/* one plain packet of those the marker counts has left */
+		if (cached->len > 1)
+			cached->len -= 1;
+		else
+			sfc_cache.delete(&key);
+		return sfc_eg_finish(SFC_EG_PLAIN);
+	}
 	/* copy before delete: a deleted LRU node may be reused at once */
 	__builtin_memcpy(&val, cached, sizeof(val));
 	sfc_cache.delete(&key);
-	if (val.flags & SFC_VALUE_PLAIN)
-		return sfc_eg_finish(SFC_EG_PLAIN);
 	rc = encap_update(&val);
 	if (rc != SFC_NEXT)
 		return sfc_eg_finish(rc);
