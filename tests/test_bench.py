@@ -114,3 +114,42 @@ def test_memory_matches_the_kernel_accounting_model(kernel_ready):
     assert row["model"]["buckets"] == 1024
     # everything but a small fixed part of the map is elements and buckets
     assert 0 <= row["model"]["fixed_residual_bytes"] < 4096
+
+
+def _fake_demo(cached, restored, misses, plain=10, collision=0, entries=0, goodput=100.0,
+               seconds=2.0, dropped=None):
+    return {
+        "verdict": "PASS", "reasons": [], "config": {"seconds": seconds},
+        "packets": {"stamped": cached + plain, "checked_match": cached, "checked_mismatch": 0},
+        "goodput_mbps": goodput, "retransmits": 0,
+        "proxy": {"ingress": {"plain": plain, "collision": collision, "cached": cached},
+                  "egress": {"plain": plain, "not_cached": misses, "restored": restored},
+                  "cache": {"entries": entries, "capacity": 1000}},
+        "vnf": {} if dropped is None else {"dropped": dropped},
+    }
+
+
+def test_scenario_summaries_on_fake_runs():
+    from sfcframe.bench import report, scenarios as S
+
+    runs = [S.run_record(_fake_demo(1000, 990, 0, entries=10, dropped=10, goodput=g))
+            for g in (90.0, 110.0, 100.0)]
+    drop = S.summarize_drop(runs)
+    assert drop["restored_over_cached"]["median"] == 0.99
+    assert drop["stale_entries"]["median"] == 10 and drop["goodput_mbps"]["min"] == 90.0
+    assert drop["egress"]["restored"]["max"] == 990
+    rec = S.run_record(_fake_demo(990_000, 980_000, 0, plain=9_999, collision=1), peak_entries=7)
+    assert rec["collisions_per_million"] == 1.0 and rec["peak_entries"] == 7
+    assert S.summarize_collisions([rec])["collisions_per_million"]["median"] == 1.0
+    rows = [{"cache_size": 1000, "runs": [S.run_record(_fake_demo(10_000, 9_900, 100, seconds=2))]}]
+    table = S.summarize_delay(rows, delay_ms=5)
+    assert table[0]["cached_pps"]["median"] == 5000 and table[0]["little_in_flight"] == 25.0
+    assert table[0]["miss_ratio"]["median"] == 0.01 and table[0]["zero_misses"] is False
+    doc = R.document("delay", {"delay_ms": 5, "runs": 1, "seconds": 2, "labels": 10, "key": "tcpip"},
+                     {}, {"rows": rows, "table": table, "size_check": {
+                         "rate_pps": 5000, "delay_ms": 5, "recommended_cache_size": 128,
+                         "misses": [0], "zero_misses": True,
+                         "sizing": {"in_flight": 25, "margin": 4}}}, [],
+                     {"cpu_model": "x", "cores": 2, "kernel": "k", "distro": "d",
+                      "versions": {"sfcframe": "0", "bcc": "0", "python": "3"}})
+    assert "| 1000 | 100 | 9900 |" in report.delay_table(doc)

@@ -159,3 +159,14 @@ def test_compile_error_shows_clang_and_exits_1(kernel_ready, bad_plugins):
     proc = run("build", "--encap", "notc", "--key", "tcpip", "--check", env_extra=bad_plugins)
     assert_one_line_error(proc, "could not compile", code=1)
     assert "error:" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["plugins", "build", "up", "list", "stats", "set", "down", "size", "demo", "bench",
+     "bench cost", "bench memory", "bench drop", "bench delay", "bench collisions", "bench report"],
+)
+def test_every_command_has_working_help(command):
+    proc = run(*command.split(), "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: sfcframe" in proc.stdout and "Traceback" not in proc.stderr

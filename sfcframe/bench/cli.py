@@ -149,6 +149,78 @@ def _run_memory(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- traffic benchmarks through the demo testbed (sfcframe.bench.scenarios) ---------------
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _add_traffic(parser: argparse.ArgumentParser, runs: int) -> None:
+    parser.add_argument("--seconds", type=_positive_float, default=10.0,
+                        help="traffic per demo run (default %(default)s)")
+    parser.add_argument("--runs", type=_positive, default=runs,
+                        help="demo runs (default %(default)s)")
+
+
+def _add_drop(parser: argparse.ArgumentParser) -> None:
+    _add_traffic(parser, 3)
+
+
+def _add_delay(parser: argparse.ArgumentParser) -> None:
+    _add_traffic(parser, 1)
+    parser.add_argument("--cache-sizes", type=_int_list, default=[1000, 2500, 5000, 10000, 100000],
+                        metavar="N,N", help="cache_size values (default 1000,2500,5000,10000,100000)")
+    parser.add_argument("--delay-ms", type=_positive_float, default=5.0,
+                        help="delay VNF hold time (default %(default)s)")
+
+
+def _add_collisions(parser: argparse.ArgumentParser) -> None:
+    _add_traffic(parser, 3)
+
+
+def _finish_traffic(args, doc: dict, name: str) -> int:
+    from sfcframe.bench import report, results
+
+    print(f"wrote {results.write(doc, args.out)}")
+    if not args.no_plot:
+        from sfcframe.bench import plot
+
+        print(f"wrote {TRAFFIC_PLOTS[name](plot)(doc, args.out / f'{name}.png')}")
+    print(report.SECTIONS[name](doc))
+    return 0
+
+
+def _run_drop(args: argparse.Namespace) -> int:
+    from sfcframe.bench import scenarios
+
+    return _finish_traffic(args, scenarios.run_drop(args.seconds, args.runs, _say), "drop")
+
+
+def _run_delay(args: argparse.Namespace) -> int:
+    from sfcframe.bench import scenarios
+
+    doc = scenarios.run_delay(args.cache_sizes, args.delay_ms, args.seconds, args.runs, _say)
+    return _finish_traffic(args, doc, "delay")
+
+
+def _run_collisions(args: argparse.Namespace) -> int:
+    from sfcframe.bench import scenarios
+
+    return _finish_traffic(args, scenarios.run_collisions(args.seconds, args.runs, _say),
+                           "collisions")
+
+
+TRAFFIC_PLOTS = {
+    "drop": lambda plot: plot.plot_drop,
+    "delay": lambda plot: plot.plot_delay,
+    "collisions": lambda plot: plot.plot_collisions,
+}
+
+
 # ---- report ------------------------------------------------------------------------------
 
 
@@ -168,7 +240,8 @@ def _run_report(args: argparse.Namespace) -> int:
         from sfcframe.bench import plot, results
 
         for name, draw in (("cost", plot.plot_cost), ("cost-breakdown", plot.plot_breakdown),
-                           ("memory", plot.plot_memory)):
+                           ("memory", plot.plot_memory), ("drop", plot.plot_drop),
+                           ("delay", plot.plot_delay), ("collisions", plot.plot_collisions)):
             source = args.results / f"{name}.json"
             if source.exists():
                 print(f"wrote {draw(results.load(source), args.results / f'{name}.png')}")
@@ -183,6 +256,12 @@ BENCHMARKS: dict[str, tuple[str, Callable, Callable, bool]] = {
              _add_cost, _run_cost, True),
     "memory": ("cache memory per entry and per map, as the kernel charges it",
                _add_memory, _run_memory, True),
+    "drop": ("the paper's Table I: proxy counters behind a 1%%-drop VNF (demo testbed)",
+             _add_drop, _run_drop, True),
+    "delay": ("the paper's Table II: misses and goodput vs cache size behind a delaying VNF, "
+              "and the check of `sfcframe size`", _add_delay, _run_delay, True),
+    "collisions": ("tcpip key collision drops per million packets under bulk TCP",
+                   _add_collisions, _run_collisions, True),
     "report": ("redraw the plots and rewrite the generated tables of BENCHMARKS.md from "
                "bench-results/*.json",
                _add_report, _run_report, False),
@@ -194,6 +273,9 @@ examples:
   sfcframe bench cost --breakdown          # variant builds: where the cost goes
   sfcframe bench cost --rows mpls-tcpip --repeat 3 --packets 200
   sfcframe bench memory
+  sfcframe bench drop --runs 3 --seconds 8 # demo testbed, 1% drop VNF (Table I)
+  sfcframe bench delay --seconds 8         # cache sizes vs misses, 5 ms VNF (Table II)
+  sfcframe bench collisions --runs 3       # tcpip key collisions under bulk TCP
   sfcframe bench report                    # tables of BENCHMARKS.md from the JSON
 """
 

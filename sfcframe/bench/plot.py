@@ -160,3 +160,101 @@ def plot_memory(doc: dict, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+# ---- traffic benchmarks (sfcframe.bench.scenarios) -------------------------------------------
+
+
+def _errbar(ax, xs, spreads, **kw):
+    pts = [(x, s) for x, s in zip(xs, spreads) if s]
+    if not pts:
+        return
+    med = [s["median"] for _, s in pts]
+    ax.errorbar([x for x, _ in pts], med,
+                yerr=[[s["median"] - s["min"] for _, s in pts], [s["max"] - s["median"] for _, s in pts]],
+                capsize=3, **kw)
+
+
+def _save(fig, plt, path: Path) -> Path:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_drop(doc: dict, path: Path) -> Path:
+    plt = _pyplot()
+    s = doc["results"]["summary"]
+    items = [(f"in {k}", v) for k, v in s["ingress"].items() if v and v["max"]]
+    items += [(f"out {k}", v) for k, v in s["egress"].items() if v and v["max"]]
+    items += [("stale entries", s["stale_entries"]), ("VNF dropped", s["vnf_dropped"])]
+    items = [(n, v) for n, v in items if v]
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    pos = range(len(items))
+    ax.bar(pos, [v["median"] for _, v in items],
+           yerr=[[v["median"] - v["min"] for _, v in items], [v["max"] - v["median"] for _, v in items]],
+           capsize=3, color="tab:blue")
+    ax.set_xticks(list(pos), [n for n, _ in items], rotation=30, ha="right", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("packets / entries (median, min-max)")
+    g = s["goodput_mbps"]
+    ax.set_title(f"Drop VNF (1% random): proxy counters; restored/cached "
+                 f"{s['restored_over_cached']['median']:.4f}, goodput {g['median']:.0f} Mb/s "
+                 f"({doc['parameters']['runs']} runs x {doc['parameters']['seconds']:g} s)", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, plt, path)
+
+
+def plot_delay(doc: dict, path: Path) -> Path:
+    plt = _pyplot()
+    rows = sorted(doc["results"]["table"], key=lambda r: r["cache_size"])
+    sweep = [r for r in rows if r["role"] == "sweep"]
+    check = [r for r in rows if r["role"] != "sweep"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    ax = axes[0]
+    _errbar(ax, [r["cache_size"] for r in sweep], [r["misses"] for r in sweep], marker="o",
+            label="egress misses (sweep)")
+    if check:
+        _errbar(ax, [r["cache_size"] for r in check], [r["misses"] for r in check], marker="*",
+                markersize=12, linestyle="none", color="red", label="`sfcframe size` recommendation")
+    infl = [r["little_in_flight"] for r in sweep if r["little_in_flight"]]
+    if infl:
+        ax.axvline(max(infl), color="gray", linestyle=":", label="in flight (Little's law)")
+    ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("cache_size (entries)")
+    ax.set_ylabel("egress misses (not_cached)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    ax = axes[1]
+    _errbar(ax, [r["cache_size"] for r in sweep], [r["goodput_mbps"] for r in sweep], marker="o",
+            color="tab:green", label="sweep")
+    if check:
+        _errbar(ax, [r["cache_size"] for r in check], [r["goodput_mbps"] for r in check],
+                marker="*", markersize=12, linestyle="none", color="red",
+                label="`sfcframe size` recommendation")
+    ax.legend(fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("cache_size (entries)")
+    ax.set_ylabel("goodput Mb/s")
+    ax.grid(alpha=0.3)
+    p = doc["parameters"]
+    fig.suptitle(f"Delay VNF ({p['delay_ms']:g} ms, user space): misses and goodput vs cache size "
+                 f"({p['runs']} run(s) x {p['seconds']:g} s per size)", fontsize=10)
+    return _save(fig, plt, path)
+
+
+def plot_collisions(doc: dict, path: Path) -> Path:
+    plt = _pyplot()
+    runs = doc["results"]["runs"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.bar(range(1, len(runs) + 1), [r["collisions_per_million"] or 0 for r in runs], color="tab:orange")
+    ax.axhline(20, color="red", linestyle="--", linewidth=1, label="target 20 per million")
+    ax.set_xlabel("run")
+    ax.set_ylabel("ingress collision drops per million packets")
+    ax.set_title("tcpip key under bulk TCP (forwarding VNF)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, plt, path)

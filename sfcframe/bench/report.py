@@ -151,6 +151,8 @@ def targets_table(doc: dict) -> str:
 
 def _measured(m) -> str:
     if isinstance(m, dict):
+        if "runs" in m and "median" in m:
+            return f"{m['median']:g} ({m['min']:g}–{m['max']:g}) over {len(m['runs'])} runs"
         if "ratio" in m:
             r = m["ratio"]
             return (f"ratio {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f}); "
@@ -193,3 +195,91 @@ def update_markdown(markdown: Path, results_dir: Path) -> bool:
     if new != text:
         markdown.write_text(new)
     return new != text
+
+
+# ---- traffic benchmarks (sfcframe.bench.scenarios) -------------------------------------------
+
+
+def _sp(s: dict | None, fmt: str = "{:.0f}") -> str:
+    if not s:
+        return "–"
+    if s["min"] == s["max"]:
+        return fmt.format(s["median"])
+    return f"{fmt.format(s['median'])} ({fmt.format(s['min'])}–{fmt.format(s['max'])})"
+
+
+def drop_table(doc: dict) -> str:
+    s = doc["results"]["summary"]
+    p = doc["parameters"]
+    lines = ["| counter | median (min–max) |", "|---|---:|"]
+    for direction in ("ingress", "egress"):
+        for name, v in s[direction].items():
+            lines.append(f"| {direction} {name} | {_sp(v)} |")
+    lines += [
+        f"| restored / cached | {_sp(s['restored_over_cached'], '{:.4f}')} |",
+        f"| stale entries left in the cache | {_sp(s['stale_entries'])} |",
+        f"| dropped by the VNF (iptables) | {_sp(s['vnf_dropped'])} |",
+        f"| goodput Mb/s | {_sp(s['goodput_mbps'], '{:.1f}')} |",
+        "",
+        f"{p['runs']} runs x {p['seconds']:g} s, {p['labels']} MPLS labels, key {p['key']}, "
+        f"{p['drop_probability']:.0%} random drop; {s['mismatches']} header mismatches at the "
+        "receiver in all runs.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def delay_table(doc: dict) -> str:
+    p = doc["parameters"]
+    lines = [
+        "| cache_size | egress misses | restored | transmitted | goodput Mb/s | cached pkt/s | "
+        "in flight (Little) | peak entries (1 Hz) | miss ratio |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in doc["results"]["table"]:
+        ratio = r["miss_ratio"]["median"] if r["miss_ratio"] else None
+        cs = f"{r['cache_size']}" + (" (`sfcframe size`)" if r["role"] == "size-check" else "")
+        lines.append(
+            f"| {cs} | {_sp(r['misses'])} | {_sp(r['restored'])} | {_sp(r['transmitted'])} | "
+            f"{_sp(r['goodput_mbps'], '{:.1f}')} | {_sp(r['cached_pps'])} | "
+            f"{r['little_in_flight'] if r['little_in_flight'] is not None else '–'} | "
+            f"{_sp(r['peak_entries'])} | {'–' if ratio is None else f'{ratio:.4%}'} |"
+        )
+    c = doc["results"]["size_check"]
+    z = c["sizing"]
+    lines += [
+        "",
+        f"{p['delay_ms']:g} ms user-space delay VNF, {p['runs']} run(s) x {p['seconds']:g} s per "
+        f"cache size, {p['labels']} MPLS labels, key {p['key']}. `sfcframe size` for "
+        f"{c['rate_pps']:.0f} pkt/s (the sweep's largest cached rate) and {c['delay_ms']:g} ms: "
+        f"{z['in_flight']:.0f} in flight x margin {z['margin']:g} -> cache_size "
+        f"{c['recommended_cache_size']}; misses there: {c['misses']} -> "
+        f"**{'zero misses' if c['zero_misses'] else 'NOT zero misses'}**.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def collisions_table(doc: dict) -> str:
+    s = doc["results"]["summary"]
+    p = doc["parameters"]
+    lines = [
+        "| run | ingress handled | collision | per million | goodput Mb/s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for i, r in enumerate(doc["results"]["runs"], 1):
+        handled = r["cached"] + r["ingress"].get("plain", 0) + r["collision"]
+        lines.append(f"| {i} | {handled} | {r['collision']} | {r['collisions_per_million']:.2f} | "
+                     f"{r['goodput_mbps']:.1f} |")
+    lines.append(f"| **median (min–max)** | {_sp(s['handled'])} | {_sp(s['collision'])} | "
+                 f"{_sp(s['collisions_per_million'], '{:.2f}')} | {_sp(s['goodput_mbps'], '{:.1f}')} |")
+    lines += ["", f"{p['runs']} runs x {p['seconds']:g} s, forwarding VNF, {p['labels']} MPLS "
+              f"labels, key {p['key']}, 2 bulk TCP streams; handled = cached + plain + collision."]
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS.update({
+    "drop": lambda doc: header(doc) + "\n" + drop_table(doc),
+    "delay": lambda doc: header(doc) + "\n" + delay_table(doc) + "\nTargets:\n\n" + targets_table(doc),
+    "collisions": lambda doc: header(doc) + "\n" + collisions_table(doc) + "\nTargets:\n\n"
+    + targets_table(doc),
+})
+_SOURCES.update({"drop": "drop", "delay": "delay", "collisions": "collisions"})

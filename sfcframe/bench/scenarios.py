@@ -1,0 +1,280 @@
+"""Traffic benchmarks through the demo testbed: the paper's Table I (drop VNF),
+Table II (delay VNF vs cache size, and the check of ``sfcframe size``) and the
+tcpip key's collision drops under bulk TCP.
+
+Every run is one ``sfcframe demo`` (:func:`sfcframe.demo.run.run_demo`, in
+process): namespaces sender - SFF (stamps 10 MPLS labels) - VNF host with the
+proxy - receiver (checks every packet), iperf3 for ``seconds``. The proxy's
+counters are read through the runtime at the end of the traffic, before
+teardown; the cache occupancy is also sampled once per second during the run
+(``peak_entries`` = the largest of those samples, a lower bound of the true peak).
+
+The summarising functions (:func:`run_record`, :func:`spread`, :func:`summarize_drop`,
+:func:`summarize_delay`, :func:`summarize_collisions`) are pure Python on the
+demo's ``Summary.as_dict()`` document, so they can be tested without traffic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from typing import Any, Callable, Sequence
+
+from sfcframe.bench import results as R
+
+LABELS = 10
+DEFAULT_SECONDS = 10.0
+DEFAULT_RUNS = 3
+DEFAULT_CACHE_SIZES = (1000, 2500, 5000, 10000, 100000)
+DEFAULT_DELAY_MS = 5.0
+
+Say = Callable[[str], None]
+
+
+# ---- pure Python: a run's record and the summaries ----------------------------------------
+
+
+def run_record(summary: dict[str, Any], peak_entries: int | None = None) -> dict[str, Any]:
+    """The numbers a benchmark keeps of one demo run (``Summary.as_dict()``)."""
+    proxy = summary.get("proxy", {})
+    ingress = dict(proxy.get("ingress", {}))
+    egress = dict(proxy.get("egress", {}))
+    cache = proxy.get("cache", {}) or {}
+    cfg = summary.get("config", {})
+    cached = int(ingress.get("cached", 0))
+    restored = int(egress.get("restored", 0))
+    misses = int(egress.get("not_cached", 0))
+    collision = int(ingress.get("collision", 0))
+    handled = cached + int(ingress.get("plain", 0)) + collision
+    seconds = float(cfg.get("seconds") or 0) or None
+    return {
+        "verdict": summary.get("verdict"),
+        "reasons": summary.get("reasons", []),
+        "seconds": seconds,
+        "ingress": ingress,
+        "egress": egress,
+        "cached": cached,
+        "restored": restored,
+        "misses": misses,
+        "restored_over_cached": round(restored / cached, 6) if cached else None,
+        "miss_ratio": round(misses / (misses + restored), 8) if misses + restored else None,
+        "collision": collision,
+        "collisions_per_million": round(collision / handled * 1e6, 3) if handled else None,
+        "stale_entries": cache.get("entries"),
+        "cache_capacity": cache.get("capacity"),
+        "peak_entries": peak_entries,
+        "cached_pps": round(cached / seconds, 1) if seconds else None,
+        # packets the SFF stamped and sent into the chain
+        "transmitted": summary.get("packets", {}).get("stamped", 0),
+        "checked_match": summary.get("packets", {}).get("checked_match", 0),
+        "checked_mismatch": summary.get("packets", {}).get("checked_mismatch", 0),
+        "goodput_mbps": summary.get("goodput_mbps", 0.0),
+        "retransmits": summary.get("retransmits", 0),
+        "vnf": summary.get("vnf", {}),
+    }
+
+
+def spread(values: Sequence[float | None], digits: int = 1) -> dict[str, Any] | None:
+    """Median and min–max of one value per run (None values left out)."""
+    vals = [float(v) for v in values if v is not None]
+    if not vals:
+        return None
+    return {"median": round(R.median(vals), digits), "min": round(min(vals), digits),
+            "max": round(max(vals), digits), "runs": [round(v, digits) for v in vals]}
+
+
+def _counter_spreads(runs: list[dict], direction: str) -> dict[str, Any]:
+    names: list[str] = []
+    for r in runs:
+        names += [n for n in r[direction] if n not in names]
+    return {n: spread([r[direction].get(n, 0) for r in runs], 0) for n in names}
+
+
+def summarize_drop(runs: list[dict]) -> dict[str, Any]:
+    return {
+        "ingress": _counter_spreads(runs, "ingress"),
+        "egress": _counter_spreads(runs, "egress"),
+        "restored_over_cached": spread([r["restored_over_cached"] for r in runs], 5),
+        "stale_entries": spread([r["stale_entries"] for r in runs], 0),
+        "vnf_dropped": spread([r["vnf"].get("dropped") for r in runs], 0),
+        "goodput_mbps": spread([r["goodput_mbps"] for r in runs]),
+        "mismatches": sum(r["checked_mismatch"] for r in runs),
+    }
+
+
+def little_in_flight(cached_pps: float | None, delay_ms: float) -> float | None:
+    return None if cached_pps is None else round(cached_pps * delay_ms / 1000.0, 1)
+
+
+def summarize_delay(rows: list[dict], delay_ms: float) -> list[dict]:
+    """One row per cache size: the median of its runs (min–max in the row)."""
+    out = []
+    for row in rows:
+        runs = row["runs"]
+        pps = spread([r["cached_pps"] for r in runs])
+        out.append({
+            "cache_size": row["cache_size"],
+            "role": row.get("role", "sweep"),
+            "misses": spread([r["misses"] for r in runs], 0),
+            "restored": spread([r["restored"] for r in runs], 0),
+            "transmitted": spread([r["transmitted"] for r in runs], 0),
+            "goodput_mbps": spread([r["goodput_mbps"] for r in runs]),
+            "cached_pps": pps,
+            "little_in_flight": little_in_flight(pps["median"] if pps else None, delay_ms),
+            "peak_entries": spread([r["peak_entries"] for r in runs], 0),
+            "miss_ratio": spread([r["miss_ratio"] for r in runs], 8),
+            "zero_misses": all(r["misses"] == 0 for r in runs),
+        })
+    return out
+
+
+def summarize_collisions(runs: list[dict]) -> dict[str, Any]:
+    return {
+        "collisions_per_million": spread([r["collisions_per_million"] for r in runs], 2),
+        "collision": spread([r["collision"] for r in runs], 0),
+        "handled": spread([r["cached"] + r["ingress"].get("plain", 0) + r["collision"]
+                           for r in runs], 0),
+        "goodput_mbps": spread([r["goodput_mbps"] for r in runs]),
+    }
+
+
+# ---- running demos ------------------------------------------------------------------------
+
+
+def _sample_entries(proxy_name: str) -> int | None:
+    from sfcframe.runtime import state, stats
+
+    with contextlib.suppress(Exception):
+        record = state.load(proxy_name)
+        if record is not None:
+            return stats.count_entries(record.maps[stats.CACHE_MAP])
+    return None
+
+
+def demo_run(say: Say, *, vnf: str, seconds: float, key: str = "tcpip",
+             cache_size: int | None = None, delay_ms: float = 3.0) -> dict[str, Any]:
+    """One demo run; its :func:`run_record`."""
+    from sfcframe.demo.run import DemoConfig, run_demo
+
+    tag = secrets.token_hex(3)
+    cfg = DemoConfig(encap="mpls", labels=LABELS, vnf=vnf, key=key, seconds=seconds,
+                     cache_size=cache_size, delay_ms=delay_ms, tag=tag)
+    peak = [0]
+    proxy_name = f"sfcd-{tag}"
+
+    def progress(snap: dict) -> None:
+        n = _sample_entries(proxy_name)
+        if n is not None:
+            peak[0] = max(peak[0], n)
+
+    summary = run_demo(cfg, progress=progress)
+    doc = summary.as_dict()
+    end = (doc.get("proxy", {}).get("cache") or {}).get("entries")
+    rec = run_record(doc, max(peak[0], end or 0))
+    say(f"{vnf} cache_size={cache_size or 'default'}: {rec['verdict']}, cached {rec['cached']}, "
+        f"restored {rec['restored']}, misses {rec['misses']}, collision {rec['collision']}, "
+        f"stale {rec['stale_entries']}, peak {rec['peak_entries']}, {rec['goodput_mbps']} Mb/s")
+    return rec
+
+
+def _machine() -> dict:
+    from sfcframe.bench import machine
+
+    return machine.describe()
+
+
+def _require_root() -> None:
+    from sfcframe.loader import require_root
+
+    require_root()
+
+
+def run_drop(seconds: float = DEFAULT_SECONDS, runs: int = DEFAULT_RUNS,
+             progress: Say | None = None) -> dict:
+    _require_root()
+    say = progress or (lambda _m: None)
+    raw = [demo_run(say, vnf="drop", seconds=seconds) for _ in range(runs)]
+    method = {
+        "summary": "sfcframe demo --vnf drop (iptables statistic drops 1% of the packets from "
+                   "the SFF at random, after the proxy's XDP ingress cached them), 10 MPLS "
+                   "labels, tcpip key, 2 iperf3 streams; proxy counters read at the end of the "
+                   "traffic; stale entries = cache entries left at the end (entries of dropped "
+                   "packets that egress never consumed).",
+        "statistics": "median and min-max over runs",
+    }
+    params = {"seconds": seconds, "runs": runs, "labels": LABELS, "key": "tcpip",
+              "vnf": "drop", "drop_probability": 0.01}
+    return R.document("drop", params, method, {"runs": raw, "summary": summarize_drop(raw)},
+                      [], _machine())
+
+
+def run_delay(cache_sizes: Sequence[int] = DEFAULT_CACHE_SIZES, delay_ms: float = DEFAULT_DELAY_MS,
+              seconds: float = DEFAULT_SECONDS, runs: int = 1, progress: Say | None = None) -> dict:
+    from sfcframe.runtime.sizing import size
+
+    _require_root()
+    say = progress or (lambda _m: None)
+    rows = []
+    for cs in cache_sizes:
+        rows.append({"cache_size": cs, "role": "sweep",
+                     "runs": [demo_run(say, vnf="delay", seconds=seconds, cache_size=cs,
+                                       delay_ms=delay_ms) for _ in range(runs)]})
+    rates = [r["cached_pps"] for row in rows for r in row["runs"] if r["cached_pps"]]
+    rate = max(rates) if rates else 1.0
+    sizing = size(f"{rate:.1f}pps", f"{delay_ms:g}ms", encap="mpls", key="tcpip",
+                  params={"max_labels": str(LABELS)})
+    say(f"sfcframe size --rate {rate:.0f}pps --delay {delay_ms:g}ms -> "
+        f"cache_size {sizing.cache_size}")
+    check_runs = [demo_run(say, vnf="delay", seconds=seconds, cache_size=sizing.cache_size,
+                           delay_ms=delay_ms)]
+    rows.append({"cache_size": sizing.cache_size, "role": "size-check", "runs": check_runs})
+    table = summarize_delay(rows, delay_ms)
+    check = {
+        "rate_pps": round(rate, 1),
+        "rate_source": "the largest cached-packet rate (ingress cached / seconds) of the sweep",
+        "delay_ms": delay_ms,
+        "sizing": sizing.as_dict(),
+        "recommended_cache_size": sizing.cache_size,
+        "misses": [r["misses"] for r in check_runs],
+        "zero_misses": all(r["misses"] == 0 for r in check_runs),
+    }
+    method = {
+        "summary": "sfcframe demo --vnf delay (a user-space TUN program holds every packet "
+                   "from the SFF for delay_ms), 10 MPLS labels, tcpip key, 2 iperf3 streams, "
+                   "one demo per cache_size; misses = egress not_cached, transmitted = "
+                   "packets the SFF stamped and sent into the chain; in flight by "
+                   "Little's law = ingress cached per second x delay; peak_entries = largest "
+                   "1 Hz sample of the cache's entry count (a lower bound of the peak); miss "
+                   "ratio = not_cached / (not_cached + restored).",
+        "size_check": "sfcframe.runtime.sizing.size(rate, delay) (what `sfcframe size` "
+                      "prints) for the measured rate and the delay; one more demo at the "
+                      "recommended cache_size",
+    }
+    params = {"cache_sizes": list(cache_sizes), "delay_ms": delay_ms, "seconds": seconds,
+              "runs": runs, "labels": LABELS, "key": "tcpip", "vnf": "delay"}
+    targets = [R.target("sfcframe size recommendation gives zero misses",
+                        "0 egress misses at the recommended cache_size",
+                        {"cache_size": sizing.cache_size, "misses": check["misses"]},
+                        check["zero_misses"])]
+    return R.document("delay", params, method,
+                      {"rows": rows, "table": table, "size_check": check}, targets, _machine())
+
+
+def run_collisions(seconds: float = DEFAULT_SECONDS, runs: int = DEFAULT_RUNS,
+                   progress: Say | None = None) -> dict:
+    _require_root()
+    say = progress or (lambda _m: None)
+    raw = [demo_run(say, vnf="forward", seconds=seconds) for _ in range(runs)]
+    summary = summarize_collisions(raw)
+    per_m = summary["collisions_per_million"]
+    method = {
+        "summary": "sfcframe demo (forwarding VNF, tcpip key, 10 MPLS labels, 2 bulk iperf3 "
+                   "streams); collision drops per million = ingress collision / (cached + "
+                   "plain + collision) x 1e6, per run; median and min-max over runs.",
+    }
+    params = {"seconds": seconds, "runs": runs, "labels": LABELS, "key": "tcpip",
+              "vnf": "forward"}
+    targets = [R.target("collision drops under bulk TCP (tcpip key)", "<= 20 per million",
+                        per_m, per_m["median"] <= 20 if per_m else None)]
+    return R.document("collisions", params, method, {"runs": raw, "summary": summary},
+                      targets, _machine())
