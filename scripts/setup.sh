@@ -26,7 +26,7 @@ HEADERS_TREE=/usr/src/sfcframe-kernel-headers
 KVER="$(uname -r)"
 
 APT_PACKAGES=(python3-bpfcc linux-headers-amd64 python3-venv python3-pip iproute2 iperf3
-              ethtool iptables nftables iputils-ping tcpdump)
+              ethtool iptables nftables iputils-ping tcpdump make)
 OPTIONAL_APT_PACKAGES=(bpftool)   # installed when the archive has them
 
 say()  { echo "==> $*"; }

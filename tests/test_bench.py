@@ -153,3 +153,27 @@ def test_scenario_summaries_on_fake_runs():
                      {"cpu_model": "x", "cores": 2, "kernel": "k", "distro": "d",
                       "versions": {"sfcframe": "0", "bcc": "0", "python": "3"}})
     assert "| 1000 | 100 | 9900 |" in report.delay_table(doc)
+
+    # the current layout: two recommendations (nominal delay, observed peak), each checked
+    obs_run = S.run_record(_fake_demo(10_000, 10_000, 0, seconds=2))
+    obs_run["observation"] = {"peak_in_flight": 700}
+    rows = [{"cache_size": 100000, "role": "sweep", "runs": [obs_run]},
+            {"cache_size": 1024, "role": "size-nominal", "runs": [S.run_record(
+                _fake_demo(10_000, 9_990, 10, seconds=2))]},
+            {"cache_size": 2048, "role": "size-observed", "runs": [obs_run]}]
+    table = S.summarize_delay(rows, delay_ms=5)
+    assert table[0]["peak_in_flight"]["median"] == 700 and table[1]["peak_in_flight"] is None
+    checks = [
+        {"role": "size-nominal", "command": "sfcframe size --rate R --delay D",
+         "sizing": {"in_flight": 25, "margin": 4, "slack": 256, "basis": "rate x delay"},
+         "recommended_cache_size": 1024, "misses": [10], "zero_misses": False},
+        {"role": "size-observed", "command": "sfcframe size --observe NAME",
+         "sizing": {"in_flight": 700, "margin": 2, "slack": 256, "basis": "observed peak"},
+         "recommended_cache_size": 2048, "misses": [0], "zero_misses": True},
+    ]
+    doc["results"] = {"rows": rows, "table": table,
+                      "size_check": {"rate_pps": 5000, "delay_ms": 5, "checks": checks}}
+    text = report.delay_table(doc)
+    assert "| 2048 (`size --observe`) | 0 |" in text and "| 700 |" in text
+    assert "peak 700 in flight x margin 2 + LRU slack 256 -> cache_size 2048" in text
+    assert "**NOT zero misses**" in text and "**zero misses**" in text

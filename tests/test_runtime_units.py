@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import math
 
 import pytest
@@ -62,7 +63,9 @@ def test_size_command_measures_as_root(kernel_ready):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["in_flight"] == pytest.approx(12500)
-    assert doc["entries_needed"] == 50000 and doc["cache_size"] == 65536
+    slack = sizing.lru_slack()
+    assert doc["slack"] == slack == 128 * os.cpu_count() and doc["basis"] == "rate x delay"
+    assert doc["entries_needed"] == 50000 + slack and doc["cache_size"] == 65536
     assert doc["margin"] == 4 and doc["method"] == "measured"
     assert (doc["key_size"], doc["value_size"]) == (24, 40)
     computed = sizing.computed_bytes(65536, 24, 40)
@@ -72,7 +75,7 @@ def test_size_command_measures_as_root(kernel_ready):
     text = sfc("size", "--rate", "800kpps", "--delay", "200us", "--encap", "mpls",
                "--param", "max_labels=4", "--margin", "8")
     assert text.returncode == 0, text.stderr
-    assert "160 packets" in text.stdout and "1,280 entries" in text.stdout
+    assert "160 packets" in text.stdout and f"{1280 + slack:,} entries" in text.stdout
     assert "--cache-size 2048" in text.stdout and "Table II" in text.stdout
     assert "value 16 B" in text.stdout  # 4 + (4 - 1) labels x 4 B
 
@@ -83,6 +86,28 @@ def test_size_command_measures_as_root(kernel_ready):
 
     bad = sfc("size", "--rate", "fast", "--delay", "5ms")
     assert bad.returncode == 2 and "rate 'fast'" in bad.stderr.strip().splitlines()[-1]
+    half = sfc("size", "--delay", "5ms")
+    assert half.returncode == 2 and "--rate and --delay are required" in half.stderr
+    both = sfc("size", "--rate", "1kpps", "--delay", "5ms", "--observe", "x")
+    assert both.returncode == 2 and "not both" in both.stderr
+    gone = sfc("size", "--observe", "sfct-no-such-instance")
+    assert gone.returncode != 0 and "no such instance" in gone.stderr
+
+
+def test_recommendation_adds_lru_slack_and_rounds_up():
+    # the LRU keeps LOCAL_FREE_TARGET free nodes per CPU: that many entries per CPU are slack
+    assert sizing.lru_slack(2) == 256 and sizing.lru_slack(8) == 1024
+    # 29073 pkt/s x 5 ms = 145.4 in flight; x4 = 582, + 256 = 838 -> 1024 (2 CPUs)
+    rec = sizing.recommend(145.365, margin=4, cpus=2)
+    assert (rec.entries_needed, rec.cache_size, rec.slack) == (582 + 256, 1024, 256)
+    # an observed peak: margin 2 by default
+    obs = {"name": "x", "peak_in_flight": 1500, "rate_pps": 30000.0, "seconds": 5,
+           "samples": 500, "interval_s": 0.01, "mean_in_flight": 900.0}
+    rec = sizing.size_observed(obs, "mpls", "tcpip", {"max_labels": "10"}, cpus=2)
+    assert rec.basis == "observed peak" and rec.margin == 2.0
+    assert (rec.entries_needed, rec.cache_size) == (3000 + 256, 4096)
+    assert rec.delay_s == pytest.approx(0.05)  # sojourn = peak / rate
+    assert "observed x for 5 s" in sizing.render_text(rec)
 
 
 # ---- config ---------------------------------------------------------------

@@ -206,6 +206,16 @@ def plot_drop(doc: dict, path: Path) -> Path:
     return _save(fig, plt, path)
 
 
+def _size_checks(ax, rows: list[dict], field: str) -> None:
+    """The runs at `sfcframe size`'s recommendations, one star each."""
+    for r in rows:
+        observed = r["role"] == "size-observed"
+        _errbar(ax, [r["cache_size"]], [r[field]], marker="*", markersize=12,
+                linestyle="none", color="tab:purple" if observed else "red",
+                label="`sfcframe size --observe`" if observed
+                else "`sfcframe size` (nominal delay)")
+
+
 def plot_delay(doc: dict, path: Path) -> Path:
     plt = _pyplot()
     rows = sorted(doc["results"]["table"], key=lambda r: r["cache_size"])
@@ -216,8 +226,7 @@ def plot_delay(doc: dict, path: Path) -> Path:
     _errbar(ax, [r["cache_size"] for r in sweep], [r["misses"] for r in sweep], marker="o",
             label="egress misses (sweep)")
     if check:
-        _errbar(ax, [r["cache_size"] for r in check], [r["misses"] for r in check], marker="*",
-                markersize=12, linestyle="none", color="red", label="`sfcframe size` recommendation")
+        _size_checks(ax, check, "misses")
     infl = [r["little_in_flight"] for r in sweep if r["little_in_flight"]]
     if infl:
         ax.axvline(max(infl), color="gray", linestyle=":", label="in flight (Little's law)")
@@ -232,9 +241,7 @@ def plot_delay(doc: dict, path: Path) -> Path:
     _errbar(ax, [r["cache_size"] for r in sweep], [r["goodput_mbps"] for r in sweep], marker="o",
             color="tab:green", label="sweep")
     if check:
-        _errbar(ax, [r["cache_size"] for r in check], [r["goodput_mbps"] for r in check],
-                marker="*", markersize=12, linestyle="none", color="red",
-                label="`sfcframe size` recommendation")
+        _size_checks(ax, check, "goodput_mbps")
     ax.legend(fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("cache_size (entries)")

@@ -228,33 +228,50 @@ def drop_table(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+_DELAY_ROLES = {"size-check": " (`sfcframe size`)", "size-nominal": " (`size`, nominal delay)",
+                "size-observed": " (`size --observe`)"}
+
+
 def delay_table(doc: dict) -> str:
     p = doc["parameters"]
     lines = [
         "| cache_size | egress misses | restored | transmitted | goodput Mb/s | cached pkt/s | "
-        "in flight (Little) | peak entries (1 Hz) | miss ratio |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "in flight (Little) | peak in flight (counters, 100 Hz) | peak entries (1 Hz) | "
+        "miss ratio |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in doc["results"]["table"]:
         ratio = r["miss_ratio"]["median"] if r["miss_ratio"] else None
-        cs = f"{r['cache_size']}" + (" (`sfcframe size`)" if r["role"] == "size-check" else "")
+        cs = f"{r['cache_size']}" + _DELAY_ROLES.get(r["role"], "")
         lines.append(
             f"| {cs} | {_sp(r['misses'])} | {_sp(r['restored'])} | {_sp(r['transmitted'])} | "
             f"{_sp(r['goodput_mbps'], '{:.1f}')} | {_sp(r['cached_pps'])} | "
             f"{r['little_in_flight'] if r['little_in_flight'] is not None else '–'} | "
+            f"{_sp(r.get('peak_in_flight'))} | "
             f"{_sp(r['peak_entries'])} | {'–' if ratio is None else f'{ratio:.4%}'} |"
         )
     c = doc["results"]["size_check"]
-    z = c["sizing"]
     lines += [
         "",
         f"{p['delay_ms']:g} ms user-space delay VNF, {p['runs']} run(s) x {p['seconds']:g} s per "
-        f"cache size, {p['labels']} MPLS labels, key {p['key']}. `sfcframe size` for "
-        f"{c['rate_pps']:.0f} pkt/s (the sweep's largest cached rate) and {c['delay_ms']:g} ms: "
-        f"{z['in_flight']:.0f} in flight x margin {z['margin']:g} -> cache_size "
-        f"{c['recommended_cache_size']}; misses there: {c['misses']} -> "
-        f"**{'zero misses' if c['zero_misses'] else 'NOT zero misses'}**.",
+        f"cache size, {p['labels']} MPLS labels, key {p['key']}.",
     ]
+    checks = c.get("checks")
+    if checks is None:  # documents written before --observe existed: one nominal check
+        checks = [{"role": "size-check", "command": "sfcframe size --rate R --delay D",
+                   **{k: c[k] for k in ("sizing", "recommended_cache_size", "misses",
+                                        "zero_misses")}}]
+    for chk in checks:
+        z = chk["sizing"]
+        basis = (f"peak {z['in_flight']:.0f} in flight x margin {z['margin']:g}"
+                 if z.get("basis") == "observed peak" else
+                 f"{c['rate_pps']:.0f} pkt/s x {c['delay_ms']:g} ms = {z['in_flight']:.0f} in "
+                 f"flight x margin {z['margin']:g}")
+        lines.append(
+            f"* `{chk['command']}`: {basis} + LRU slack {z.get('slack', 0)} -> cache_size "
+            f"{chk['recommended_cache_size']}; misses there: {chk['misses']} -> "
+            f"**{'zero misses' if chk['zero_misses'] else 'NOT zero misses'}**."
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import threading
 from typing import Any, Callable, Sequence
 
 from sfcframe.bench import results as R
@@ -122,6 +123,8 @@ def summarize_delay(rows: list[dict], delay_ms: float) -> list[dict]:
             "cached_pps": pps,
             "little_in_flight": little_in_flight(pps["median"] if pps else None, delay_ms),
             "peak_entries": spread([r["peak_entries"] for r in runs], 0),
+            "peak_in_flight": spread([(r.get("observation") or {}).get("peak_in_flight")
+                                      for r in runs], 0),
             "miss_ratio": spread([r["miss_ratio"] for r in runs], 8),
             "zero_misses": all(r["misses"] == 0 for r in runs),
         })
@@ -151,9 +154,19 @@ def _sample_entries(proxy_name: str) -> int | None:
     return None
 
 
+def _observer(proxy_name: str, stop: threading.Event, out: list) -> None:
+    """Sample the proxy's in-flight count every 10 ms while it is up (``size --observe``)."""
+    from sfcframe.runtime.observe import observe, wait_up
+
+    with contextlib.suppress(Exception):
+        if wait_up(proxy_name, stop):
+            out.append(observe(proxy_name, seconds=24 * 3600, interval=0.01, stop=stop))
+
+
 def demo_run(say: Say, *, vnf: str, seconds: float, key: str = "tcpip",
-             cache_size: int | None = None, delay_ms: float = 3.0) -> dict[str, Any]:
-    """One demo run; its :func:`run_record`."""
+             cache_size: int | None = None, delay_ms: float = 3.0,
+             observe: bool = False) -> dict[str, Any]:
+    """One demo run; its :func:`run_record` (with ``observation`` when ``observe``)."""
     from sfcframe.demo.run import DemoConfig, run_demo
 
     tag = secrets.token_hex(3)
@@ -167,10 +180,23 @@ def demo_run(say: Say, *, vnf: str, seconds: float, key: str = "tcpip",
         if n is not None:
             peak[0] = max(peak[0], n)
 
-    summary = run_demo(cfg, progress=progress)
+    stop, observed = threading.Event(), []
+    watcher = None
+    if observe:
+        watcher = threading.Thread(target=_observer, args=(proxy_name, stop, observed),
+                                   daemon=True)
+        watcher.start()
+    try:
+        summary = run_demo(cfg, progress=progress)
+    finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join(timeout=30)
     doc = summary.as_dict()
     end = (doc.get("proxy", {}).get("cache") or {}).get("entries")
     rec = run_record(doc, max(peak[0], end or 0))
+    if observe:
+        rec["observation"] = observed[0].as_dict() if observed else None
     say(f"{vnf} cache_size={cache_size or 'default'}: {rec['verdict']}, cached {rec['cached']}, "
         f"restored {rec['restored']}, misses {rec['misses']}, collision {rec['collision']}, "
         f"stale {rec['stale_entries']}, peak {rec['peak_entries']}, {rec['goodput_mbps']} Mb/s")
@@ -210,7 +236,7 @@ def run_drop(seconds: float = DEFAULT_SECONDS, runs: int = DEFAULT_RUNS,
 
 def run_delay(cache_sizes: Sequence[int] = DEFAULT_CACHE_SIZES, delay_ms: float = DEFAULT_DELAY_MS,
               seconds: float = DEFAULT_SECONDS, runs: int = 1, progress: Say | None = None) -> dict:
-    from sfcframe.runtime.sizing import size
+    from sfcframe.runtime.sizing import size, size_observed
 
     _require_root()
     say = progress or (lambda _m: None)
@@ -218,25 +244,50 @@ def run_delay(cache_sizes: Sequence[int] = DEFAULT_CACHE_SIZES, delay_ms: float 
     for cs in cache_sizes:
         rows.append({"cache_size": cs, "role": "sweep",
                      "runs": [demo_run(say, vnf="delay", seconds=seconds, cache_size=cs,
-                                       delay_ms=delay_ms) for _ in range(runs)]})
+                                       delay_ms=delay_ms, observe=True) for _ in range(runs)]})
     rates = [r["cached_pps"] for row in rows for r in row["runs"] if r["cached_pps"]]
     rate = max(rates) if rates else 1.0
-    sizing = size(f"{rate:.1f}pps", f"{delay_ms:g}ms", encap="mpls", key="tcpip",
-                  params={"max_labels": str(LABELS)})
+    params = {"max_labels": str(LABELS)}
+    checks = []
+
+    # 1. what `sfcframe size --rate R --delay D` says with the VNF's nominal delay
+    nominal = size(f"{rate:.1f}pps", f"{delay_ms:g}ms", encap="mpls", key="tcpip",
+                   params=params)
     say(f"sfcframe size --rate {rate:.0f}pps --delay {delay_ms:g}ms -> "
-        f"cache_size {sizing.cache_size}")
-    check_runs = [demo_run(say, vnf="delay", seconds=seconds, cache_size=sizing.cache_size,
-                           delay_ms=delay_ms)]
-    rows.append({"cache_size": sizing.cache_size, "role": "size-check", "runs": check_runs})
+        f"cache_size {nominal.cache_size}")
+    # 2. what `sfcframe size --observe` says, sampled during the sweep's largest cache
+    #    (no misses there, so every packet in flight was counted)
+    biggest = max(rows, key=lambda row: row["cache_size"])
+    observations = [r["observation"] for r in biggest["runs"] if r.get("observation")]
+    observed = None
+    if observations:
+        worst = max(observations, key=lambda o: o["peak_in_flight"])
+        observed = size_observed(worst, "mpls", "tcpip", params)
+        say(f"sfcframe size --observe (peak {worst['peak_in_flight']} in flight) -> "
+            f"cache_size {observed.cache_size}")
+    for role, sizing in (("size-nominal", nominal), ("size-observed", observed)):
+        if sizing is None:
+            continue
+        check_runs = [demo_run(say, vnf="delay", seconds=seconds,
+                               cache_size=sizing.cache_size, delay_ms=delay_ms)]
+        rows.append({"cache_size": sizing.cache_size, "role": role, "runs": check_runs})
+        checks.append({
+            "role": role,
+            "command": ("sfcframe size --rate R --delay D (nominal VNF delay)"
+                        if role == "size-nominal" else
+                        "sfcframe size --observe NAME (peak in flight sampled at 100 Hz on "
+                        f"the cache_size {biggest['cache_size']} run)"),
+            "sizing": sizing.as_dict(),
+            "recommended_cache_size": sizing.cache_size,
+            "misses": [r["misses"] for r in check_runs],
+            "zero_misses": all(r["misses"] == 0 for r in check_runs),
+        })
     table = summarize_delay(rows, delay_ms)
     check = {
         "rate_pps": round(rate, 1),
         "rate_source": "the largest cached-packet rate (ingress cached / seconds) of the sweep",
         "delay_ms": delay_ms,
-        "sizing": sizing.as_dict(),
-        "recommended_cache_size": sizing.cache_size,
-        "misses": [r["misses"] for r in check_runs],
-        "zero_misses": all(r["misses"] == 0 for r in check_runs),
+        "checks": checks,
     }
     method = {
         "summary": "sfcframe demo --vnf delay (a user-space TUN program holds every packet "
@@ -244,19 +295,25 @@ def run_delay(cache_sizes: Sequence[int] = DEFAULT_CACHE_SIZES, delay_ms: float 
                    "one demo per cache_size; misses = egress not_cached, transmitted = "
                    "packets the SFF stamped and sent into the chain; in flight by "
                    "Little's law = ingress cached per second x delay; peak_entries = largest "
-                   "1 Hz sample of the cache's entry count (a lower bound of the peak); miss "
-                   "ratio = not_cached / (not_cached + restored).",
-        "size_check": "sfcframe.runtime.sizing.size(rate, delay) (what `sfcframe size` "
-                      "prints) for the measured rate and the delay; one more demo at the "
-                      "recommended cache_size",
+                   "1 Hz sample of the cache's entry count (a lower bound of the peak); "
+                   "peak in flight (counters) = largest 100 Hz sample of entries made - "
+                   "entries consumed (sfcframe.runtime.observe, what `sfcframe size "
+                   "--observe` samples); miss ratio = not_cached / (not_cached + restored).",
+        "size_check": "two recommendations, each followed by one more demo at the recommended "
+                      "cache_size: `sfcframe size` from the sweep's largest cached rate and the "
+                      "VNF's nominal delay, and `sfcframe size --observe` from the peak "
+                      "sampled on the largest cache_size",
     }
-    params = {"cache_sizes": list(cache_sizes), "delay_ms": delay_ms, "seconds": seconds,
-              "runs": runs, "labels": LABELS, "key": "tcpip", "vnf": "delay"}
-    targets = [R.target("sfcframe size recommendation gives zero misses",
-                        "0 egress misses at the recommended cache_size",
-                        {"cache_size": sizing.cache_size, "misses": check["misses"]},
-                        check["zero_misses"])]
-    return R.document("delay", params, method,
+    params_doc = {"cache_sizes": list(cache_sizes), "delay_ms": delay_ms, "seconds": seconds,
+                  "runs": runs, "labels": LABELS, "key": "tcpip", "vnf": "delay"}
+    targets = [
+        R.target(f"sfcframe size recommendation gives zero misses ({c['role']})",
+                 "0 egress misses at the recommended cache_size",
+                 {"cache_size": c["recommended_cache_size"], "misses": c["misses"]},
+                 c["zero_misses"])
+        for c in checks
+    ]
+    return R.document("delay", params_doc, method,
                       {"rows": rows, "table": table, "size_check": check}, targets, _machine())
 
 

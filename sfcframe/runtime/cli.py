@@ -30,6 +30,14 @@ SIZE_EPILOG = """\
 examples:
   sfcframe size --rate 2.5Mpps --delay 5ms
   sfcframe size --rate 800kpps --delay 200us --encap mpls --param max_labels=10 --margin 8
+  sfcframe size --observe demo1 --seconds 10     # sample a running proxy's real in-flight peak
+
+--delay is the sojourn from the proxy's ingress to its egress, queueing in front of the VNF
+included, not the VNF's nominal delay: behind a user-space VNF it was 5-12x the nominal delay
+here (BENCHMARKS.md, delay VNF). When unsure, run with a generous cache and use --observe:
+it samples the instance's counters (made - consumed entries) and sizes from the peak
+(margin 2 by default). Every recommendation adds the LRU's per-CPU slack (128 entries per
+CPU the kernel's LRU can evict early) and rounds up to a power of two.
 """
 
 
@@ -129,15 +137,23 @@ def add_parsers(sub) -> None:
         epilog=SIZE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    size.add_argument("--rate", required=True, help="packet rate, e.g. 2.5Mpps, 800kpps, 1e6pps")
-    size.add_argument("--delay", required=True, help="time in the VNF, e.g. 5ms, 200us, 1s")
+    size.add_argument("--rate", help="packet rate, e.g. 2.5Mpps, 800kpps, 1e6pps")
+    size.add_argument("--delay", help="sojourn ingress -> egress, e.g. 5ms, 200us, 1s")
+    size.add_argument("--observe", metavar="NAME",
+                      help="size from a running instance's sampled in-flight peak instead "
+                      "of --rate/--delay (its encap, key and parameters are used)")
+    size.add_argument("--seconds", type=_seconds, default=10.0,
+                      help="with --observe: how long to sample (default 10)")
+    size.add_argument("--interval", type=_seconds, default=0.01,
+                      help="with --observe: seconds between samples (default 0.01)")
     size.add_argument("--encap", default="mpls", help="encapsulation plugin (default mpls)")
     size.add_argument("--key", default="tcpip", help="key strategy (default tcpip)")
     size.add_argument(
         "--param", action="append", type=_kv, default=[], metavar="NAME=VALUE",
         help="plugin parameter (repeatable), e.g. max_labels=10",
     )
-    size.add_argument("--margin", type=float, default=4.0, help="safety factor (default 4)")
+    size.add_argument("--margin", type=float, default=None,
+                      help="safety factor (default 4 on rate x delay, 2 on an observed peak)")
     size.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -269,9 +285,27 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _size(args: argparse.Namespace) -> int:
-    from sfcframe.runtime.sizing import render_text, size
+    from sfcframe.runtime import sizing
+    from sfcframe.runtime.errors import ConfigError
 
-    result = size(args.rate, args.delay, args.encap, args.key, dict(args.param), args.margin)
+    if args.observe:
+        if args.rate or args.delay:
+            raise ConfigError("size: give either --observe NAME or --rate and --delay, not both")
+        from sfcframe.runtime import state
+        from sfcframe.runtime.observe import observe
+
+        record = state.require(args.observe)
+        obs = observe(args.observe, args.seconds, args.interval)
+        params = {**record.params, **dict(args.param)}
+        margin = sizing.DEFAULT_OBSERVED_MARGIN if args.margin is None else args.margin
+        result = sizing.size_observed(obs.as_dict(), record.encap, record.key, params, margin)
+    else:
+        if not (args.rate and args.delay):
+            raise ConfigError("size: --rate and --delay are required (or --observe NAME)")
+        margin = sizing.DEFAULT_MARGIN if args.margin is None else args.margin
+        result = sizing.size(args.rate, args.delay, args.encap, args.key, dict(args.param),
+                             margin)
+    render_text = sizing.render_text
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
     else:

@@ -1,9 +1,13 @@
 """``sfcframe size``: how big the cache must be, by Little's law with a margin.
 
 in flight = packet rate x time a packet spends between ingress and egress (the
-VNF's delay); entries = in flight x margin, rounded up to a power of two (the
-hash table's bucket array is a power of two anyway, so the rest is free of
-bucket cost). Bytes are what the kernel charges for an LRU hash map of that
+*sojourn*: the VNF's delay plus the time packets queue in front of it), or the
+peak in-flight count observed on a running proxy (``--observe``); entries = in
+flight x margin + the LRU's per-CPU slack (the kernel's LRU keeps up to
+LOCAL_FREE_TARGET = 128 free nodes on each CPU's local list and evicts live
+entries to refill one, so that many entries per CPU are not usable as cache),
+rounded up to a power of two (the hash table's bucket array is a power of two
+anyway, so the rest is free of bucket cost). Bytes are what the kernel charges for an LRU hash map of that
 entry layout: measured by creating such maps when root (the layout comes from
 compiling the spec with bcc), else computed from the rule the kernel follows
 (about 48 B element header + key + value, each rounded up to 8, per entry, and
@@ -23,6 +27,10 @@ from typing import Any, Mapping
 from sfcframe.runtime.errors import ConfigError
 
 DEFAULT_MARGIN = 4.0
+#: margin on an observed peak (already a peak, not a mean)
+DEFAULT_OBSERVED_MARGIN = 2.0
+#: kernel/bpf/bpf_lru_list.c LOCAL_FREE_TARGET: free nodes a CPU keeps on its local list
+LRU_LOCAL_FREE = 128
 #: largest cache_size the core accepts (spec.CORE_PARAMS)
 MAX_CACHE = 1 << 24
 #: maps up to this size are created at full size to measure; larger ones are extrapolated
@@ -42,6 +50,14 @@ MARGIN_REASONS = (
     "0.04% misses with 2,500 entries (~1x), 0.01% with 5,000 (~2x), <0.01% with 10,000 "
     "(~4x) and none with 100,000 (~40x); stale entries of dropped packets also occupy "
     "the cache until evicted."
+)
+
+SOJOURN_NOTE = (
+    "give the time from the proxy's ingress to its egress, not the VNF's nominal "
+    "processing time: packets queue in front of a user-space VNF (measured here: 5-12x "
+    "the nominal 5 ms behind a TUN program, see BENCHMARKS.md); if unsure, run the proxy "
+    "with a generous cache and use `sfcframe size --observe NAME`, which samples the real "
+    "in-flight count."
 )
 
 _RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgG]?)\s*(pps|p/s|/s)?\s*$")
@@ -76,6 +92,11 @@ def next_pow2(n: int) -> int:
     return 1 << max(0, math.ceil(math.log2(max(n, 1))))
 
 
+def lru_slack(cpus: int | None = None) -> int:
+    """Entries an LRU hash map can evict before it is full: one local free list per CPU."""
+    return LRU_LOCAL_FREE * (cpus or os.cpu_count() or 1)
+
+
 @dataclass
 class Sizing:
     rate_pps: float
@@ -92,6 +113,9 @@ class Sizing:
     method: str  # "measured" | "extrapolated" | "computed"
     method_detail: str
     notes: list[str] = field(default_factory=list)
+    basis: str = "rate x delay"  # or "observed peak"
+    slack: int = 0               # LRU per-CPU slack added to in flight x margin
+    observation: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -163,12 +187,33 @@ def entry_layout(encap: str, key: str, params: Mapping[str, str]) -> tuple[str, 
 
 
 def size(rate: str, delay: str, encap: str = "mpls", key: str = "tcpip",
-         params: Mapping[str, str] | None = None, margin: float = DEFAULT_MARGIN) -> Sizing:
+         params: Mapping[str, str] | None = None, margin: float = DEFAULT_MARGIN,
+         cpus: int | None = None) -> Sizing:
+    """Recommendation from a packet rate and the sojourn time (Little's law)."""
+    rate_pps, delay_s = parse_rate(rate), parse_delay(delay)
+    return recommend(rate_pps * delay_s, encap, key, params, margin, cpus,
+                     rate_pps=rate_pps, delay_s=delay_s, basis="rate x delay")
+
+
+def size_observed(observation: Mapping[str, Any], encap: str, key: str,
+                  params: Mapping[str, str] | None = None,
+                  margin: float = DEFAULT_OBSERVED_MARGIN, cpus: int | None = None) -> Sizing:
+    """Recommendation from the peak in-flight count sampled on a running proxy."""
+    peak = float(observation["peak_in_flight"])
+    rate = float(observation.get("rate_pps") or 0.0)
+    sojourn = peak / rate if rate > 0 else 0.0
+    return recommend(peak, encap, key, params, margin, cpus, rate_pps=rate, delay_s=sojourn,
+                     basis="observed peak", observation=dict(observation))
+
+
+def recommend(in_flight: float, encap: str = "mpls", key: str = "tcpip",
+              params: Mapping[str, str] | None = None, margin: float = DEFAULT_MARGIN,
+              cpus: int | None = None, *, rate_pps: float = 0.0, delay_s: float = 0.0,
+              basis: str = "rate x delay", observation: dict[str, Any] | None = None) -> Sizing:
     if margin < 1:
         raise ConfigError(f"margin {margin}: must be at least 1")
-    rate_pps, delay_s = parse_rate(rate), parse_delay(delay)
-    in_flight = rate_pps * delay_s
-    needed = max(1, math.ceil(in_flight * margin - 1e-9))
+    slack = lru_slack(cpus)
+    needed = max(1, math.ceil(in_flight * margin - 1e-9)) + slack
     cache_size = next_pow2(needed)
     notes = []
     if cache_size > MAX_CACHE:
@@ -176,8 +221,8 @@ def size(rate: str, delay: str, encap: str = "mpls", key: str = "tcpip",
             f"{cache_size:,} entries exceed the largest cache_size ({MAX_CACHE:,}); "
             "split the traffic over several VNF instances"
         )
-    raw = dict(params or {})
-    raw.setdefault("cache_size", str(min(cache_size, MAX_CACHE)))
+    raw = {k: v for k, v in dict(params or {}).items() if k != "cache_size"}
+    raw["cache_size"] = str(min(cache_size, MAX_CACHE))
     describe, key_size, value_size, how = entry_layout(encap, key, raw)
     method, detail = "computed", (
         f"{ELEMENT_HEADER} B element header + key and value rounded up to 8 B per entry, "
@@ -217,6 +262,9 @@ def size(rate: str, delay: str, encap: str = "mpls", key: str = "tcpip",
         method=method,
         method_detail=detail,
         notes=notes,
+        basis=basis,
+        slack=slack,
+        observation=observation,
     )
 
 
@@ -242,15 +290,30 @@ def _bytes(n: float) -> str:
 
 
 def render_text(s: Sizing) -> str:
-    lines = [
-        f"in flight (Little's law): {_si(s.rate_pps, 'pps')} x {_duration(s.delay_s)} "
-        f"= {s.in_flight:,.6g} packets",
-        f"with margin x{s.margin:g}: {s.entries_needed:,} entries, rounded up to a power "
+    if s.basis == "observed peak":
+        obs = s.observation or {}
+        lines = [
+            f"observed {obs.get('name', '?')} for {obs.get('seconds', 0):g} s, "
+            f"{obs.get('samples', 0):,} samples every {obs.get('interval_s', 0) * 1e3:g} ms: "
+            f"peak {s.in_flight:,.0f} packets in flight (mean {obs.get('mean_in_flight', 0):,.1f}), "
+            f"{_si(round(s.rate_pps, 1), 'pps')} -> sojourn ~{_duration(s.delay_s or 1e-9)}",
+        ]
+    else:
+        lines = [
+            f"in flight (Little's law): {_si(s.rate_pps, 'pps')} x {_duration(s.delay_s)} "
+            f"= {s.in_flight:,.6g} packets",
+        ]
+    lines += [
+        f"with margin x{s.margin:g} + LRU slack {s.slack:,} ({LRU_LOCAL_FREE} per CPU): "
+        f"{s.entries_needed:,} entries, rounded up to a power "
         f"of two: {s.cache_size:,} entries  ->  --cache-size {s.cache_size}",
         f"entry: key {s.key_size} B + value {s.value_size} B ({s.describe})",
         f"memory: {_bytes(s.bytes)} ({s.bytes_per_entry:.1f} B per entry, {s.method}: "
         f"{s.method_detail})",
     ]
     lines += textwrap.wrap(f"why x{s.margin:g}: {MARGIN_REASONS}", 100, subsequent_indent="  ")
+    if s.basis != "observed peak":
+        lines += textwrap.wrap(
+            f"delay: {SOJOURN_NOTE}", 100, subsequent_indent="  ")
     lines += [f"note: {n}" for n in s.notes]
     return "\n".join(lines)
