@@ -189,8 +189,10 @@ def _check(rendered) -> dict[str, Any]:
 
     module = compile_and_load(rendered)
     try:
-        cache = module.table("sfc_cache")
-        memory = map_memory(cache.get_fd() if hasattr(cache, "get_fd") else cache.map_fd)
+        memory = None
+        if not rendered.spec.static:  # mode=static has no cache map
+            cache = module.table("sfc_cache")
+            memory = map_memory(cache.get_fd() if hasattr(cache, "get_fd") else cache.map_fd)
         return {
             "result": "OK",
             "license": module.license,
@@ -204,7 +206,7 @@ def _check(rendered) -> dict[str, Any]:
                 }
                 for name, prog in module.programs.items()
             },
-            "cache": memory.as_dict(),
+            "cache": memory.as_dict() if memory is not None else None,
         }
     finally:
         module.close()
@@ -219,12 +221,13 @@ def _print_build(summary: dict[str, Any]) -> None:
         for name, prog in check["programs"].items():
             print(f"verifier OK: {name} ({prog['type']}, {prog['hook']}) "
                   f"{prog['instructions']} instructions")
-        cache = check["cache"]
-        print(
-            f"cache entry: key {cache['key_size']} B + value {cache['value_size']} B; "
-            f"kernel charges {cache['memlock_bytes']} B for {cache['max_entries']} entries "
-            f"({cache['bytes_per_entry']} B/entry)"
-        )
+        cache = check["cache"] or {}
+        if cache:
+            print(
+                f"cache entry: key {cache['key_size']} B + value {cache['value_size']} B; "
+                f"kernel charges {cache['memlock_bytes']} B for {cache['max_entries']} entries "
+                f"({cache['bytes_per_entry']} B/entry)"
+            )
         print(f"compile {check['compile_seconds']} s, load {check['load_seconds']} s: OK")
 
 

@@ -83,6 +83,9 @@ def render(spec: ResolvedSpec) -> Rendered:
         "ep": SimpleNamespace(**spec.encap_params),
         "kp": SimpleNamespace(**spec.key_params),
         "amalgamated": False,
+        # the ingress hook (core parameter ingress): "xdp" or "tc"; plugin templates
+        # are imported with context and may look at it
+        "ingress_hook": spec.ingress_hook,
     }
     files = {}
     for name, template in OUTPUTS.items():

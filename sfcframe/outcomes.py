@@ -46,6 +46,33 @@ EGRESS = (
 )
 
 
+#: ingress=tc, mode=cache: a GSO skb stands for several packets, one header
+#: cannot be cached for all of them (see README, "TC ingress")
+GSO = Outcome(
+    "gso", "strict", "a GSO skb (several packets in one): one header cannot be cached for "
+    "all of them; passed unmodified"
+)
+
+#: mode=static: no cache, no key
+STATIC_INGRESS = (
+    Outcome("ignored", "pass", "not encapsulated and not IPv4/IPv6 (ARP, ...)"),
+    Outcome("plain", "pass", "IPv4/IPv6 that arrived without encapsulation"),
+    Outcome("malformed", "strict", "encapsulation truncated or invalid"),
+    Outcome("too_deep", "strict", "more encapsulation than the build's maximum"),
+    Outcome("unsupported_inner", "strict", "inner protocol the encapsulation does not handle"),
+    Outcome("error", "drop", "a kernel helper failed while stripping"),
+    Outcome("stripped", "pass", "encapsulation stripped"),
+)
+
+STATIC_EGRESS = (
+    Outcome("ignored", "pass", "not IPv4/IPv6: nothing pushed"),
+    Outcome("not_configured", "pass", "no static header configured: passed unmodified"),
+    Outcome("pushed", "pass", "the configured header pushed"),
+    Outcome("too_big", "drop", "the grown frame would exceed the device MTU"),
+    Outcome("error", "drop", "a kernel helper failed while pushing"),
+)
+
+
 def c_name(direction: str, outcome: Outcome) -> str:
     prefix = "SFC_IN_" if direction == "ingress" else "SFC_EG_"
     return prefix + outcome.name.upper()

@@ -18,7 +18,8 @@ _FALSE = {"0", "false", "no", "off"}
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter: ``kind`` is ``int``, ``bool`` or ``choice``."""
+    """One parameter: ``kind`` is ``int``, ``bool``, ``choice`` or ``text`` (a
+    string the owner parses and validates itself, e.g. the core's static_header)."""
 
     name: str
     kind: str
@@ -33,6 +34,8 @@ class Param:
             return f"{self.min}..{self.max}"
         if self.kind == "bool":
             return "true|false"
+        if self.kind == "text":
+            return "text"
         return "|".join(self.choices)
 
     def coerce(self, raw: Any, owner: str) -> Any:
@@ -63,6 +66,10 @@ class Param:
             if text not in self.choices:
                 raise ParamError(f"{where}={text!r} is not one of {self.describe_range()}")
             return text
+        if self.kind == "text":
+            if isinstance(raw, (dict, list, tuple)):
+                raise ParamError(f"{where}: expected text, got {raw!r}")
+            return _text_value(raw)
         raise ParamError(f"{where}: unknown parameter kind {self.kind!r}")
 
     def as_dict(self) -> dict[str, Any]:
@@ -74,6 +81,12 @@ class Param:
             "help": self.help,
         }
         return out
+
+
+def _text_value(raw: Any) -> str:
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    return str(raw).strip()
 
 
 def resolve(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from sfcframe.errors import ParamError
 from sfcframe.outcomes import Outcome
 from sfcframe.params import Param
 
@@ -79,6 +80,26 @@ class EncapPlugin(_Plugin):
         """Extra egress outcomes the encapsulation's update rule may produce."""
         return []
 
+    def static_header(self, text: str, values: Mapping[str, Any]) -> bytes:
+        """The header a static proxy (core ``mode=static``) pushes, from the
+        user's ``text``: the wire bytes egress writes after the Ethernet header
+        (what :meth:`reference_restore` would return). The default accepts hex
+        (``"00 06 41 40"``, ``"0x00064140"``, ``"00:06:41:40"``); a plugin may
+        accept a friendlier notation. Raise ParamError for bad text. The core
+        checks the length against the entry's capacity."""
+        cleaned = text.strip().lower()
+        if cleaned.startswith("0x"):
+            cleaned = cleaned[2:]
+        for sep in (" ", ":", "-", "_"):
+            cleaned = cleaned.replace(sep, "")
+        try:
+            return bytes.fromhex(cleaned)
+        except ValueError:
+            raise ParamError(
+                f"encap {self.name}: static header {text!r} is not hex bytes "
+                "(e.g. 00064140)"
+            ) from None
+
     # ---- test oracle -------------------------------------------------
     @abc.abstractmethod
     def reference_ingress(self, l2_payload: bytes, values: Mapping[str, Any]) -> EncapParse:
@@ -115,6 +136,27 @@ class KeyPlugin(_Plugin):
         """Per-CPU counter arrays of the extra programs: {map name: outcome
         names in index order}. Stats and the test kit read them like the core's."""
         return {}
+
+    # ---- the core's build parameters (ingress hook) -------------------
+    def core_defaults(self, core: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults of this key's parameters that depend on the core's (e.g. on
+        ``core["ingress"]``); explicit values win. Default: none."""
+        return {}
+
+    def validate_core(self, values: Mapping[str, Any], core: Mapping[str, Any]) -> None:
+        """Checks against the core's parameters; raise ParamError."""
+
+    def extra_programs_for(
+        self, values: Mapping[str, Any], core: Mapping[str, Any]
+    ) -> list[ProgramSpec]:
+        """:meth:`extra_programs` of a build with these core parameters."""
+        return self.extra_programs(values)
+
+    def extra_counters_for(
+        self, values: Mapping[str, Any], core: Mapping[str, Any]
+    ) -> dict[str, tuple[str, ...]]:
+        """:meth:`extra_counters` of a build with these core parameters."""
+        return self.extra_counters(values)
 
     # ---- test oracle -------------------------------------------------
     @abc.abstractmethod

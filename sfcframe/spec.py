@@ -8,7 +8,15 @@ from typing import Any, Mapping
 from sfcframe import discovery
 from sfcframe.discovery import LoadedPlugin
 from sfcframe.errors import ParamError
-from sfcframe.outcomes import EGRESS, INGRESS, Outcome, compose
+from sfcframe.outcomes import (
+    EGRESS,
+    GSO,
+    INGRESS,
+    STATIC_EGRESS,
+    STATIC_INGRESS,
+    Outcome,
+    compose,
+)
 from sfcframe.params import Param, resolve
 from sfcframe.plugin import ProgramSpec
 
@@ -27,7 +35,32 @@ CORE_PARAMS = (
         "mark packets that arrive without encapsulation so egress passes them "
         "instead of counting a miss",
     ),
+    Param(
+        "ingress",
+        "choice",
+        "xdp",
+        "hook of the ingress program: xdp (XDP) or tc (TC clsact ingress, SCHED_CLS)",
+        choices=("xdp", "tc"),
+    ),
+    Param(
+        "mode",
+        "choice",
+        "cache",
+        "cache (the caching proxy) or static (strip every header at ingress, push one "
+        "configured header at egress; no cache, no key)",
+        choices=("cache", "static"),
+    ),
+    Param(
+        "static_header",
+        "text",
+        "",
+        "mode=static: the header egress pushes until `sfcframe set --static-header` "
+        "changes it, in the encapsulation's notation (mpls: labels 100,200,300; "
+        "any encap: hex); empty: none (egress passes frames as not_configured)",
+    ),
 )
+#: core parameters a spec's one-line description names only when not at their default
+_QUIET_DEFAULTS = {"ingress": "xdp", "mode": "cache", "static_header": ""}
 
 
 @dataclass
@@ -39,10 +72,20 @@ class ResolvedSpec:
     core: dict[str, Any]
     ingress_outcomes: list[Outcome] = field(default_factory=list)
     egress_outcomes: list[Outcome] = field(default_factory=list)
+    #: mode=static: the build's default header (wire bytes after the Ethernet header)
+    static_bytes: bytes = b""
+
+    @property
+    def ingress_hook(self) -> str:
+        return self.core.get("ingress", "xdp")
+
+    @property
+    def static(self) -> bool:
+        return self.core.get("mode", "cache") == "static"
 
     @property
     def header_capacity(self) -> int:
-        return self.encap.plugin.header_capacity(self.encap_params)
+        return header_capacity(self.encap, self.encap_params, self.core)
 
     @property
     def max_strip(self) -> int:
@@ -50,11 +93,26 @@ class ResolvedSpec:
 
     @property
     def programs(self) -> list[ProgramSpec]:
-        core = [
-            ProgramSpec("sfc_ingress", "xdp", "xdp"),
-            ProgramSpec("sfc_egress", "sched_cls", "tc-egress"),
-        ]
-        return core + self.key.plugin.extra_programs(self.key_params)
+        if self.ingress_hook == "tc":
+            ingress = ProgramSpec("sfc_ingress", "sched_cls", "tc-ingress")
+        else:
+            ingress = ProgramSpec("sfc_ingress", "xdp", "xdp")
+        core = [ingress, ProgramSpec("sfc_egress", "sched_cls", "tc-egress")]
+        return core + self.key_extra_programs
+
+    @property
+    def key_extra_programs(self) -> list[ProgramSpec]:
+        """The key's own programs in this build (none in static mode)."""
+        if self.static:
+            return []
+        return self.key.plugin.extra_programs_for(self.key_params, self.core)
+
+    @property
+    def key_extra_counters(self) -> dict[str, tuple[str, ...]]:
+        """The key's own counter maps in this build (none in static mode)."""
+        if self.static:
+            return {}
+        return self.key.plugin.extra_counters_for(self.key_params, self.core)
 
     def describe(self) -> str:
         """One line naming everything the output depends on, in a fixed order."""
@@ -62,9 +120,10 @@ class ResolvedSpec:
         def fmt(values: Mapping[str, Any]) -> str:
             return ",".join(f"{k}={_text(v)}" for k, v in sorted(values.items()))
 
+        core = {k: v for k, v in self.core.items() if _QUIET_DEFAULTS.get(k, object()) != v}
         return (
             f"encap={self.encap.name}({fmt(self.encap_params)}) "
-            f"key={self.key.name}({fmt(self.key_params)}) {fmt(self.core).replace(',', ' ')}"
+            f"key={self.key.name}({fmt(self.key_params)}) {fmt(core).replace(',', ' ')}"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -77,6 +136,31 @@ class ResolvedSpec:
 
 def _text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def header_capacity(encap: LoadedPlugin, values: Mapping[str, Any],
+                    core: Mapping[str, Any]) -> int:
+    """Bytes of header one struct sfc_value holds. A static proxy pushes a whole
+    header (nothing popped), so it holds up to what ingress may strip too."""
+    capacity = encap.plugin.header_capacity(values)
+    if core.get("mode") == "static":
+        capacity = max(capacity, min(encap.plugin.max_strip(values), 252))
+    return capacity
+
+
+def parse_static_header(encap: LoadedPlugin, values: Mapping[str, Any],
+                        core: Mapping[str, Any], text: str) -> bytes:
+    """The wire bytes of a static header given as text (ParamError if invalid)."""
+    if not text.strip() or text.strip().lower() == "none":
+        return b""
+    header = bytes(encap.plugin.static_header(text, values))
+    capacity = header_capacity(encap, values, core)
+    if len(header) > capacity:
+        raise ParamError(
+            f"encap {encap.name}: static header of {len(header)} bytes exceeds the "
+            f"entry capacity of {capacity} bytes"
+        )
+    return header
 
 
 def split_params(
@@ -125,25 +209,47 @@ def resolve_spec(
     core_raw, encap_raw, key_raw = split_params(dict(params or {}), encap_p, key_p)
     core = resolve(CORE_PARAMS, core_raw, "core")
     encap_values = resolve(encap_p.plugin.params, encap_raw, f"encap {encap}")
-    key_values = resolve(key_p.plugin.params, key_raw, f"key {key}")
+    key_defaults = {
+        k: v for k, v in key_p.plugin.core_defaults(core).items() if k not in key_raw
+    }
+    key_values = resolve(key_p.plugin.params, {**key_defaults, **key_raw}, f"key {key}")
     encap_p.plugin.validate(encap_values)
     key_p.plugin.validate(key_values)
-    capacity = encap_p.plugin.header_capacity(encap_values)
+    if core["mode"] != "static":
+        key_p.plugin.validate_core(key_values, core)
+    capacity = header_capacity(encap_p, encap_values, core)
     if not 0 <= capacity <= 252:
         raise ParamError(
             f"encap {encap}: header capacity {capacity} bytes is outside 0..252 "
             "(the cache entry stores its length in one byte)"
         )
+    static_bytes = b""
+    if core["mode"] == "static":
+        static_bytes = parse_static_header(encap_p, encap_values, core, core["static_header"])
+        core["static_header"] = static_bytes.hex()  # canonical: the bytes pushed
+        return ResolvedSpec(
+            encap=encap_p,
+            key=key_p,
+            encap_params=encap_values,
+            key_params=key_values,
+            core=core,
+            ingress_outcomes=compose(STATIC_INGRESS, []),
+            egress_outcomes=compose(STATIC_EGRESS, []),
+            static_bytes=static_bytes,
+        )
+    if core["static_header"]:
+        raise ParamError("core: parameter static_header only applies to mode=static")
     extra_egress = [
         Outcome(o.name, o.policy, o.help, source=encap)
         for o in encap_p.plugin.egress_outcomes(encap_values)
     ]
+    ingress = INGRESS if core["ingress"] == "xdp" else (*INGRESS, GSO)
     return ResolvedSpec(
         encap=encap_p,
         key=key_p,
         encap_params=encap_values,
         key_params=key_values,
         core=core,
-        ingress_outcomes=compose(INGRESS, []),
+        ingress_outcomes=compose(ingress, []),
         egress_outcomes=compose(EGRESS, extra_egress),
     )

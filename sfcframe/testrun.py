@@ -19,6 +19,8 @@ SKB_CTX_SIZE = 192
 SKB_MARK_OFFSET = 8
 SKB_PRIORITY_OFFSET = 32
 SKB_IFINDEX_OFFSET = 40
+SKB_GSO_SEGS_OFFSET = 164
+SKB_GSO_SIZE_OFFSET = 176
 XDP_MD_SIZE = 24
 
 
@@ -109,13 +111,18 @@ def run_tc(
     mark: int = 0,
     repeat: int = 1,
     out_size: int = 65536,
+    gso_size: int = 0,
+    gso_segs: int = 0,
 ) -> RunResult:
-    """Run a SCHED_CLS program on an skb built from ``packet`` (>= 14 bytes)."""
+    """Run a SCHED_CLS program on an skb built from ``packet`` (>= 14 bytes);
+    ``gso_size``/``gso_segs`` make it look like a GSO skb (gso_type stays 0)."""
     if len(packet) < 14:
         raise ValueError("a TC test run needs at least an Ethernet header (14 bytes)")
     data_in, data_out = _buffers(packet, out_size)
     ctx_in = ctypes.create_string_buffer(SKB_CTX_SIZE)
     ctypes.c_uint32.from_buffer(ctx_in, SKB_MARK_OFFSET).value = mark
+    ctypes.c_uint32.from_buffer(ctx_in, SKB_GSO_SEGS_OFFSET).value = gso_segs
+    ctypes.c_uint32.from_buffer(ctx_in, SKB_GSO_SIZE_OFFSET).value = gso_size
     ctx_out = ctypes.create_string_buffer(SKB_CTX_SIZE)
     attr = _TestAttr(
         prog_fd=prog_fd,

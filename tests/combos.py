@@ -11,6 +11,12 @@ COMBOS = [
     ("mpls", "metadata", {"carrier": "mark"}),
     ("nsh", "tcpip", {"max_md_bytes": 64}),
     ("nsh", "metadata", {"carrier": "mark", "max_md_bytes": 64}),
+    # ingress=tc: the same properties with the ingress program on TC (metadata:
+    # the ingress program writes skb->mark itself, the carrier defaults to mark)
+    ("mpls", "tcpip", {"ingress": "tc"}),
+    ("mpls", "metadata", {"ingress": "tc"}),
+    ("nsh", "tcpip", {"ingress": "tc", "max_md_bytes": 64}),
+    ("nsh", "metadata", {"ingress": "tc", "max_md_bytes": 64}),
 ]
 
 
@@ -22,3 +28,13 @@ def combo_id(combo) -> str:
 
 def parametrize_combos(fn):
     return pytest.mark.parametrize("combo", COMBOS, ids=[combo_id(c) for c in COMBOS])(fn)
+
+
+def in_pass(harness) -> int:
+    """The ingress program's pass verdict (XDP_PASS, or TC_ACT_OK with ingress=tc)."""
+    return harness.oracle._in_pass
+
+
+def in_drop(harness) -> int:
+    """The ingress program's drop verdict (XDP_DROP, or TC_ACT_SHOT with ingress=tc)."""
+    return harness.oracle._in_drop

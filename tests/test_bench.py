@@ -177,3 +177,85 @@ def test_scenario_summaries_on_fake_runs():
     assert "| 2048 (`size --observe`) | 0 |" in text and "| 700 |" in text
     assert "peak 700 in flight x margin 2 + LRU slack 256 -> cache_size 2048" in text
     assert "**NOT zero misses**" in text and "**zero misses**" in text
+
+
+# ---- goodput (sfcframe.bench.goodput): pure parts and a short real run --------------------------
+
+
+def _gp_sample(goodput, cpu=9.0, mismatches=0, misses=0, rnd=0):
+    return {"goodput_mbps": goodput, "retransmits": 10, "cpu_s_per_mpkt": cpu, "busy_fraction": 0.9,
+            "packets": 100000, "proxy_handled": 100000, "mismatches": mismatches,
+            "egress_misses": misses, "proxy": {}, "cpu_s": {}, "round": rnd}
+
+
+def test_goodput_analysis_and_targets_on_fake_cells():
+    from sfcframe.bench import goodput as G
+
+    def cell(row, hook, labels, values, **kw):
+        runs = [_gp_sample(v, **kw) for v in values]
+        return {"id": G.cell_id(row, hook, labels), "row": row, "hook": hook, "labels": labels,
+                "phase": "sweep" if hook == "xdp-native" else "hooks", "runs": runs,
+                "summary": G.summarize_cell(runs)}
+
+    cells = [cell("control", "xdp-native", 0, [1000, 900, 1100]),
+             cell("tcpip", "xdp-native", 10, [960, 950, 990]),
+             cell("metadata", "xdp-native", 10, [800, 990, 990], misses=1),
+             cell("control", "xdp-generic", 0, [2000]),
+             cell("tcpip", "xdp-generic", 10, [1900])]
+    a = G.analyse(cells, hook="xdp-native", compare_labels=10, hooks=["xdp-native", "xdp-generic"])
+    assert a["relative_to_control"]["tcpip"]["10"] == 0.96
+    assert a["hook_comparison"]["tcpip"]["best_goodput"] == "xdp-generic"
+    assert a["hook_comparison"]["control"]["hooks"]["xdp-generic"]["goodput_mbps"]["median"] == 2000
+    targets = {t["name"]: t for t in G.make_targets(cells, hook="xdp-native", compare_labels=10,
+                                                   rows=["control", "static", "tcpip", "metadata"],
+                                                   unavailable={"static": "no static proxy"})}
+    met = {name.split("(")[1].split(",")[0]: t["met"] for name, t in targets.items()}
+    assert met == {"static": None, "tcpip": True, "metadata": False}  # metadata: 3 misses
+    assert G.static_header(0) == "" and G.static_header(1) == ""
+    assert G.static_header(2) == "0x0a11c9bf"  # bottom label from DEMO_CONSTANT_H, S bit set
+    cells_plan = G.plan_cells(["control", "tcpip"], [0, 2], "xdp-native", ["xdp-native", "tc"], 2)
+    assert cells_plan == [("control", "xdp-native", 0), ("tcpip", "xdp-native", 0),
+                          ("tcpip", "xdp-native", 2), ("control", "tc", 0), ("tcpip", "tc", 2)]
+
+
+def test_goodput_parser():
+    parser = argparse.ArgumentParser(prog="sfcframe")
+    add_bench_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", "goodput", "--labels", "10,0,2", "--rows", "control,tcpip",
+                              "--hooks", "xdp-native,tc"])
+    assert (args.labels, args.rows, args.hooks, args.hook) == ([0, 2, 10], ["control", "tcpip"],
+                                                               ["xdp-native", "tc"], "xdp-native")
+    for bad in (["--rows", "control,nope"], ["--labels", "40"], ["--hooks", "xdp"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["bench", "goodput", *bad])
+
+
+@kernel
+def test_goodput_harness_smoke(kernel_ready, tmp_path):
+    """Real namespaces and iperf3: 1 run x 1 s, control and tcpip, 0 and 2 labels, one hook."""
+    from sfcframe.bench.goodput import validate_results
+    from sfcframe.demo.topology import leftover_namespaces
+
+    code = bench_main(["goodput", "--labels", "0,2", "--runs", "1", "--seconds", "1",
+                       "--rows", "control,tcpip", "--hooks", "xdp-native", "--out", str(tmp_path)])
+    assert code == 0
+    assert (tmp_path / "goodput.png").stat().st_size > 0
+    doc = R.load(tmp_path / "goodput.json")
+    validate_results(doc["results"])
+    assert doc["benchmark"] == "goodput" and doc["parameters"]["labels"] == [0, 2]
+    cells = {c["id"]: c for c in doc["results"]["cells"]}
+    assert set(cells) == {"control@xdp-native/L0", "tcpip@xdp-native/L0", "tcpip@xdp-native/L2"}
+    for cid, c in cells.items():
+        (run,) = c["runs"]
+        assert run["goodput_mbps"] > 0 and run["packets"] > 0, cid
+        assert run["mismatches"] == 0 and run["egress_misses"] == 0, cid
+        assert c["summary"]["goodput_mbps"]["median"] == run["goodput_mbps"]
+    two = cells["tcpip@xdp-native/L2"]["runs"][0]
+    assert two["proxy"]["ingress"]["cached"] > 0 and two["sff"]["stamped"] > 0
+    assert two["proxy"]["egress"]["restored"] >= 0.99 * two["proxy"]["ingress"]["cached"]
+    assert doc["results"]["teardown"]["clean"]
+    prefixes = [tb["namespaces"].rstrip("*") for tb in doc["results"]["testbeds"]]
+    assert len(prefixes) == 2 and all(p.startswith("sfcd-g") for p in prefixes)
+    assert not [n for n in leftover_namespaces() if n.startswith(tuple(prefixes))]
+    names = [t["name"] for t in doc["targets"]]
+    assert names == ["goodput with 2 labels vs control (tcpip, xdp-native)"]

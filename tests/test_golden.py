@@ -24,6 +24,9 @@ BUILDS = {
     "mpls-metadata-mark": ("mpls", "metadata", {"carrier": "mark"}),
     "nsh-tcpip": ("nsh", "tcpip", {}),
     "nsh-metadata": ("nsh", "metadata", {}),
+    "mpls-tcpip-tc": ("mpls", "tcpip", {"ingress": "tc"}),
+    "mpls-metadata-tc": ("mpls", "metadata", {"ingress": "tc"}),
+    "mpls-static": ("mpls", "tcpip", {"mode": "static", "static_header": "100,200,300"}),
 }
 
 

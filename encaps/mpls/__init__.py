@@ -73,6 +73,46 @@ class MplsEncap(EncapPlugin):
     def reference_restore(self, cached: bytes, values: Mapping[str, Any]) -> tuple[str, bytes]:
         return "ok", cached
 
+    def static_header(self, text: str, values: Mapping[str, Any]) -> bytes:
+        """A label list, topmost first: ``100,200,300`` (TC 0, TTL 64, the S bit
+        on the last). Hex bytes are accepted too (``0x...`` or ``hex:...``)."""
+        text = text.strip()
+        if text.lower().startswith(("0x", "hex:")):
+            header = super().static_header(text.split(":", 1)[-1], values)
+            if len(header) % LABEL_BYTES:
+                raise ParamError(
+                    f"encap mpls: static header {text!r}: {len(header)} bytes is not a "
+                    "whole number of 4-byte labels"
+                )
+            labels = len(header) // LABEL_BYTES
+        else:
+            parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
+            words = []
+            for part in parts:
+                try:
+                    label = int(part, 0)
+                except ValueError:
+                    raise ParamError(
+                        f"encap mpls: static header {text!r}: {part!r} is not a label "
+                        "(expected a list like 100,200,300)"
+                    ) from None
+                if not 0 <= label <= (1 << 20) - 1:
+                    raise ParamError(
+                        f"encap mpls: static header label {label} is outside 0..{(1 << 20) - 1}"
+                    )
+                words.append(label)
+            labels = len(words)
+            header = b"".join(
+                ((w << 12) | (0x100 if i == labels - 1 else 0) | 64).to_bytes(4, "big")
+                for i, w in enumerate(words)
+            )
+        if labels > values["max_labels"]:
+            raise ParamError(
+                f"encap mpls: static header has {labels} labels, more than "
+                f"max_labels={values['max_labels']}"
+            )
+        return header
+
     def example_header(self, values: Mapping[str, Any]) -> bytes:
         from sfcframe.encaps.mpls.scapy_layers import label_stack
 

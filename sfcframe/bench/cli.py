@@ -214,10 +214,68 @@ def _run_collisions(args: argparse.Namespace) -> int:
                            "collisions")
 
 
+# ---- goodput vs label depth, CPU per packet, ingress hooks (sfcframe.bench.goodput) --------
+
+
+def _label_list(text: str) -> list[int]:
+    try:
+        values = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 0 or max(values) > 32:
+        raise argparse.ArgumentTypeError(f"expected label depths within 0..32, got {text!r}")
+    return values
+
+
+def _name_list(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        names = [v.strip() for v in text.split(",") if v.strip()]
+        bad = [n for n in names if n not in choices]
+        if not names or bad:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected a comma-separated subset of {','.join(choices)}")
+        return list(dict.fromkeys(names))
+    return parse
+
+
+def _add_goodput(parser: argparse.ArgumentParser) -> None:
+    from sfcframe.bench import goodput as G  # light: no kernel work at import
+
+    parser.add_argument("--labels", type=_label_list, default=list(G.DEFAULT_LABELS),
+                        metavar="N,N", help="MPLS label depths of the sweep (default "
+                        f"{','.join(map(str, G.DEFAULT_LABELS))})")
+    parser.add_argument("--runs", type=_positive, default=G.DEFAULT_RUNS,
+                        help="runs (rounds) per cell (default %(default)s)")
+    parser.add_argument("--seconds", type=_positive_float, default=G.DEFAULT_SECONDS,
+                        help="iperf3 time per run (default %(default)s)")
+    parser.add_argument("--rows", type=_name_list(G.ROWS), default=list(G.ROWS), metavar="ROWS",
+                        help=f"rows (default {','.join(G.ROWS)})")
+    parser.add_argument("--hook", choices=G.HOOKS, default=G.DEFAULT_HOOK,
+                        help="ingress hook of the label sweep (default %(default)s)")
+    parser.add_argument("--hooks", type=_name_list(G.HOOKS), default=list(G.HOOKS),
+                        metavar="HOOKS", help="hooks of the comparison at --compare-labels "
+                        f"(default {','.join(G.HOOKS)}; only --hook: no comparison)")
+    parser.add_argument("--compare-labels", type=int, metavar="N",
+                        help="label depth of the hook comparison (default 10, or the deepest "
+                        "of --labels)")
+    parser.add_argument("--seed", type=int, default=1, help="run order seed (default 1)")
+
+
+def _run_goodput(args: argparse.Namespace) -> int:
+    from sfcframe.bench import goodput
+
+    doc = goodput.run_goodput(labels=args.labels, runs=args.runs, seconds=args.seconds,
+                              rows=args.rows, hook=args.hook, hooks=args.hooks,
+                              compare_labels=args.compare_labels, seed=args.seed, progress=_say)
+    code = _finish_traffic(args, doc, "goodput")
+    return code if doc["results"]["teardown"]["clean"] else 1
+
+
 TRAFFIC_PLOTS = {
     "drop": lambda plot: plot.plot_drop,
     "delay": lambda plot: plot.plot_delay,
     "collisions": lambda plot: plot.plot_collisions,
+    "goodput": lambda plot: plot.plot_goodput,
 }
 
 
@@ -241,7 +299,8 @@ def _run_report(args: argparse.Namespace) -> int:
 
         for name, draw in (("cost", plot.plot_cost), ("cost-breakdown", plot.plot_breakdown),
                            ("memory", plot.plot_memory), ("drop", plot.plot_drop),
-                           ("delay", plot.plot_delay), ("collisions", plot.plot_collisions)):
+                           ("delay", plot.plot_delay), ("collisions", plot.plot_collisions),
+                           ("goodput", plot.plot_goodput)):
             source = args.results / f"{name}.json"
             if source.exists():
                 print(f"wrote {draw(results.load(source), args.results / f'{name}.png')}")
@@ -262,6 +321,9 @@ BENCHMARKS: dict[str, tuple[str, Callable, Callable, bool]] = {
               "and the check of `sfcframe size`", _add_delay, _run_delay, True),
     "collisions": ("tcpip key collision drops per million packets under bulk TCP",
                    _add_collisions, _run_collisions, True),
+    "goodput": ("the paper's Fig. 4: goodput vs MPLS label depth per proxy row (control, "
+                "static, tcpip, metadata), kernel CPU per packet, ingress hooks compared "
+                "(demo testbed)", _add_goodput, _run_goodput, True),
     "report": ("redraw the plots and rewrite the generated tables of BENCHMARKS.md from "
                "bench-results/*.json",
                _add_report, _run_report, False),
@@ -276,6 +338,9 @@ examples:
   sfcframe bench drop --runs 3 --seconds 8 # demo testbed, 1% drop VNF (Table I)
   sfcframe bench delay --seconds 8         # cache sizes vs misses, 5 ms VNF (Table II)
   sfcframe bench collisions --runs 3       # tcpip key collisions under bulk TCP
+  sfcframe bench goodput                   # Fig. 4: goodput vs label depth, CPU/packet,
+                                           # hooks compared (~8 min: 3 runs x 5 s per cell)
+  sfcframe bench goodput --labels 0,10 --runs 1 --seconds 2 --hooks xdp-native
   sfcframe bench report                    # tables of BENCHMARKS.md from the JSON
 """
 

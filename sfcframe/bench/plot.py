@@ -265,3 +265,72 @@ def plot_collisions(doc: dict, path: Path) -> Path:
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, plt, path)
+
+
+# ---- goodput vs label depth (sfcframe.bench.goodput) ------------------------------------------
+
+GOODPUT_COLORS = {"control": "black", "static": "tab:orange", "tcpip": "tab:blue",
+                  "metadata": "tab:green"}
+
+
+def plot_goodput(doc: dict, path: Path) -> Path:
+    """Left: goodput vs labels per row (the paper's Fig. 4); middle: kernel CPU-seconds
+    per million packets vs labels; right: the hook comparison at compare_labels."""
+    plt = _pyplot()
+    p = doc["parameters"]
+    cells = doc["results"]["cells"]
+    sweep = [c for c in cells if c["hook"] == p["hook"]]
+    labels = p["labels"]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [3, 3, 2]})
+    for ax, what, ylabel in ((axes[0], "goodput_mbps", "goodput Mb/s (iperf3, 2 streams)"),
+                             (axes[1], "cpu_s_per_mpkt",
+                              "system + softirq CPU-s per million packets")):
+        for row in ("control", "static", "tcpip", "metadata"):
+            mine = sorted((c for c in sweep if c["row"] == row), key=lambda c: c["labels"])
+            color = GOODPUT_COLORS.get(row)
+            if not mine:
+                continue
+            if row == "control":
+                s = mine[0]["summary"][what]
+                if not s:
+                    continue
+                ax.axhline(s["median"], color=color, linestyle="--", linewidth=1,
+                           label="control (no proxy, no-op programs, no labels)")
+                ax.axhspan(s["min"], s["max"], color=color, alpha=0.08)
+                continue
+            _errbar(ax, [c["labels"] for c in mine], [c["summary"][what] for c in mine],
+                    marker="o", color=color, label=row)
+        ax.set_xticks(labels)
+        ax.set_xlabel("MPLS labels stamped by the SFF")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_title(f"SFC goodput vs label stack depth (hook {p['hook']})", fontsize=10)
+    axes[1].set_title("kernel CPU per packet (all CPUs, traffic window)", fontsize=10)
+    ax = axes[2]
+    comp = doc["results"].get("hook_comparison", {})
+    hooks = [h for h in p["hooks"] if any(h in v["hooks"] for v in comp.values())]
+    rows = [r for r in ("control", "static", "tcpip", "metadata") if r in comp]
+    width = 0.8 / max(1, len(hooks))
+    for i, h in enumerate(hooks):
+        pos, med, lo, hi = [], [], [], []
+        for j, r in enumerate(rows):
+            s = comp[r]["hooks"].get(h, {}).get("goodput_mbps")
+            if not s:
+                continue
+            pos.append(j + (i - (len(hooks) - 1) / 2) * width)
+            med.append(s["median"])
+            lo.append(s["median"] - s["min"])
+            hi.append(s["max"] - s["median"])
+        ax.bar(pos, med, width, yerr=[lo, hi], capsize=2, label=h)
+    ax.set_xticks(range(len(rows)), rows)
+    ax.set_ylabel("goodput Mb/s")
+    ax.set_title(f"ingress hooks at {p['compare_labels']} labels (control: 0)", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    m = doc["machine"]
+    fig.suptitle(f"sfcframe bench goodput: {p['runs']} run(s) x {p['seconds']:g} s per cell, "
+                 f"median with min-max; {m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}",
+                 fontsize=10)
+    return _save(fig, plt, path)

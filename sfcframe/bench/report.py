@@ -300,3 +300,82 @@ SECTIONS.update({
     + targets_table(doc),
 })
 _SOURCES.update({"drop": "drop", "delay": "delay", "collisions": "collisions"})
+
+
+# ---- goodput vs label depth (sfcframe.bench.goodput) ------------------------------------------
+
+
+def goodput_table(doc: dict) -> str:
+    p = doc["parameters"]
+    res = doc["results"]
+    cells = res["cells"]
+    sweep = [c for c in cells if c["hook"] == p["hook"]]
+    rows = [r for r in ("control", "static", "tcpip", "metadata") if any(c["row"] == r for c in sweep)]
+    by = {(c["row"], c["labels"]): c for c in sweep}
+    lines = [f"Goodput Mb/s at hook `{p['hook']}` (median, min–max over {p['runs']} runs x "
+             f"{p['seconds']:g} s), relative to the control:", "",
+             "| labels | " + " | ".join(rows) + " |", "|---:|" + "---:|" * len(rows)]
+    for d in p["labels"]:
+        cells_ = []
+        for r in rows:
+            c = by.get((r, 0 if r == "control" else d))
+            if not c:
+                cells_.append("–")
+                continue
+            rel = c.get("relative_to_control")
+            cells_.append(_sp(c["summary"]["goodput_mbps"]) + (f" ({rel:.0%})" if rel is not None else ""))
+        lines.append(f"| {d} | " + " | ".join(cells_) + " |")
+    lines += ["", "Kernel CPU (system + softirq, all CPUs) per million packets into the VNF host, "
+              "CPU-seconds (median, min–max); mismatches / egress misses summed over runs:", "",
+              "| labels | " + " | ".join(rows) + " |", "|---:|" + "---:|" * len(rows)]
+    for d in p["labels"]:
+        cells_ = []
+        for r in rows:
+            c = by.get((r, 0 if r == "control" else d))
+            if not c:
+                cells_.append("–")
+                continue
+            s = c["summary"]
+            cells_.append(f"{_sp(s['cpu_s_per_mpkt'], '{:.2f}')}; {s['mismatches']} / {s['egress_misses']}")
+        lines.append(f"| {d} | " + " | ".join(cells_) + " |")
+    comp = res.get("hook_comparison") or {}
+    hooks = [h for h in p["hooks"] if any(h in v["hooks"] for v in comp.values())]
+    if len(hooks) > 1:
+        lines += ["", f"Ingress hooks at {p['compare_labels']} labels (control: 0 labels): "
+                  "goodput Mb/s; CPU-s per million packets:", "",
+                  "| row | " + " | ".join(f"`{h}`" for h in hooks) + " | most goodput | least CPU |",
+                  "|---|" + "---:|" * len(hooks) + "---|---|"]
+        for r, v in comp.items():
+            cells_ = []
+            for h in hooks:
+                x = v["hooks"].get(h)
+                cells_.append("–" if not x else f"{_sp(x['goodput_mbps'])}; "
+                              f"{_sp(x['cpu_s_per_mpkt'], '{:.2f}')}")
+            lines.append(f"| {r} | " + " | ".join(cells_) + f" | `{v['best_goodput']}` | "
+                         f"`{v['least_cpu']}` |")
+    if res.get("unavailable"):
+        lines += ["", "Not measured: " + "; ".join(f"{k}: {v}" for k, v in res["unavailable"].items())
+                  + "."]
+    lines += ["", f"Control: {doc['method']['rows']['control']}"]
+    return "\n".join(lines) + "\n"
+
+
+def goodput_targets(doc: dict) -> str:
+    lines = ["| target | goal | measured | met |", "|---|---|---|---|"]
+    for t in doc["targets"]:
+        m = t["measured"]
+        if isinstance(m, dict):
+            rel = m.get("relative")
+            text = (f"{'–' if rel is None else f'{rel:.2%}'} of control: {_sp(m['goodput_mbps'])} vs "
+                    f"{_sp(m['control_mbps'])} Mb/s; {m['mismatches']} mismatches, "
+                    f"{m['egress_misses']} egress misses")
+        else:
+            text = t.get("note") or "not measured"
+        lines.append(f"| {t['name']} | {t['target']} | {text} | "
+                     f"{'yes' if t['met'] else 'no' if t['met'] is False else '?'} |")
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS["goodput"] = lambda doc: (header(doc) + "\n" + goodput_table(doc) + "\nTargets:\n\n"
+                                   + goodput_targets(doc))
+_SOURCES["goodput"] = "goodput"

@@ -149,7 +149,8 @@ class DemoPrograms:
                 self.bpf = bcc.BPF(text=self.source.encode())
         except Exception as exc:  # noqa: BLE001 - bcc raises bare Exception
             raise CompileError(f"demo programs: {exc}", log="".join(log)) from None
-        for function, prog_type in (("demo_stamp", bcc.BPF.SCHED_CLS), ("demo_check", bcc.BPF.XDP)):
+        for function, prog_type in (("demo_stamp", bcc.BPF.SCHED_CLS), ("demo_check", bcc.BPF.XDP),
+                                    ("demo_decap", bcc.BPF.XDP)):
             try:
                 with _capture_fd2() as log:
                     fn = self.bpf.load_func(function.encode(), prog_type)
@@ -159,11 +160,14 @@ class DemoPrograms:
             self.fds[function] = fn.fd
         return self
 
-    def set_after_proxy(self, after: bool) -> None:
-        """What the checker expects: the header as stamped, or after the proxy's update rule."""
+    def set_after_proxy(self, after: bool, constant: bool = False) -> None:
+        """What the checker expects: the header as stamped, or after the proxy's update rule;
+        ``constant``: the stamper stamps (and the checker expects) one header per chain,
+        derived from a constant instead of each packet's hash (a static proxy's case)."""
         table = self.bpf.get_table(b"demo_settings")
         value = table.Leaf()
         value.after_proxy = 1 if after else 0
+        value.constant = 1 if constant else 0
         table[table.Key(0)] = value
 
     def attach_stamper(self, netns: str, ifname: str) -> None:
@@ -182,6 +186,32 @@ class DemoPrograms:
         with netns_iproute(netns) as ipr:
             index = ipr.link_lookup(ifname=ifname)[0]
             ipr.link("set", index=index, xdp_fd=self.fds["demo_check"])
+
+    def attach_decap(self, netns: str, ifname: str) -> None:
+        """Native XDP on ifname inside netns: strip the encapsulation off frames coming
+        back (a static proxy pushes its header in both directions)."""
+        with netns_iproute(netns) as ipr:
+            index = ipr.link_lookup(ifname=ifname)[0]
+            ipr.link("set", index=index, xdp_fd=self.fds["demo_decap"])
+
+    def decap_counters(self) -> dict[str, int]:
+        table = self.bpf.get_table(b"demo_decap_counters")
+        return {name: int(sum(table[table.Key(i)]))
+                for i, name in enumerate(("stripped", "passed", "failed"))}
+
+    @staticmethod
+    def detach_stamper(netns: str, ifname: str) -> None:
+        """Remove the stamper's filter (attach_stamper's coordinates) from ifname."""
+        with netns_iproute(netns) as ipr:
+            index = ipr.link_lookup(ifname=ifname)[0]
+            with contextlib.suppress(Exception):
+                ipr.tc("del-filter", "bpf", index=index, handle=":1", parent=TC_EGRESS, prio=1)
+
+    @staticmethod
+    def detach_checker(netns: str, ifname: str) -> None:
+        with netns_iproute(netns) as ipr:
+            index = ipr.link_lookup(ifname=ifname)[0]
+            ipr.link("set", index=index, xdp_fd=-1)
 
     # ---- counters --------------------------------------------------------
     def sff_counters(self) -> dict[str, int]:
@@ -212,6 +242,68 @@ class DemoPrograms:
 
     def close(self) -> None:
         """Release the programs; their attachments go with the demo's namespaces."""
+        if self.bpf is not None:
+            with contextlib.suppress(Exception):
+                self.bpf.cleanup()
+            self.bpf = None
+
+
+# ---- the control of `sfcframe bench goodput`: no-op programs at a proxy's hooks ----------
+
+#: ingress hooks: XDP native, XDP generic, TC clsact ingress
+HOOKS = ("xdp-native", "xdp-generic", "tc")
+TC_INGRESS = "ffff:fff2"
+NOOP_PRIO = 0x5FC0  # the runtime's filter coordinates, so the same filter chain length
+NOOP_HANDLE = 0x5FC
+
+
+@dataclass
+class NoopPrograms:
+    """A no-op ingress program (XDP or TC) and a no-op TC egress program, attached
+    on interfaces the way the runtime attaches a proxy (``bpf_templates/demo_noop.c.j2``)."""
+
+    bpf: Any = None
+    fds: dict[str, int] = field(default_factory=dict)
+
+    def load(self) -> "NoopPrograms":
+        from sfcframe.loader import _capture_fd2, bcc_module
+
+        core_dir = Path(str(resources.files("sfcframe.bpf_templates")))
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(core_dir),
+                                 undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+        source = env.get_template("demo_noop.c.j2").render(version=__version__)
+        bcc = bcc_module()
+        try:
+            with _capture_fd2() as log:
+                self.bpf = bcc.BPF(text=source.encode())
+                self.fds["demo_noop_xdp"] = self.bpf.load_func(b"demo_noop_xdp", bcc.BPF.XDP).fd
+                self.fds["demo_noop_tc"] = self.bpf.load_func(b"demo_noop_tc", bcc.BPF.SCHED_CLS).fd
+        except Exception as exc:  # noqa: BLE001 - bcc raises bare Exception
+            self.close()
+            raise CompileError(f"no-op programs: {exc}", log="".join(log)) from None
+        return self
+
+    def attach(self, netns: str, ifname: str, hook: str) -> str:
+        """TC egress no-op, then the ingress no-op at ``hook``; returns how it is attached."""
+        from sfcframe.runtime import attach
+
+        if hook not in HOOKS:
+            raise ValueError(f"unknown hook {hook!r}")
+        with netns_iproute(netns) as ipr:
+            index = ipr.link_lookup(ifname=ifname)[0]
+            with contextlib.suppress(Exception):
+                ipr.tc("add", "clsact", index=index)
+            parents = [TC_EGRESS] + ([TC_INGRESS] if hook == "tc" else [])
+            for parent in parents:
+                ipr.tc("add-filter", "bpf", index=index, handle=NOOP_HANDLE,
+                       fd=self.fds["demo_noop_tc"], name="demo_noop_tc", parent=parent,
+                       classid=1, direct_action=True, prio=NOOP_PRIO)
+            if hook == "tc":
+                return "tc"
+            mode = hook.split("-", 1)[1]
+            return attach.attach_xdp(ipr, index, ifname, netns, self.fds["demo_noop_xdp"], mode)
+
+    def close(self) -> None:
         if self.bpf is not None:
             with contextlib.suppress(Exception):
                 self.bpf.cleanup()

@@ -35,6 +35,7 @@ class RuntimeProxy:
     netns: str
     params: dict[str, str] = field(default_factory=dict)
     cache_size: int | None = None
+    xdp_mode: str = "auto"
     is_up: bool = False
     record: Any = None
 
@@ -47,7 +48,7 @@ class RuntimeProxy:
             params["cache_size"] = str(self.cache_size)
         request = UpRequest(
             name=self.name, encap=self.encap, key=self.key, interfaces=list(self.ifaces),
-            netns=self.netns, params=params,
+            netns=self.netns, params=params, xdp_mode=self.xdp_mode,
         )
         self.is_up = True  # whatever happens now, down() is attempted
         self.record = up(request)
@@ -94,6 +95,46 @@ class NoProxy:
         return ProxyStats()
 
     def down(self) -> str:
+        return ""
+
+    def listed(self) -> bool | None:
+        return False
+
+
+@dataclass
+class NoopControl:
+    """The control of ``sfcframe bench goodput``: no proxy, but no-op programs at the
+    hooks the proxy would use on every interface (ingress at ``hook``: XDP native,
+    XDP generic or TC; TC egress), and the merging offloads switched off as the
+    runtime's ``up`` does. Everything goes with the namespace."""
+
+    netns: str
+    ifaces: tuple[str, ...]
+    hook: str = "xdp-native"
+    name: str = "control"
+    is_up: bool = False
+    attached: dict[str, str] = field(default_factory=dict)
+    progs: Any = None
+
+    def up(self) -> None:
+        from sfcframe.demo.programs import NoopPrograms
+        from sfcframe.runtime import offloads
+
+        self.progs = NoopPrograms().load()
+        self.is_up = True
+        for ifname in self.ifaces:
+            _seen, change = offloads.plan(self.netns, ifname, True)
+            offloads.apply(self.netns, ifname, change)
+            self.attached[ifname] = self.progs.attach(self.netns, ifname, self.hook)
+
+    def stats(self) -> ProxyStats:
+        return ProxyStats(raw={"control": {"hook": self.hook, "attached": dict(self.attached)}})
+
+    def down(self) -> str:
+        if self.progs is not None:
+            self.progs.close()
+            self.progs = None
+        self.is_up = False
         return ""
 
     def listed(self) -> bool | None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Mapping
 
+from sfcframe.errors import ParamError
 from sfcframe.params import Param
 from sfcframe.plugin import KeyPlugin, ProgramSpec
 
@@ -93,6 +94,28 @@ class MetadataKey(KeyPlugin):
         if values["carrier"] == "mark":
             return {CARRIER_COUNTERS: CARRIER_OUTCOMES}
         return {}
+
+    # ---- ingress=tc: the ingress program writes skb->mark itself -------
+    def core_defaults(self, core: Mapping[str, Any]) -> dict[str, Any]:
+        """With ``ingress=tc`` there is no XDP data_meta: the carrier defaults to mark."""
+        return {"carrier": "mark"} if core.get("ingress") == "tc" else {}
+
+    def validate_core(self, values: Mapping[str, Any], core: Mapping[str, Any]) -> None:
+        if core.get("ingress") == "tc" and values["carrier"] == "data_meta":
+            raise ParamError(
+                "key metadata: carrier=data_meta needs XDP ingress (a TC program has no "
+                "XDP metadata to write); with ingress=tc use carrier=mark (the default there)"
+            )
+
+    def extra_programs_for(self, values, core) -> list[ProgramSpec]:
+        if core.get("ingress") == "tc":
+            return []  # the TC ingress program writes skb->mark: no sfc_carrier
+        return self.extra_programs(values)
+
+    def extra_counters_for(self, values, core) -> dict[str, tuple[str, ...]]:
+        if core.get("ingress") == "tc":
+            return {}
+        return self.extra_counters(values)
 
     # ---- test oracle -------------------------------------------------
     def reference_key(self, l3: bytes, ethertype: int) -> tuple[str, bytes | None]:

@@ -18,9 +18,12 @@ examples:
   sfcframe up --name vnf1 --encap mpls --key tcpip --iface eth1 --iface eth2
   sfcframe up --name vnf1 --encap nsh --key metadata --iface veth0 --netns vnf --strict
   sfcframe up --config proxy.toml --cache-size 65536      # flags override the file
+  sfcframe up --name vnf1 --encap mpls --key tcpip --iface eth1 --ingress tc
+  sfcframe up --name st1 --encap mpls --key tcpip --iface eth1 --mode static --static-header 100,200
 
-The ingress program is attached as XDP and the egress program as a TC clsact
-egress filter (prio 24512, handle 0x5fc) on every interface; GRO, GRO fraglist,
+The ingress program is attached as XDP (or, with --ingress tc, as a TC clsact
+ingress filter) and the egress program as a TC clsact egress filter (prio
+24512, handle 0x5fc) on every interface; GRO, GRO fraglist,
 LRO and hardware GRO are switched off on them (restored by down; see README).
 Maps and programs are pinned under /sys/fs/bpf/sfcframe/NAME/, the state is in
 /run/sfcframe/NAME.json. Any failure rolls back every step already done.
@@ -89,6 +92,21 @@ def add_parsers(sub) -> None:
         help="XDP attach mode; auto (default) tries native, then generic",
     )
     up.add_argument(
+        "--ingress", choices=("xdp", "tc"), default=None,
+        help="hook of the ingress program: xdp (default) or tc (clsact ingress); "
+        "the core parameter ingress",
+    )
+    up.add_argument(
+        "--mode", choices=("cache", "static"), default=None,
+        help="cache (default): the caching proxy; static: strip every header at ingress, "
+        "push one configured header at egress (core parameter mode)",
+    )
+    up.add_argument(
+        "--static-header", metavar="HEADER", default=None,
+        help="mode=static: the header egress pushes (mpls: labels 100,200,300; any "
+        "encap: hex); changeable later with `set NAME --static-header`",
+    )
+    up.add_argument(
         "--keep-offloads", action="store_true", default=False,
         help="do not switch GRO/LRO off; refuse an interface that has them on",
     )
@@ -120,7 +138,12 @@ def add_parsers(sub) -> None:
         "programs apply them to the next packet, nothing is reloaded.",
     )
     setp.add_argument("name", help="instance name")
-    setp.add_argument("settings", nargs="+", metavar="SETTING=VALUE", help="e.g. strict=false")
+    setp.add_argument("settings", nargs="*", metavar="SETTING=VALUE", help="e.g. strict=false")
+    setp.add_argument(
+        "--static-header", metavar="HEADER", default=None,
+        help="mode=static: the header egress pushes from the next packet on (mpls: labels "
+        "100,200,300; any encap: hex; 'none': push nothing; 'default': the build's)",
+    )
 
     down = sub.add_parser(
         "down",
@@ -168,11 +191,15 @@ def _up(args: argparse.Namespace) -> int:
         print(json.dumps(record.as_dict(), indent=2, sort_keys=True))
         return 0
     where = f" in netns {record.netns}" if record.netns else ""
-    arms = ", ".join(
-        f"{i.name} (xdp {i.xdp_mode}, " + ", ".join(f"tc {f.direction}" for f in i.filters) + ")"
-        for i in record.interfaces
-    )
-    print(f"{record.name} up: {record.encap}/{record.key} on {arms}{where}")
+    def arm(i) -> str:
+        hooks = ([f"xdp {i.xdp_mode}"] if i.xdp_mode else []) + [
+            f"tc {f.direction}" for f in i.filters
+        ]
+        return f"{i.name} ({', '.join(hooks)})"
+
+    arms = ", ".join(arm(i) for i in record.interfaces)
+    static = " (static)" if record.mode == "static" else ""
+    print(f"{record.name} up: {record.encap}/{record.key}{static} on {arms}{where}")
     print(f"pinned at {record.pin_dir}; strict={str(record.settings['strict']).lower()}; "
           f"`sfcframe stats {record.name}`, `sfcframe down {record.name}`")
     return 0
@@ -194,8 +221,11 @@ def _list(args: argparse.Namespace) -> int:
             "status": record.status if all(i["ok"] for i in interfaces) else "degraded",
             "strict": record.settings.get("strict", record.default_strict),
             "started": round(record.started, 3),
+            "ingress_hook": record.ingress_hook,
+            "mode": record.mode,
             "interfaces": [
-                {"name": i["name"], "xdp_mode": i["xdp_mode"], "ok": i["ok"]} for i in interfaces
+                {"name": i["name"], "xdp_mode": i["xdp_mode"], "ingress_hook": i["ingress_hook"],
+                 "ok": i["ok"]} for i in interfaces
             ],
         })
     if args.json:
@@ -207,7 +237,8 @@ def _list(args: argparse.Namespace) -> int:
     print(f"{'NAME':<16} {'ENCAP/KEY':<16} {'NETNS':<12} {'STATUS':<9} INTERFACES")
     for row in rows:
         arms = ", ".join(
-            f"{i['name']}({i['xdp_mode']}){'' if i['ok'] else '!'}" for i in row["interfaces"]
+            f"{i['name']}({i['xdp_mode'] or 'tc ingress'}){'' if i['ok'] else '!'}"
+            for i in row["interfaces"]
         )
         print(f"{row['name']:<16} {row['encap'] + '/' + row['key']:<16} "
               f"{row['netns'] or '-':<12} {row['status']:<9} {arms}")
@@ -253,11 +284,14 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _set(args: argparse.Namespace) -> int:
-    from sfcframe.runtime.instance import read_settings, set_settings
+    from sfcframe.runtime.instance import read_settings, read_static, set_settings
 
-    record = set_settings(args.name, args.settings)
+    record = set_settings(args.name, args.settings, static_header=args.static_header)
     now = read_settings(record)
     print(f"{record.name}: strict={str(now['strict']).lower()} ({now['source']})")
+    static = read_static(record)
+    if static is not None:
+        print(f"{record.name}: static header {static['header'] or 'none'} ({static['source']})")
     return 0
 
 

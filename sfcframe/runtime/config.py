@@ -11,6 +11,9 @@ A config file holds the same things as the flags::
     strict = false           # optional
     xdp_mode = "auto"        # native | generic | auto
     keep_offloads = false    # optional: refuse instead of switching GRO/LRO off
+    ingress = "xdp"          # optional: xdp | tc (core parameter ingress)
+    mode = "cache"           # optional: cache | static (core parameter mode)
+    static_header = "100,200"  # optional, mode=static: the header egress pushes
 
     [params]                 # plugin and core parameters, as --param NAME=VALUE
     pop = 1
@@ -18,6 +21,10 @@ A config file holds the same things as the flags::
 
 A flag given on the command line wins over the file; ``--param`` pairs are
 merged into ``[params]`` name by name and ``--iface`` replaces ``interfaces``.
+``ingress``, ``mode`` and ``static_header`` are core parameters: as top-level
+keys, in ``[params]``, as ``--param ingress=tc`` or as ``--ingress`` /
+``--mode`` / ``--static-header``; in-process callers set
+``UpRequest(params={"ingress": "tc"})`` or ``UpRequest(ingress="tc")``.
 """
 
 from __future__ import annotations
@@ -34,8 +41,10 @@ from sfcframe.runtime.state import check_name
 XDP_MODES = ("native", "generic", "auto")
 KNOWN_KEYS = {
     "name", "encap", "key", "interfaces", "netns", "cache_size", "strict", "xdp_mode",
-    "keep_offloads", "params",
+    "keep_offloads", "params", "ingress", "mode", "static_header",
 }
+#: core parameters that are also top-level keys, flags and UpRequest fields
+CORE_FIELDS = ("ingress", "mode", "static_header")
 
 
 @dataclass
@@ -48,6 +57,32 @@ class UpRequest:
     params: dict[str, str] = field(default_factory=dict)
     xdp_mode: str = "auto"
     keep_offloads: bool = False
+    #: core parameters, the same as params["ingress"] etc. (None: as in params)
+    ingress: str | None = None
+    mode: str | None = None
+    static_header: str | None = None
+
+    def spec_params(self) -> dict[str, str]:
+        """``params`` with the core fields merged in; a field and a param that
+        disagree are an error."""
+        params = {k: _text(v) for k, v in self.params.items()}
+        for name in CORE_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            given = params.get(name, params.get(f"core.{name}"))
+            if given is not None and given != str(value):
+                raise ConfigError(
+                    f"up: {name}={value!r} and params {name}={given!r} disagree"
+                )
+            params.pop(f"core.{name}", None)
+            params[name] = str(value)
+        return params
+
+    @property
+    def ingress_hook(self) -> str:
+        params = self.spec_params()
+        return params.get("ingress", params.get("core.ingress", "xdp"))
 
 
 def _text(value: Any) -> str:
@@ -74,6 +109,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         )
     types = {
         "name": str, "encap": str, "key": str, "netns": str, "xdp_mode": str,
+        "ingress": str, "mode": str, "static_header": str,
         "cache_size": int, "strict": bool, "keep_offloads": bool, "interfaces": list,
         "params": dict,
     }
@@ -97,7 +133,14 @@ def build_request(args) -> UpRequest:
         params["cache_size"] = _text(data["cache_size"])
     if "strict" in data:
         params["strict"] = _text(data["strict"])
+    for name in CORE_FIELDS:
+        if name in data:
+            params[name] = _text(data[name])
     params.update(dict(args.param))
+    for name in CORE_FIELDS:
+        flag = getattr(args, name, None)
+        if flag is not None:
+            params[name] = str(flag)
     if args.cache_size is not None:
         params["cache_size"] = str(args.cache_size)
     if args.strict is not None:

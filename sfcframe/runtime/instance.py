@@ -27,7 +27,10 @@ from sfcframe.runtime.errors import AttachError, ConfigError, InstanceError
 from sfcframe.runtime.state import IfaceState, Record, TcFilter
 
 SETTINGS_MAP = "sfc_settings"
+STATIC_MAP = "sfc_static"
 INGRESS_PROG = "sfc_ingress"
+#: struct sfc_value flags: set at runtime (sfc_static; the build's header applies otherwise)
+VALUE_SET = 0x2
 
 
 class Undo:
@@ -117,6 +120,43 @@ def write_settings(map_path: str | Path, strict: bool | None) -> None:
         settings.close()
 
 
+def static_value(header: bytes | None, ethertype: int, value_size: int) -> bytes:
+    """The struct sfc_value for sfc_static[0]: None = back to the build's header
+    (flags 0), b"" = none (egress passes frames as not_configured)."""
+    if header is None:
+        return bytes(value_size)
+    head = struct.pack("!BBH", VALUE_SET, len(header), ethertype if header else 0)
+    if len(head) + len(header) > value_size:
+        raise ConfigError(f"static header of {len(header)} bytes does not fit the entry")
+    return (head + header).ljust(value_size, b"\x00")
+
+
+def write_static(record: Record, header: bytes | None) -> None:
+    from sfcframe import discovery
+
+    ethertype = discovery.load("encap", record.encap).plugin.ethertype
+    table = pins.open_map(record.maps[STATIC_MAP])
+    try:
+        table.update(struct.pack("=I", 0), static_value(header, ethertype, table.value_size))
+    finally:
+        table.close()
+
+
+def read_static(record: Record) -> dict[str, object] | None:
+    """mode=static: the header egress pushes now (hex) and where it comes from."""
+    if STATIC_MAP not in record.maps:
+        return None
+    table = pins.open_map(record.maps[STATIC_MAP])
+    try:
+        raw = table.lookup(struct.pack("=I", 0)) or bytes(4)
+    finally:
+        table.close()
+    if raw[0] & VALUE_SET:
+        return {"header": raw[4 : 4 + raw[1]].hex(), "source": "static map"}
+    return {"header": record.spec.get("core", {}).get("static_header", ""),
+            "source": "build default"}
+
+
 def read_settings(record: Record) -> dict[str, object]:
     """The strict mode the programs apply now, and whether it was set at runtime."""
     settings = pins.open_map(record.maps[SETTINGS_MAP])
@@ -164,7 +204,9 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
                 f"{req.name}: pins left at {pdir} without a state record; "
                 f"remove them with `sfcframe down {req.name}`"
             )
-        spec = resolve_spec(req.encap, req.key, req.params)
+        params = req.spec_params()
+        spec = resolve_spec(req.encap, req.key, params)
+        hook = spec.ingress_hook
         rendered = render(spec)
         where = netns.where(req.netns)
         undo = Undo()
@@ -177,7 +219,7 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
                 ]
                 for iface in ifaces:
                     mode, prog_id = attach.xdp_state(ipr, iface.ifindex)
-                    if prog_id:
+                    if prog_id and hook == "xdp":
                         raise AttachError(
                             attach.held_message(
                                 iface.name, req.netns, mode, prog_id, _owner(prog_id)
@@ -192,12 +234,11 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
                     netns=req.netns,
                     spec=spec.as_dict(),
                     describe=spec.describe(),
-                    params=dict(req.params),
+                    params=dict(params),
                     ingress_outcomes=[o.name for o in spec.ingress_outcomes],
                     egress_outcomes=[o.name for o in spec.egress_outcomes],
                     extra_counters={
-                        m: list(names)
-                        for m, names in spec.key.plugin.extra_counters(spec.key_params).items()
+                        m: list(names) for m, names in spec.key_extra_counters.items()
                     },
                     default_strict=bool(spec.core["strict"]),
                     xdp_mode_requested=req.xdp_mode,
@@ -247,11 +288,16 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
                         say(f"{iface.name}{where}: switched off {', '.join(sorted(change))}")
                     record.save()
 
-                # 4. TC on every interface, 5. XDP on every interface
+                # 4. TC on every interface, 5. the ingress program on every interface
                 for iface in ifaces:
                     _attach_tc(ipr, iface, module, undo, record)
                 ingress_fd = module.fds[INGRESS_PROG]
-                for iface in ifaces:
+                if hook == "tc":
+                    # a SCHED_CLS filter on clsact ingress, same prio/handle scheme
+                    for iface in ifaces:
+                        _attach_tc(ipr, iface, module, undo, record, ingress=True)
+                        say(f"{iface.name}{where}: ingress on tc clsact ingress")
+                for iface in ifaces if hook == "xdp" else ():
                     iface.xdp_prog_id = record.programs[INGRESS_PROG]["prog_id"]
                     record.save()
                     undo.push(
@@ -285,9 +331,14 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
                     module.close()
 
 
-def _attach_tc(ipr, iface: IfaceState, module, undo: Undo, record: Record) -> None:
+def _attach_tc(ipr, iface: IfaceState, module, undo: Undo, record: Record,
+               ingress: bool = False) -> None:
+    """The TC programs other than the core's ingress one, or (``ingress``) only
+    the core's ingress program when it is a TC one (core parameter ingress=tc):
+    egress is in place on every interface before any ingress starts stripping."""
     tc_programs = [
-        p for p in module.programs.values() if p.hook in attach.HOOK_DIRECTION
+        p for p in module.programs.values()
+        if p.hook in attach.HOOK_DIRECTION and (p.function == INGRESS_PROG) == ingress
     ]
     if not tc_programs:
         return
@@ -445,12 +496,39 @@ def parse_setting(text: str) -> tuple[str, bool | None]:
     raise ConfigError(f"set: {name}={value!r}: use true, false or default")
 
 
-def set_settings(name: str, assignments: list[str]) -> Record:
+def parse_static_header(record: Record, text: str) -> bytes | None:
+    """``set --static-header TEXT`` for this instance: None for ``default``
+    (the build's header), b"" for ``none``, else the wire bytes (ConfigError
+    with the plugin's message when the text is not a valid header)."""
+    from sfcframe.errors import ParamError
+    from sfcframe.spec import parse_static_header as parse, resolve_spec
+
+    if record.mode != "static":
+        raise ConfigError(
+            f"set: {record.name} is not a static proxy (mode={record.mode}); "
+            "--static-header applies to mode=static"
+        )
+    if text.strip().lower() == "default":
+        return None
+    if text.strip().lower() in ("none", ""):
+        return b""
+    try:
+        spec = resolve_spec(record.encap, record.key, record.params)
+        return parse(spec.encap, spec.encap_params, spec.core, text)
+    except ParamError as exc:
+        raise ConfigError(f"set --static-header: {exc}") from None
+
+
+def set_settings(name: str, assignments: list[str], static_header: str | None = None) -> Record:
     parsed = [parse_setting(a) for a in assignments]
-    if not parsed:
-        raise ConfigError("set: nothing to set (e.g. strict=true)")
+    if not parsed and static_header is None:
+        raise ConfigError("set: nothing to set (e.g. strict=true, or --static-header 100,200)")
     with state.locked():
         record = state.require(name)
+        if static_header is not None:
+            header = parse_static_header(record, static_header)
+            write_static(record, header)
+            record.settings["static_header"] = "default" if header is None else header.hex()
         for setting, value in parsed:
             if setting == "strict":
                 write_settings(record.maps[SETTINGS_MAP], value)

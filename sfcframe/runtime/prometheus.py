@@ -82,9 +82,10 @@ def render(docs: Iterable[dict[str, Any]]) -> str:
         for map_name, counts in doc["extra_counters"].items():
             for outcome, value in counts.items():
                 families["key"].add(value, instance=name, map=map_name, outcome=outcome)
-        families["entries"].add(doc["cache"]["entries"], instance=name)
-        families["capacity"].add(doc["cache"]["capacity"], instance=name)
-        families["per_entry"].add(doc["cache"]["bytes_per_entry"], instance=name)
+        if doc["cache"] is not None:  # mode=static has no cache
+            families["entries"].add(doc["cache"]["entries"], instance=name)
+            families["capacity"].add(doc["cache"]["capacity"], instance=name)
+            families["per_entry"].add(doc["cache"]["bytes_per_entry"], instance=name)
         for map_name, info in doc["maps"].items():
             families["memory"].add(info["memlock_bytes"], instance=name, map=map_name)
         families["strict"].add(int(bool(doc["settings"]["strict"])), instance=name)

@@ -129,6 +129,16 @@ class Record:
     def key(self) -> str:
         return self.spec["key"]["name"]
 
+    @property
+    def ingress_hook(self) -> str:
+        """Hook of the ingress program: "xdp" or "tc" (core parameter ingress)."""
+        return self.spec.get("core", {}).get("ingress", "xdp")
+
+    @property
+    def mode(self) -> str:
+        """"cache" or "static" (core parameter mode)."""
+        return self.spec.get("core", {}).get("mode", "cache")
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -82,7 +82,10 @@ def attachment(record: Record) -> list[dict[str, Any]]:
         pass  # namespace gone: every interface reads as not attached
     for iface in record.interfaces:
         index, prog_id, present = live.get(iface.name, (None, None, []))
-        xdp_ok = iface.xdp_prog_id is not None and prog_id == iface.xdp_prog_id
+        if record.ingress_hook == "tc":  # ingress is one of the TC filters
+            xdp_ok = iface.xdp_prog_id is None
+        else:
+            xdp_ok = iface.xdp_prog_id is not None and prog_id == iface.xdp_prog_id
         tc_ok = all(f.direction in present for f in iface.filters)
         rows.append({
             "name": iface.name,
@@ -90,6 +93,7 @@ def attachment(record: Record) -> list[dict[str, Any]]:
             "netns": iface.netns,
             "xdp_mode": iface.xdp_mode,
             "xdp_prog_id": iface.xdp_prog_id,
+            "ingress_hook": record.ingress_hook,
             "tc": [
                 {"direction": f.direction, "prio": f.prio, "handle": f.handle,
                  "function": f.function, "prog_id": f.prog_id}
@@ -100,6 +104,24 @@ def attachment(record: Record) -> list[dict[str, Any]]:
             "ok": bool(index is not None and xdp_ok and tc_ok),
         })
     return rows
+
+
+def _cache(record: Record, maps: dict[str, Any]) -> dict[str, Any] | None:
+    """The cache section; None for a build without one (mode=static)."""
+    if CACHE_MAP not in record.maps:
+        return None
+    cache = maps[CACHE_MAP]
+    entries = count_entries(record.maps[CACHE_MAP])
+    capacity = cache["max_entries"]
+    return {
+        "entries": entries,
+        "capacity": capacity,
+        "occupancy": round(entries / capacity, 4) if capacity else 0.0,
+        "key_size": cache["key_size"],
+        "value_size": cache["value_size"],
+        "memlock_bytes": cache["memlock_bytes"],
+        "bytes_per_entry": round(cache["memlock_bytes"] / capacity, 1) if capacity else 0.0,
+    }
 
 
 def collect(record: Record) -> dict[str, Any]:
@@ -116,9 +138,6 @@ def collect(record: Record) -> dict[str, Any]:
         for map_name, names in sorted(record.extra_counters.items())
         if map_name in record.maps
     }
-    cache = maps[CACHE_MAP]
-    entries = count_entries(record.maps[CACHE_MAP])
-    capacity = cache["max_entries"]
     interfaces = attachment(record)
     return {
         "schema": SCHEMA,
@@ -139,15 +158,10 @@ def collect(record: Record) -> dict[str, Any]:
         },
         "counters": counters,
         "extra_counters": extra,
-        "cache": {
-            "entries": entries,
-            "capacity": capacity,
-            "occupancy": round(entries / capacity, 4) if capacity else 0.0,
-            "key_size": cache["key_size"],
-            "value_size": cache["value_size"],
-            "memlock_bytes": cache["memlock_bytes"],
-            "bytes_per_entry": round(cache["memlock_bytes"] / capacity, 1) if capacity else 0.0,
-        },
+        "ingress_hook": record.ingress_hook,
+        "mode": record.mode,
+        "static": instance.read_static(record),
+        "cache": _cache(record, maps),
         "maps": maps,
         "map_memory_bytes": sum(m["memlock_bytes"] for m in maps.values()),
         "pin_dir": record.pin_dir,
@@ -161,16 +175,19 @@ def _mib(n: int) -> str:
 
 def render_text(doc: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
     """A short human-readable report; with ``previous``, rates per second too."""
+    static = doc.get("mode") == "static"
     lines = [
-        f"{doc['name']}: {doc['encap']}/{doc['key']} {doc['status']}"
+        f"{doc['name']}: {doc['encap']}/{doc['key']}{' static' if static else ''} {doc['status']}"
         f"{' in netns ' + doc['netns'] if doc['netns'] else ''}  "
         f"strict={str(doc['settings']['strict']).lower()} ({doc['settings']['source']})",
     ]
     for iface in doc["interfaces"]:
         tc = ", ".join(f"tc {t['direction']}" for t in iface["tc"])
         changed = ", ".join(f"{k} was {v}" for k, v in sorted(iface["offloads_changed"].items()))
+        xdp = (f"xdp {iface['xdp_mode']} (prog {iface['xdp_prog_id']}), "
+               if iface.get("xdp_mode") else "")
         lines.append(
-            f"  {iface['name']:<12} xdp {iface['xdp_mode']} (prog {iface['xdp_prog_id']}), {tc}"
+            f"  {iface['name']:<12} {xdp}{tc}"
             f"{'' if iface['ok'] else '  NOT ATTACHED AS RECORDED'}"
             f"{'  [offloads off: ' + changed + ']' if changed else ''}"
         )
@@ -189,12 +206,16 @@ def render_text(doc: dict[str, Any], previous: dict[str, Any] | None = None) -> 
         total = sum(counts.values())
         lines.append(f"  {title:<8} {total:,} packets: {', '.join(parts) or '-'}")
     cache = doc["cache"]
-    lines.append(
-        f"  cache    {cache['entries']:,} / {cache['capacity']:,} entries "
-        f"({cache['occupancy'] * 100:.1f}%), key {cache['key_size']} B + value "
-        f"{cache['value_size']} B, {cache['bytes_per_entry']} B/entry as charged, "
-        f"{_mib(cache['memlock_bytes'])}"
-    )
+    if cache is not None:
+        lines.append(
+            f"  cache    {cache['entries']:,} / {cache['capacity']:,} entries "
+            f"({cache['occupancy'] * 100:.1f}%), key {cache['key_size']} B + value "
+            f"{cache['value_size']} B, {cache['bytes_per_entry']} B/entry as charged, "
+            f"{_mib(cache['memlock_bytes'])}"
+        )
+    if doc.get("static") is not None:
+        header = doc["static"]["header"]
+        lines.append(f"  static   header {header or 'none'} ({doc['static']['source']})")
     lines.append(f"  memory   {_mib(doc['map_memory_bytes'])} in {len(doc['maps'])} maps")
     for warning in doc["warnings"]:
         lines.append(f"  warning: {warning}")

@@ -105,7 +105,10 @@ class Harness:
 
     # ---- egress -------------------------------------------------------
     def carried_mark(self, ingress: RunResult) -> int:
-        """What the key's carrier hands to egress (skb->mark), if anything."""
+        """What the key's carrier hands to egress (skb->mark), if anything. With
+        ingress=tc the ingress program wrote skb->mark itself: that mark."""
+        if self.proxy.spec.ingress_hook == "tc":
+            return ingress.mark
         carry = getattr(self.key, "carry_to_egress", None)
         return carry(ingress.meta, self.values) if carry else 0
 
@@ -131,6 +134,14 @@ class Harness:
             if value is not None:  # ... but a plain marker counting several packets stays
                 expected_cache[changed] = value
         assert cache_after == expected_cache, "egress left the cache in an unexpected state"
+        return Checked(result, expect)
+
+    def check_static_egress(self, frame: bytes, header: bytes) -> Checked:
+        """mode=static: egress with ``header`` configured now (b"": none)."""
+        counters_before = self.proxy.counters()
+        expect = self.oracle.static_egress(frame, header)
+        result = self.proxy.egress(frame)
+        self._assert_run("egress", frame, expect, result, counters_before, self.proxy.counters())
         return Checked(result, expect)
 
     def round_trip(self, frame: bytes, vnf) -> tuple[Checked, Checked | None]:

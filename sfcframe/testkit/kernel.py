@@ -18,17 +18,23 @@ class KernelProxy:
     def __init__(self, encap: str, key: str, params: Mapping[str, Any] | None = None):
         self.spec: ResolvedSpec = resolve_spec(encap, key, params or {})
         self.module: LoadedModule = compile_and_load(render(self.spec))
-        self._cache = self.module.table("sfc_cache")
+        # mode=static has no cache map, but the sfc_static header map
+        self._cache = None if self.spec.static else self.module.table("sfc_cache")
+        self._static = self.module.table("sfc_static") if self.spec.static else None
         self._in = self.module.table("sfc_ingress_counters")
         self._eg = self.module.table("sfc_egress_counters")
         self._settings = self.module.table("sfc_settings")
         self.ingress_names = [o.name for o in self.spec.ingress_outcomes]
         self.egress_names = [o.name for o in self.spec.egress_outcomes]
-        extra = self.spec.key.plugin.extra_counters(self.spec.key_params)
+        extra = self.spec.key_extra_counters
         self._extra = {name: (self.module.table(name), list(outcomes)) for name, outcomes in extra.items()}
 
     # ---- running ------------------------------------------------------
-    def ingress(self, frame: bytes) -> RunResult:
+    def ingress(self, frame: bytes, mark: int = 0) -> RunResult:
+        """Run the ingress program (XDP, or TC with ingress=tc: then ``mark`` is
+        skb->mark going in and the result's ``mark`` what it wrote)."""
+        if self.spec.ingress_hook == "tc":
+            return run_tc(self.module.fds["sfc_ingress"], frame, mark=mark)
         return run_xdp(self.module.fds["sfc_ingress"], frame)
 
     def egress(self, frame: bytes, mark: int = 0) -> RunResult:
@@ -50,11 +56,25 @@ class KernelProxy:
 
     def cache(self) -> dict[bytes, bytes]:
         """Cache contents as {key bytes: value bytes}."""
+        if self._cache is None:
+            return {}
         return {bytes(k): bytes(v) for k, v in self._cache.items()}
 
+    def set_static_header(self, header: bytes | None) -> None:
+        """mode=static: write the header egress pushes into sfc_static (as
+        ``sfcframe set --static-header`` does); None: back to the build's."""
+        from sfcframe.runtime.instance import static_value
+
+        size = ctypes.sizeof(self._static.Leaf)
+        raw = static_value(header, self.spec.encap.plugin.ethertype, size)
+        self._static[ctypes.c_int(0)] = self._static.Leaf.from_buffer_copy(raw)
+
     def clear(self) -> None:
-        """Empty the cache and zero the counters."""
-        self._cache.clear()
+        """Empty the cache and zero the counters (static mode: the build's header again)."""
+        if self._cache is not None:
+            self._cache.clear()
+        if self._static is not None:
+            self.set_static_header(None)
         for table in (self._in, self._eg, *(t for t, _ in self._extra.values())):
             for index in range(len(table)):
                 zero = table.Leaf(*([0] * len(table[table.Key(index)])))

@@ -15,6 +15,8 @@ from sfcframe.spec import ResolvedSpec
 from sfcframe.testrun import TC_ACT_OK, TC_ACT_SHOT, XDP_DROP, XDP_PASS
 
 VALUE_PLAIN = 0x1
+ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
 PLAIN_MAX = 255
 
 
@@ -35,6 +37,9 @@ class Oracle:
         self.key = spec.key.plugin
         self.strict = spec.core["strict"] if strict is None else strict
         self.capacity = spec.header_capacity
+        self.tc_ingress = spec.ingress_hook == "tc"
+        self._in_pass, self._in_drop = (TC_ACT_OK, TC_ACT_SHOT) if self.tc_ingress else (
+            XDP_PASS, XDP_DROP)
         self._policy_in = {o.name: o.policy for o in spec.ingress_outcomes}
         self._policy_eg = {o.name: o.policy for o in spec.egress_outcomes}
 
@@ -66,8 +71,8 @@ class Oracle:
         return drop_v if self.strict else pass_v
 
     def _in(self, outcome: str, frame: bytes, **kw) -> Expect:
-        verdict = self._verdict(self._policy_in[outcome], XDP_PASS, XDP_DROP)
-        packet = kw.pop("packet", frame) if verdict == XDP_PASS else None
+        verdict = self._verdict(self._policy_in[outcome], self._in_pass, self._in_drop)
+        packet = kw.pop("packet", frame) if verdict == self._in_pass else None
         return Expect(outcome, verdict, packet, **kw)
 
     def _eg(self, outcome: str, frame: bytes, packet: bytes | None = None, **kw) -> Expect:
@@ -83,16 +88,28 @@ class Oracle:
             return self._in("ignored", frame)
         ethertype = struct.unpack_from("!H", frame, 12)[0]
         if ethertype != self.encap.ethertype:
+            if self.spec.static:
+                return self._in("plain" if ethertype in (ETH_P_IP, ETH_P_IPV6) else "ignored",
+                                frame)
             return self._ingress_plain(frame, ethertype, cache_keys)
         parse = self.encap.reference_ingress(frame[14:], self.spec.encap_params)
         if parse.outcome != "ok":
             return self._in(parse.outcome, frame)
+        stripped = frame[:12] + struct.pack("!H", parse.inner_ethertype) + frame[14 + parse.strip_len :]
+        # ingress=tc: bpf_skb_adjust_room leaves no less than an IP header behind
+        min_inner = 40 if parse.inner_ethertype == ETH_P_IPV6 else 20
+        too_short = self.tc_ingress and len(frame) - 14 - parse.strip_len < min_inner
+        if self.spec.static:
+            if too_short:
+                return self._in("malformed", frame)
+            return self._in("stripped", frame, packet=stripped)
         outcome, key = self.key.reference_key(frame[14 + parse.strip_len :], parse.inner_ethertype)
         if outcome != "ok":
             return self._in(outcome, frame)
         if key is not None and key in cache_keys:
             return self._in("collision", frame)
-        stripped = frame[:12] + struct.pack("!H", parse.inner_ethertype) + frame[14 + parse.strip_len :]
+        if too_short:
+            return self._in("malformed", frame)
         return self._in("cached", frame, packet=stripped, key=key, value=self.value(parse.cached))
 
     def _ingress_plain(self, frame: bytes, ethertype: int, cache_keys) -> Expect:
@@ -116,6 +133,17 @@ class Oracle:
         """The egress key as derived from the frame (keys carried in the frame)."""
         ethertype = struct.unpack_from("!H", frame, 12)[0]
         return self.key.reference_egress_key(frame[14:], ethertype)
+
+    def static_egress(self, frame: bytes, header: bytes) -> Expect:
+        """mode=static: ``header`` (the one configured now, b"" for none) pushed
+        onto every IPv4/IPv6 frame, exactly as configured (no update rule)."""
+        ethertype = struct.unpack_from("!H", frame, 12)[0]
+        if ethertype not in (ETH_P_IP, ETH_P_IPV6):
+            return self._eg("ignored", frame)
+        if not header:
+            return self._eg("not_configured", frame)
+        outer = struct.pack("!H", self.encap.ethertype)
+        return self._eg("pushed", frame, packet=frame[:12] + outer + header + frame[14:])
 
     def egress(self, frame: bytes, key_outcome: str, found: bytes | None,
                key: bytes | None = None) -> Expect:

@@ -7,13 +7,48 @@
 /* Ingress: XDP. Parse the encapsulation, cache it under the packet's key, strip it. */
 #include "sfc_proxy.h"
 
+/* ======== core: ingress hook xdp ======== */
+/* Copy len bytes at offset (from the Ethernet header) out of the frame. */
+static __always_inline int sfc_in_load_bytes(SFC_INGRESS_CTX *ctx, __u32 offset, void *to, __u32 len)
+{
+	return bpf_xdp_load_bytes(ctx, offset, to, len);
+}
+
+/* Remove strip_len bytes after the Ethernet header and retag the frame. */
+static __always_inline int sfc_strip(struct xdp_md *ctx, __u32 strip_len, __be16 inner_proto)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u8 macs[2 * ETH_ALEN];
+
+	if ((void *)(eth + 1) > data_end)
+		return SFC_IN_ERROR;
+	/* 1. keep both MAC addresses: the new header may overlap the old one */
+	__builtin_memcpy(macs, eth, sizeof(macs));
+	/* 2. drop the encapsulation together with the old Ethernet header's room */
+	if (bpf_xdp_adjust_head(ctx, (int)strip_len))
+		return SFC_IN_ERROR;
+	/* 3. packet pointers changed: reload and check again */
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return SFC_IN_ERROR;
+	/* 4. write the Ethernet header back, now naming the inner protocol */
+	__builtin_memcpy(eth, macs, sizeof(macs));
+	eth->h_proto = inner_proto;
+	return SFC_NEXT;
+}
+/* ======== end core: ingress hook xdp ======== */
+
 /* ======== encap mpls: ingress parser ======== */
 /*
  * Walk the label stack to the bottom-of-stack bit, copying every label below
  * the MPLS_POP topmost ones into the entry as they are on the wire.
  * Returns SFC_NEXT with parse filled, or the ingress outcome.
  */
-static __always_inline int encap_parse(struct xdp_md *ctx, void *l2, void *data_end,
+static __always_inline int encap_parse(SFC_INGRESS_CTX *ctx, void *l2, void *data_end,
 				       struct sfc_value *val, struct sfc_parse *parse)
 {
 	__be32 *stack = l2;
@@ -60,7 +95,7 @@ static __always_inline int encap_parse(struct xdp_md *ctx, void *l2, void *data_
  * Draw a fresh id for an IPv4 or IPv6 packet. The inner packet is never
  * parsed, so UDP, ICMP, fragments and anything a NAT rewrites are covered.
  */
-static __always_inline int key_ingress(struct xdp_md *ctx, void *l3, void *data_end,
+static __always_inline int key_ingress(SFC_INGRESS_CTX *ctx, void *l3, void *data_end,
 				       __be16 l3_proto, struct sfc_key *key)
 {
 	__u32 zero = 0;
@@ -81,7 +116,7 @@ static __always_inline int key_ingress(struct xdp_md *ctx, void *l3, void *data_
  * Called after the strip (or for a plain packet, with plain=1): grow the
  * metadata area in front of the packet and write the id there.
  */
-static __always_inline int key_ingress_attach(struct xdp_md *ctx, struct sfc_key *key, int plain)
+static __always_inline int key_ingress_attach(SFC_INGRESS_CTX *ctx, struct sfc_key *key, int plain)
 {
 	struct sfc_meta *meta;
 	void *data;
@@ -125,35 +160,8 @@ static __always_inline int sfc_in_finish(int outcome)
 	}
 }
 
-/* Remove strip_len bytes after the Ethernet header and retag the frame. */
-static __always_inline int sfc_strip(struct xdp_md *ctx, __u32 strip_len, __be16 inner_proto)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	__u8 macs[2 * ETH_ALEN];
-
-	if ((void *)(eth + 1) > data_end)
-		return SFC_IN_ERROR;
-	/* 1. keep both MAC addresses: the new header may overlap the old one */
-	__builtin_memcpy(macs, eth, sizeof(macs));
-	/* 2. drop the encapsulation together with the old Ethernet header's room */
-	if (bpf_xdp_adjust_head(ctx, (int)strip_len))
-		return SFC_IN_ERROR;
-	/* 3. packet pointers changed: reload and check again */
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	eth = data;
-	if ((void *)(eth + 1) > data_end)
-		return SFC_IN_ERROR;
-	/* 4. write the Ethernet header back, now naming the inner protocol */
-	__builtin_memcpy(eth, macs, sizeof(macs));
-	eth->h_proto = inner_proto;
-	return SFC_NEXT;
-}
-
 /* A frame without the encapsulation: remember it arrived plain, if the key covers it. */
-static __always_inline int sfc_ingress_plain(struct xdp_md *ctx, struct ethhdr *eth, void *data_end)
+static __always_inline int sfc_ingress_plain(SFC_INGRESS_CTX *ctx, struct ethhdr *eth, void *data_end)
 {
 	struct sfc_key key;
 
@@ -165,7 +173,7 @@ static __always_inline int sfc_ingress_plain(struct xdp_md *ctx, struct ethhdr *
 	return SFC_IN_PLAIN;
 }
 
-int sfc_ingress(struct xdp_md *ctx)
+int sfc_ingress(SFC_INGRESS_CTX *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;

@@ -28,6 +28,9 @@
 #define SFC_DEFAULT_STRICT	0
 #define SFC_ENCAP_ETHERTYPE	0x8847	/* from encap mpls */
 #define SFC_NEXT		(-1)	/* returned by a step that lets the packet go on */
+/* context of the ingress program (core parameter ingress=xdp); plugins use this name */
+#define SFC_INGRESS_CTX		struct xdp_md
+#define SFC_INGRESS_TC		0
 
 enum sfc_ingress_outcome {
 	SFC_IN_IGNORED,             /* pass: not encapsulated and not tracked (ARP, non-IP, outside the key) */
@@ -158,13 +161,48 @@ static __always_inline int sfc_strict(void)
 #endif /* SFC_PROXY_H */
 /* Ingress: XDP. Parse the encapsulation, cache it under the packet's key, strip it. */
 
+/* ======== core: ingress hook xdp ======== */
+/* Copy len bytes at offset (from the Ethernet header) out of the frame. */
+static __always_inline int sfc_in_load_bytes(SFC_INGRESS_CTX *ctx, __u32 offset, void *to, __u32 len)
+{
+	return bpf_xdp_load_bytes(ctx, offset, to, len);
+}
+
+/* Remove strip_len bytes after the Ethernet header and retag the frame. */
+static __always_inline int sfc_strip(struct xdp_md *ctx, __u32 strip_len, __be16 inner_proto)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u8 macs[2 * ETH_ALEN];
+
+	if ((void *)(eth + 1) > data_end)
+		return SFC_IN_ERROR;
+	/* 1. keep both MAC addresses: the new header may overlap the old one */
+	__builtin_memcpy(macs, eth, sizeof(macs));
+	/* 2. drop the encapsulation together with the old Ethernet header's room */
+	if (bpf_xdp_adjust_head(ctx, (int)strip_len))
+		return SFC_IN_ERROR;
+	/* 3. packet pointers changed: reload and check again */
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return SFC_IN_ERROR;
+	/* 4. write the Ethernet header back, now naming the inner protocol */
+	__builtin_memcpy(eth, macs, sizeof(macs));
+	eth->h_proto = inner_proto;
+	return SFC_NEXT;
+}
+/* ======== end core: ingress hook xdp ======== */
+
 /* ======== encap mpls: ingress parser ======== */
 /*
  * Walk the label stack to the bottom-of-stack bit, copying every label below
  * the MPLS_POP topmost ones into the entry as they are on the wire.
  * Returns SFC_NEXT with parse filled, or the ingress outcome.
  */
-static __always_inline int encap_parse(struct xdp_md *ctx, void *l2, void *data_end,
+static __always_inline int encap_parse(SFC_INGRESS_CTX *ctx, void *l2, void *data_end,
 				       struct sfc_value *val, struct sfc_parse *parse)
 {
 	__be32 *stack = l2;
@@ -211,7 +249,7 @@ static __always_inline int encap_parse(struct xdp_md *ctx, void *l2, void *data_
  * Draw a fresh id for an IPv4 or IPv6 packet. The inner packet is never
  * parsed, so UDP, ICMP, fragments and anything a NAT rewrites are covered.
  */
-static __always_inline int key_ingress(struct xdp_md *ctx, void *l3, void *data_end,
+static __always_inline int key_ingress(SFC_INGRESS_CTX *ctx, void *l3, void *data_end,
 				       __be16 l3_proto, struct sfc_key *key)
 {
 	__u32 zero = 0;
@@ -232,7 +270,7 @@ static __always_inline int key_ingress(struct xdp_md *ctx, void *l3, void *data_
  * Called after the strip (or for a plain packet, with plain=1): grow the
  * metadata area in front of the packet and write the id there.
  */
-static __always_inline int key_ingress_attach(struct xdp_md *ctx, struct sfc_key *key, int plain)
+static __always_inline int key_ingress_attach(SFC_INGRESS_CTX *ctx, struct sfc_key *key, int plain)
 {
 	struct sfc_meta *meta;
 	void *data;
@@ -276,35 +314,8 @@ static __always_inline int sfc_in_finish(int outcome)
 	}
 }
 
-/* Remove strip_len bytes after the Ethernet header and retag the frame. */
-static __always_inline int sfc_strip(struct xdp_md *ctx, __u32 strip_len, __be16 inner_proto)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	__u8 macs[2 * ETH_ALEN];
-
-	if ((void *)(eth + 1) > data_end)
-		return SFC_IN_ERROR;
-	/* 1. keep both MAC addresses: the new header may overlap the old one */
-	__builtin_memcpy(macs, eth, sizeof(macs));
-	/* 2. drop the encapsulation together with the old Ethernet header's room */
-	if (bpf_xdp_adjust_head(ctx, (int)strip_len))
-		return SFC_IN_ERROR;
-	/* 3. packet pointers changed: reload and check again */
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	eth = data;
-	if ((void *)(eth + 1) > data_end)
-		return SFC_IN_ERROR;
-	/* 4. write the Ethernet header back, now naming the inner protocol */
-	__builtin_memcpy(eth, macs, sizeof(macs));
-	eth->h_proto = inner_proto;
-	return SFC_NEXT;
-}
-
 /* A frame without the encapsulation: remember it arrived plain, if the key covers it. */
-static __always_inline int sfc_ingress_plain(struct xdp_md *ctx, struct ethhdr *eth, void *data_end)
+static __always_inline int sfc_ingress_plain(SFC_INGRESS_CTX *ctx, struct ethhdr *eth, void *data_end)
 {
 	struct sfc_key key;
 
@@ -316,7 +327,7 @@ static __always_inline int sfc_ingress_plain(struct xdp_md *ctx, struct ethhdr *
 	return SFC_IN_PLAIN;
 }
 
-int sfc_ingress(struct xdp_md *ctx)
+int sfc_ingress(SFC_INGRESS_CTX *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -449,26 +460,73 @@ static __always_inline int sfc_eg_finish(int outcome)
 	}
 }
 
-/* Make room after the Ethernet header and write ethertype + header in one store. */
+/*
+ * Put ethertype + header back after the MAC addresses. A non-GSO skb grows in
+ * front (bpf_skb_change_head) and gets MACs, ethertype and header written
+ * directly: no data is moved. A GSO skb goes through bpf_skb_adjust_room,
+ * which keeps its GSO metadata consistent, and bpf_skb_store_bytes.
+ */
 static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *val)
 {
 	/* one read: clang would otherwise re-load len after the bound check and the
 	 * verifier would see the unbounded byte at bpf_skb_store_bytes() */
 	__u32 len = *(volatile __u8 *)&val->len;
 	__u32 mtu_len = 0;
+	void *data, *data_end;
+	__u8 macs[2 * ETH_ALEN];
+	__u8 *dst;
 
 	if (len > SFC_HDR_CAPACITY)
 		return SFC_EG_ERROR;
 	/* 1. the grown frame must fit the device; count it rather than lose it silently */
 	if (bpf_check_mtu(skb, 0, &mtu_len, (__s32)len, 0))
 		return SFC_EG_TOO_BIG;
-	/* 2. open len bytes between the Ethernet header and the inner packet */
-	if (bpf_skb_adjust_room(skb, (__s32)len, BPF_ADJ_ROOM_MAC, 0))
+	if (skb->gso_size) {
+		/* 2. GSO: open len bytes between the Ethernet header and the inner packet */
+		if (bpf_skb_adjust_room(skb, (__s32)len, BPF_ADJ_ROOM_MAC, 0))
+			return SFC_EG_ERROR;
+		/* 3. outer ethertype and the cached header are adjacent in the entry */
+		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &val->outer_proto,
+					len + sizeof(val->outer_proto), 0))
+			return SFC_EG_ERROR;
+		return SFC_EG_RESTORED;
+	}
+	/* 2. keep the MAC addresses, grow the frame in front by len bytes */
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	if (data + sizeof(macs) > data_end)
 		return SFC_EG_ERROR;
-	/* 3. outer ethertype and the cached header are adjacent in the entry */
-	if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &val->outer_proto,
-				len + sizeof(val->outer_proto), 0))
+	__builtin_memcpy(macs, data, sizeof(macs));
+	if (bpf_skb_change_head(skb, len, 0))
 		return SFC_EG_ERROR;
+	/* 3. write MACs + ethertype + header over the front (the old MAC header is overwritten) */
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	if (data + ETH_HLEN > data_end)
+		return SFC_EG_ERROR;
+	__builtin_memcpy(data, macs, sizeof(macs));
+	dst = data + offsetof(struct ethhdr, h_proto);
+	*(__be16 *)dst = val->outer_proto;
+	dst += sizeof(val->outer_proto);
+#pragma unroll
+	for (int i = 0; i < SFC_HDR_CAPACITY / 4; i++) {
+		if (i * 4 + 4 > len)
+			break;
+		if ((void *)(dst + i * 4 + 4) > data_end)
+			return SFC_EG_ERROR;
+		__builtin_memcpy(dst + i * 4, &val->hdr[i * 4], 4);
+	}
+	/* a length that is not a whole number of words: the last 1..3 bytes */
+#pragma unroll
+	for (int j = 0; j < 3; j++) {
+		__u32 at = (len & ~3U) + j;
+
+		if (at >= len || at >= SFC_HDR_CAPACITY)
+			break;
+		if ((void *)(dst + at + 1) > data_end)
+			return SFC_EG_ERROR;
+		dst[at] = val->hdr[at];
+	}
 	return SFC_EG_RESTORED;
 }
 

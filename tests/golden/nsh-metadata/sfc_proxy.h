@@ -24,6 +24,9 @@
 #define SFC_DEFAULT_STRICT	0
 #define SFC_ENCAP_ETHERTYPE	0x894F	/* from encap nsh */
 #define SFC_NEXT		(-1)	/* returned by a step that lets the packet go on */
+/* context of the ingress program (core parameter ingress=xdp); plugins use this name */
+#define SFC_INGRESS_CTX		struct xdp_md
+#define SFC_INGRESS_TC		0
 
 enum sfc_ingress_outcome {
 	SFC_IN_IGNORED,             /* pass: not encapsulated and not tracked (ARP, non-IP, outside the key) */

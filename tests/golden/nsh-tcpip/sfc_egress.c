@@ -78,26 +78,73 @@ static __always_inline int sfc_eg_finish(int outcome)
 	}
 }
 
-/* Make room after the Ethernet header and write ethertype + header in one store. */
+/*
+ * Put ethertype + header back after the MAC addresses. A non-GSO skb grows in
+ * front (bpf_skb_change_head) and gets MACs, ethertype and header written
+ * directly: no data is moved. A GSO skb goes through bpf_skb_adjust_room,
+ * which keeps its GSO metadata consistent, and bpf_skb_store_bytes.
+ */
 static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *val)
 {
 	/* one read: clang would otherwise re-load len after the bound check and the
 	 * verifier would see the unbounded byte at bpf_skb_store_bytes() */
 	__u32 len = *(volatile __u8 *)&val->len;
 	__u32 mtu_len = 0;
+	void *data, *data_end;
+	__u8 macs[2 * ETH_ALEN];
+	__u8 *dst;
 
 	if (len > SFC_HDR_CAPACITY)
 		return SFC_EG_ERROR;
 	/* 1. the grown frame must fit the device; count it rather than lose it silently */
 	if (bpf_check_mtu(skb, 0, &mtu_len, (__s32)len, 0))
 		return SFC_EG_TOO_BIG;
-	/* 2. open len bytes between the Ethernet header and the inner packet */
-	if (bpf_skb_adjust_room(skb, (__s32)len, BPF_ADJ_ROOM_MAC, 0))
+	if (skb->gso_size) {
+		/* 2. GSO: open len bytes between the Ethernet header and the inner packet */
+		if (bpf_skb_adjust_room(skb, (__s32)len, BPF_ADJ_ROOM_MAC, 0))
+			return SFC_EG_ERROR;
+		/* 3. outer ethertype and the cached header are adjacent in the entry */
+		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &val->outer_proto,
+					len + sizeof(val->outer_proto), 0))
+			return SFC_EG_ERROR;
+		return SFC_EG_RESTORED;
+	}
+	/* 2. keep the MAC addresses, grow the frame in front by len bytes */
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	if (data + sizeof(macs) > data_end)
 		return SFC_EG_ERROR;
-	/* 3. outer ethertype and the cached header are adjacent in the entry */
-	if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &val->outer_proto,
-				len + sizeof(val->outer_proto), 0))
+	__builtin_memcpy(macs, data, sizeof(macs));
+	if (bpf_skb_change_head(skb, len, 0))
 		return SFC_EG_ERROR;
+	/* 3. write MACs + ethertype + header over the front (the old MAC header is overwritten) */
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	if (data + ETH_HLEN > data_end)
+		return SFC_EG_ERROR;
+	__builtin_memcpy(data, macs, sizeof(macs));
+	dst = data + offsetof(struct ethhdr, h_proto);
+	*(__be16 *)dst = val->outer_proto;
+	dst += sizeof(val->outer_proto);
+#pragma unroll
+	for (int i = 0; i < SFC_HDR_CAPACITY / 4; i++) {
+		if (i * 4 + 4 > len)
+			break;
+		if ((void *)(dst + i * 4 + 4) > data_end)
+			return SFC_EG_ERROR;
+		__builtin_memcpy(dst + i * 4, &val->hdr[i * 4], 4);
+	}
+	/* a length that is not a whole number of words: the last 1..3 bytes */
+#pragma unroll
+	for (int j = 0; j < 3; j++) {
+		__u32 at = (len & ~3U) + j;
+
+		if (at >= len || at >= SFC_HDR_CAPACITY)
+			break;
+		if ((void *)(dst + at + 1) > data_end)
+			return SFC_EG_ERROR;
+		dst[at] = val->hdr[at];
+	}
 	return SFC_EG_RESTORED;
 }
 
