@@ -257,6 +257,18 @@ def test_nat_vnf_metadata_key(scenario):
     assert s.checker["unencapsulated"] == 0
 
 
+@pytest.mark.parametrize("key, vnf", [("tcpip", "forward"), ("metadata", "nat")])
+def test_tc_ingress_hook(scenario, key, vnf):
+    """ingress=tc on real TCP: the SFF's skbs carry their payload in page fragments, so the
+    key must see the whole packet (skb->len), not only the pulled headers."""
+    s = scenario(encap="mpls", labels=10, vnf=vnf, key=key, params={"ingress": "tc"})
+    assert_clean_run(s)
+    assert s.passed, s.reasons()
+    assert s.checker["unencapsulated"] == 0
+    assert s.ingress.get("malformed", 0) == 0 and s.ingress.get("gso", 0) == 0
+    assert s.restored >= 0.999 * s.cached > 1000
+
+
 def test_nat_vnf_tcpip_key_misses(scenario):
     """MASQUERADE rewrites the source address (and maybe port) the tcpip key is
     made of: egress cannot find the entry, counts not_cached, and the packet

@@ -8,6 +8,12 @@
 #include "sfc_proxy.h"
 
 /* ======== core: ingress hook xdp ======== */
+/* Bytes of the whole frame from the Ethernet header, whether linear or not. */
+static __always_inline __u32 sfc_in_frame_len(SFC_INGRESS_CTX *ctx)
+{
+	return (__u32)((long)ctx->data_end - (long)ctx->data);	/* XDP frames are linear */
+}
+
 /* Copy len bytes at offset (from the Ethernet header) out of the frame. */
 static __always_inline int sfc_in_load_bytes(SFC_INGRESS_CTX *ctx, __u32 offset, void *to, __u32 len)
 {

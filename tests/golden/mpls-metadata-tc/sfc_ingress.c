@@ -11,6 +11,12 @@
 /* Encapsulation, inner IPv4 with options and TCP with options: pulled into the linear area. */
 #define SFC_PULL_LEN	(ETH_HLEN + SFC_MAX_STRIP + 60 + 60)
 
+/* Bytes of the whole frame from the Ethernet header, whether linear or not. */
+static __always_inline __u32 sfc_in_frame_len(SFC_INGRESS_CTX *ctx)
+{
+	return ctx->len;	/* linear part and fragments */
+}
+
 /* Copy len bytes at offset (from the Ethernet header) out of the frame. */
 static __always_inline int sfc_in_load_bytes(SFC_INGRESS_CTX *ctx, __u32 offset, void *to, __u32 len)
 {

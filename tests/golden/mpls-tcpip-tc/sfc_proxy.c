@@ -171,6 +171,12 @@ static __always_inline int sfc_strict(void)
 /* Encapsulation, inner IPv4 with options and TCP with options: pulled into the linear area. */
 #define SFC_PULL_LEN	(ETH_HLEN + SFC_MAX_STRIP + 60 + 60)
 
+/* Bytes of the whole frame from the Ethernet header, whether linear or not. */
+static __always_inline __u32 sfc_in_frame_len(SFC_INGRESS_CTX *ctx)
+{
+	return ctx->len;	/* linear part and fragments */
+}
+
 /* Copy len bytes at offset (from the Ethernet header) out of the frame. */
 static __always_inline int sfc_in_load_bytes(SFC_INGRESS_CTX *ctx, __u32 offset, void *to, __u32 len)
 {
@@ -272,9 +278,12 @@ static __always_inline int encap_parse(SFC_INGRESS_CTX *ctx, void *l2, void *dat
 static __always_inline int key_ingress(SFC_INGRESS_CTX *ctx, void *l3, void *data_end,
 				       __be16 l3_proto, struct sfc_key *key)
 {
+	/* the whole packet behind l3: at TC ingress only the headers are pulled linear */
+	__u32 avail = sfc_in_frame_len(ctx) - (__u32)(l3 - (void *)(long)ctx->data);
+
 	if (l3_proto != bpf_htons(ETH_P_IP))
 		return SFC_IN_NO_KEY;
-	switch (tcpip_derive(l3, data_end, (__u32)(data_end - l3), key)) {
+	switch (tcpip_derive(l3, data_end, avail, key)) {
 	case TCPIP_OK:
 		return SFC_NEXT;
 	case TCPIP_OUTSIDE:
