@@ -19,6 +19,7 @@ BPF_MAP_GET_NEXT_KEY = 4
 BPF_OBJ_PIN = 6
 BPF_OBJ_GET = 7
 BPF_PROG_TEST_RUN = 10
+BPF_MAP_LOOKUP_BATCH = 24
 
 BPF_ANY = 0
 
@@ -46,6 +47,19 @@ class _ElemAttr(ctypes.Structure):
         ("_pad", ctypes.c_uint32),
         ("key", ctypes.c_uint64),
         ("value", ctypes.c_uint64),
+        ("flags", ctypes.c_uint64),
+    ]
+
+
+class _BatchAttr(ctypes.Structure):
+    _fields_ = [
+        ("in_batch", ctypes.c_uint64),
+        ("out_batch", ctypes.c_uint64),
+        ("keys", ctypes.c_uint64),
+        ("values", ctypes.c_uint64),
+        ("count", ctypes.c_uint32),
+        ("map_fd", ctypes.c_uint32),
+        ("elem_flags", ctypes.c_uint64),
         ("flags", ctypes.c_uint64),
     ]
 
@@ -143,6 +157,41 @@ class Map:
                 return
             current = nxt.raw[: self.key_size]
             yield current
+
+    def items_batch(self, chunk: int = 4096) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) with BPF_MAP_LOOKUP_BATCH, ``chunk`` elements per call
+        (one syscall per chunk instead of one per element; not for per-CPU maps)."""
+        for count, keys, values in self.chunks_batch(chunk):
+            for i in range(count):
+                yield (keys[i * self.key_size:(i + 1) * self.key_size],
+                       values[i * self.stride:i * self.stride + self.value_size])
+
+    def chunks_batch(self, chunk: int = 4096) -> Iterator[tuple[int, bytes, bytes]]:
+        """(count, keys, values) per BPF_MAP_LOOKUP_BATCH call: the raw buffers, values
+        ``stride`` bytes apart, for callers that only look at a few bytes of each."""
+        keys = ctypes.create_string_buffer(self.key_size * chunk)
+        values = ctypes.create_string_buffer(self.stride * chunk)
+        token_in = ctypes.create_string_buffer(max(self.key_size, 8))
+        token_out = ctypes.create_string_buffer(max(self.key_size, 8))
+        first = True
+        while True:
+            attr = _BatchAttr(
+                in_batch=0 if first else ctypes.addressof(token_in),
+                out_batch=ctypes.addressof(token_out),
+                keys=ctypes.addressof(keys), values=ctypes.addressof(values),
+                count=chunk, map_fd=self.fd,
+            )
+            done = False
+            try:
+                bpf(BPF_MAP_LOOKUP_BATCH, attr)
+            except FileNotFoundError:
+                done = True  # the last chunk: attr.count holds how many came back
+            if attr.count:
+                yield attr.count, keys.raw, values.raw
+            if done or attr.count == 0:
+                return
+            ctypes.memmove(token_in, token_out, len(token_out))
+            first = False
 
     def close(self) -> None:
         os.close(self.fd)

@@ -28,21 +28,25 @@ RING_TAG = struct.Struct("=Q")
 class CacheView:
     """Read, count and empty a cache map through its fd (owned by the view)."""
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: int, value_size: int | None = None):
         info = fdinfo(fd)
         self.map_type = int(info["map_type"])
         self.max_entries = int(info["max_entries"])
         self.kind = "ring" if self.map_type == MAP_TYPE_ARRAY else "lru"
         self.table = bpfsys.Map.from_fd(fd)
+        #: sizeof(struct sfc_value): the whole value, or the slot behind the ring's tag
+        #: (the slot may end in alignment padding: give the size when it matters)
+        self.value_size = value_size or (
+            self.table.value_size - (RING_TAG.size if self.kind == "ring" else 0))
 
     @classmethod
-    def pinned(cls, path: str) -> "CacheView":
-        return cls(bpfsys.obj_get(path))
+    def pinned(cls, path: str, value_size: int | None = None) -> "CacheView":
+        return cls(bpfsys.obj_get(path), value_size)
 
     @classmethod
-    def of_fd(cls, fd: int) -> "CacheView":
+    def of_fd(cls, fd: int, value_size: int | None = None) -> "CacheView":
         """A view on a duplicate of ``fd`` (the caller keeps its own)."""
-        return cls(os.dup(fd))
+        return cls(os.dup(fd), value_size)
 
     def close(self) -> None:
         os.close(self.table.fd)
@@ -53,12 +57,15 @@ class CacheView:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _slots(self) -> Iterator[tuple[bytes, bytes]]:
-        for index in range(self.max_entries):
-            raw = self.table.lookup(struct.pack("=I", index))
-            if raw is None:
-                continue
-            yield struct.pack("=I", index), raw
+    def _live(self) -> Iterator[tuple[bytes, int, bytes]]:
+        """(slot index bytes, tag, slot bytes) of every ring slot holding an entry; the
+        array is read in batches and only the tags are looked at for the others."""
+        stride = self.table.stride
+        for count, keys, values in self.table.chunks_batch():
+            for i in range(count):
+                (tag,) = RING_TAG.unpack_from(values, i * stride)
+                if tag & RING_VALID:
+                    yield keys[i * 4:i * 4 + 4], tag, values[i * stride:(i + 1) * stride]
 
     def entries(self) -> dict[bytes, bytes]:
         """Live entries as {struct sfc_key bytes: struct sfc_value bytes}."""
@@ -69,17 +76,14 @@ class CacheView:
                 if value is not None:
                     out[key] = value
             return out
-        out = {}
-        for _, raw in self._slots():
-            (tag,) = RING_TAG.unpack_from(raw)
-            if tag & RING_VALID:
-                out[RING_TAG.pack(tag & ~(RING_VALID | RING_BUSY))] = raw[RING_TAG.size:]
-        return out
+        end = RING_TAG.size + self.value_size
+        return {RING_TAG.pack(tag & ~(RING_VALID | RING_BUSY)): raw[RING_TAG.size:end]
+                for _, tag, raw in self._live()}
 
     def count(self) -> int:
         if self.kind == "lru":
             return sum(1 for _ in self.table.keys())
-        return sum(1 for _, raw in self._slots() if RING_TAG.unpack_from(raw)[0] & RING_VALID)
+        return sum(1 for _ in self._live())
 
     def clear(self) -> None:
         if self.kind == "lru":
@@ -87,6 +91,8 @@ class CacheView:
                 self.table.delete(key)
             return
         zero = bytes(self.table.value_size)
-        for key, raw in self._slots():
-            if raw != zero:
-                self.table.update(key, zero)
+        stride = self.table.stride
+        for count, keys, values in self.table.chunks_batch():
+            for i in range(count):
+                if values[i * stride:i * stride + 8] != bytes(8):  # tag: live, busy or stale
+                    self.table.update(keys[i * 4:i * 4 + 4], zero)

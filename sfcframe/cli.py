@@ -206,7 +206,8 @@ def _check(rendered) -> dict[str, Any]:
                 }
                 for name, prog in module.programs.items()
             },
-            "cache": memory.as_dict() if memory is not None else None,
+            "cache": ({**memory.as_dict(), "kind": rendered.spec.cache_kind}
+                      if memory is not None else None),
         }
     finally:
         module.close()
@@ -222,7 +223,13 @@ def _print_build(summary: dict[str, Any]) -> None:
             print(f"verifier OK: {name} ({prog['type']}, {prog['hook']}) "
                   f"{prog['instructions']} instructions")
         cache = check["cache"] or {}
-        if cache:
+        if cache and cache.get("kind") == "ring":
+            print(
+                f"cache=ring slot: 8 B tag + {cache['value_size'] - 8} B value (array index "
+                f"{cache['key_size']} B); kernel charges {cache['memlock_bytes']} B for "
+                f"{cache['max_entries']} slots ({cache['bytes_per_entry']} B/entry)"
+            )
+        elif cache:
             print(
                 f"cache entry: key {cache['key_size']} B + value {cache['value_size']} B; "
                 f"kernel charges {cache['memlock_bytes']} B for {cache['max_entries']} entries "

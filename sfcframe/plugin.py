@@ -128,6 +128,11 @@ class KeyPlugin(_Plugin):
     plain_in_carrier: bool = False
     #: the key survives rewriting of addresses and ports (NAT) by the VNF.
     survives_nat: bool = False
+    #: the key is ``struct sfc_key { __u64 id; }``, a fresh id per packet drawn from one
+    #: increasing sequence (no two in-flight packets share it), and plain packets are
+    #: flagged in the carrier: the core can then keep the cache in a ring (``cache=ring``,
+    #: slot = id % cache_size, FIFO eviction) instead of a hash map.
+    ring_capable: bool = False
 
     def extra_programs(self, values: Mapping[str, Any]) -> list[ProgramSpec]:
         return []

@@ -36,6 +36,15 @@ CORE_PARAMS = (
         "instead of counting a miss",
     ),
     Param(
+        "cache",
+        "choice",
+        "auto",
+        "where entries live: lru (LRU hash map, any key), ring (an array indexed by the "
+        "packet's id, FIFO eviction; keys that draw a fresh id per packet, e.g. metadata), "
+        "auto (ring when the key allows it, else lru)",
+        choices=("auto", "lru", "ring"),
+    ),
+    Param(
         "ingress",
         "choice",
         "xdp",
@@ -60,7 +69,7 @@ CORE_PARAMS = (
     ),
 )
 #: core parameters a spec's one-line description names only when not at their default
-_QUIET_DEFAULTS = {"ingress": "xdp", "mode": "cache", "static_header": ""}
+_QUIET_DEFAULTS = {"ingress": "xdp", "mode": "cache", "static_header": "", "cache": "lru"}
 
 
 @dataclass
@@ -78,6 +87,16 @@ class ResolvedSpec:
     @property
     def ingress_hook(self) -> str:
         return self.core.get("ingress", "xdp")
+
+    @property
+    def value_size(self) -> int:
+        """sizeof(struct sfc_value): flags, len, outer ethertype, header; aligned(4)."""
+        return (4 + self.header_capacity + 3) // 4 * 4
+
+    @property
+    def cache_kind(self) -> str:
+        """lru or ring (resolved from auto); static mode has no cache."""
+        return self.core.get("cache", "lru")
 
     @property
     def static(self) -> bool:
@@ -200,6 +219,19 @@ def split_params(
     return routed["core"], routed["encap"], routed["key"]
 
 
+def resolve_cache(key: LoadedPlugin, core: Mapping[str, Any]) -> str:
+    """cache=auto -> ring if the key allows it, else lru; ring with any other key is an error."""
+    capable = bool(getattr(key.plugin, "ring_capable", False))
+    if core["cache"] == "auto":
+        return "ring" if capable else "lru"
+    if core["cache"] == "ring" and not capable:
+        raise ParamError(
+            f"core: cache=ring needs a key that draws a fresh id per packet from one sequence "
+            f"(KeyPlugin.ring_capable, e.g. metadata); key {key.name} needs cache=lru"
+        )
+    return core["cache"]
+
+
 def resolve_spec(
     encap: str, key: str, params: Mapping[str, Any] | None = None
 ) -> ResolvedSpec:
@@ -227,6 +259,8 @@ def resolve_spec(
     if core["mode"] == "static":
         static_bytes = parse_static_header(encap_p, encap_values, core, core["static_header"])
         core["static_header"] = static_bytes.hex()  # canonical: the bytes pushed
+        if core.pop("cache") != "auto":
+            raise ParamError("core: parameter cache does not apply to mode=static (no cache)")
         return ResolvedSpec(
             encap=encap_p,
             key=key_p,
@@ -239,6 +273,7 @@ def resolve_spec(
         )
     if core["static_header"]:
         raise ParamError("core: parameter static_header only applies to mode=static")
+    core["cache"] = resolve_cache(key_p, core)
     extra_egress = [
         Outcome(o.name, o.policy, o.help, source=encap)
         for o in encap_p.plugin.egress_outcomes(encap_values)

@@ -17,6 +17,8 @@ COMBOS = [
     ("mpls", "metadata", {"ingress": "tc"}),
     ("nsh", "tcpip", {"ingress": "tc", "max_md_bytes": 64}),
     ("nsh", "metadata", {"ingress": "tc", "max_md_bytes": 64}),
+    # the metadata key defaults to cache=ring; its LRU hash map path too
+    ("mpls", "metadata", {"carrier": "mark", "cache": "lru"}),
 ]
 
 

@@ -26,8 +26,8 @@ from sfcframe.bench.cost import Edit, Row, mpls_build, mpls_stack
 
 NO_INSERT = Edit(
     "ingress: no cache insert",
-    r"\tif \(sfc_cache\.insert\(&key, &val\)\)\n\t\treturn sfc_in_finish\(SFC_IN_COLLISION\);\n",
-    "",
+    r"switch \(sfc_cache_insert\(&key, &val\)\) \{",
+    "switch (SFC_CACHE_STORED) {",
 )
 NO_STRIP = Edit(
     "ingress: no strip (bpf_xdp_adjust_head + Ethernet rewrite)",
@@ -36,7 +36,7 @@ NO_STRIP = Edit(
 )
 NO_DELETE = Edit(
     "egress: no cache delete",
-    r"\tsfc_cache\.delete\(&key\);\n(\tif \(val\.flags & SFC_VALUE_PLAIN\))",
+    r"(\t__builtin_memcpy\(val, cached, sizeof\(\*val\)\);\n)\tsfc_cache\.delete\(key\);\n",
     r"\1",
 )
 NO_MTU = Edit(
@@ -79,98 +79,42 @@ STORE_BYTES = Edit(
     "\t\treturn SFC_EG_ERROR;\n",
 )
 
-# ---- candidate: the cache in a BPF array instead of a hash map ----------------------
+# ---- candidate: the tcpip cache in a BPF array instead of a hash map -----------------
 #
-# Both variants below replace the LRU hash map by a BPF_ARRAY that the program
-# manages itself: no hashing in the kernel, no bucket lock, no LRU lists; array
-# lookups are inlined by the verifier. The core calls three helpers instead of
-# sfc_cache.insert/lookup/delete: sfc_tab_insert(), sfc_tab_take() (copy the
-# value out and free the slot, atomically against a concurrent writer) and
-# sfc_tab_remove(). sfc_cache stays (1 entry, unused) so user space finds it.
+# The variants below replace the core's cache=lru section (the LRU hash map and
+# its sfc_cache_insert/take/remove/mark_plain) by a BPF_ARRAY the program manages
+# itself: no hashing in the kernel, no bucket lock, no LRU lists; array lookups
+# are inlined by the verifier. The same contract as bpf_templates/_cache.j2. The
+# metadata key's ring was such a candidate and is the core's cache=ring now.
+# sfc_cache stays (1 entry, unused) so user space finds a cache map. Simplified:
+# a second identical plain packet is a collision (the core's markers count them).
 
-_CACHE_DECL = (r'BPF_TABLE\("lru_hash", struct sfc_key, struct sfc_value, sfc_cache, '
-               r'SFC_CACHE_SIZE\);')
+_CACHE_SECTION = (r'BPF_TABLE\("lru_hash", struct sfc_key, struct sfc_value, sfc_cache, '
+                  r'SFC_CACHE_SIZE\);\n.*?(?=/\* ======== end core: cache)')
 _UNUSED_CACHE = ('BPF_TABLE("lru_hash", struct sfc_key, struct sfc_value, sfc_cache, 1);'
                  '\t/* unused by this variant */\n')
 _BARRIER = 'asm volatile("" ::: "memory");'
 
-#: metadata key: ids are unique per CPU and increase, so the cache is a ring per
-#: CPU indexed by the id; a slot is overwritten one ring later (FIFO eviction).
-RING_TABLE = _UNUSED_CACHE + r"""
-#define SFC_RING_REGIONS	__REGIONS__	/* power of two >= possible CPUs */
-#define SFC_RING_PER_CPU	((SFC_CACHE_SIZE + SFC_RING_REGIONS - 1) / SFC_RING_REGIONS)
-#define SFC_RING_VALID		(1ULL << 63)
-
-struct sfc_ring_slot {
-	__u64 tag;		/* id | SFC_RING_VALID while live, 0 when free */
+_COMMON = r"""
+static __always_inline int sfc_cache_mark_plain(const struct sfc_key *key)
+{
 	struct sfc_value val;
-};
 
-BPF_ARRAY(sfc_ring, struct sfc_ring_slot, SFC_RING_REGIONS * SFC_RING_PER_CPU);
-
-static __always_inline struct sfc_ring_slot *sfc_ring_slot(const struct sfc_key *key)
-{
-	__u32 idx = (__u32)((key->id >> META_SEQ_BITS) & (SFC_RING_REGIONS - 1)) * SFC_RING_PER_CPU
-		    + (__u32)((key->id & META_SEQ_MASK) % SFC_RING_PER_CPU);
-
-	return sfc_ring.lookup(&idx);
+	__builtin_memset(&val, 0, sizeof(val));
+	val.flags = SFC_VALUE_PLAIN;
+	val.len = 1;
+	return sfc_cache_insert(key, &val);
 }
 
-static __always_inline int sfc_tab_insert(const struct sfc_key *key, const struct sfc_value *val)
+static __always_inline void sfc_cache_remove(const struct sfc_key *key)
 {
-	struct sfc_ring_slot *slot = sfc_ring_slot(key);
+	struct sfc_value tmp;
 
-	if (!slot)
-		return -1;
-	slot->tag = 0;		/* ids are unique: what the slot held is a ring old, evicted */
-	__BARRIER__
-	__builtin_memcpy(&slot->val, val, sizeof(*val));
-	__BARRIER__
-	slot->tag = key->id | SFC_RING_VALID;
-	return 0;
-}
-
-static __always_inline int sfc_tab_take(const struct sfc_key *key, struct sfc_value *val)
-{
-	struct sfc_ring_slot *slot = sfc_ring_slot(key);
-	__u64 tag = key->id | SFC_RING_VALID;
-
-	if (!slot || slot->tag != tag)
-		return -1;
-	__BARRIER__
-	__builtin_memcpy(val, &slot->val, sizeof(*val));
-	/* consume; fails if ingress reused the slot while the value was copied */
-	if (__sync_val_compare_and_swap(&slot->tag, tag, 0) != tag)
-		return -1;
-	return 0;
-}
-
-static __always_inline void sfc_tab_remove(const struct sfc_key *key)
-{
-	struct sfc_ring_slot *slot = sfc_ring_slot(key);
-
-	if (slot)
-		__sync_val_compare_and_swap(&slot->tag, key->id | SFC_RING_VALID, 0);
+	sfc_cache_take(key, &tmp);
 }
 """
 
-#: tcpip key: 4-way set-associative table, set = hash(key) % sets; a full set
-#: evicts a pseudo-random way. state: bit 0 live, bit 1 being written, bits 2..
-#: a generation that makes every claim visible to a concurrent reader.
-SETASSOC_TABLE = _UNUSED_CACHE + r"""
-#define SFC_WAYS	4
-#define SFC_SETS	((SFC_CACHE_SIZE + SFC_WAYS - 1) / SFC_WAYS)
-#define SFC_ST_VALID	0x1ULL
-#define SFC_ST_BUSY	0x2ULL
-
-struct sfc_slot {
-	__u64 state;	/* 64 bits: BPF has 64-bit cmpxchg on every -mcpu */
-	struct sfc_key key;
-	struct sfc_value val;
-};
-
-BPF_ARRAY(sfc_table, struct sfc_slot, SFC_SETS * SFC_WAYS);
-
+_HASH_EQ = r"""
 static __always_inline __u32 sfc_key_hash(const struct sfc_key *key)
 {
 	const __u32 *w = (const __u32 *)key;
@@ -195,8 +139,26 @@ static __always_inline int sfc_key_eq(const struct sfc_key *a, const struct sfc_
 		diff |= x[i] ^ y[i];
 	return diff == 0;
 }
+"""
 
-static __always_inline int sfc_tab_insert(const struct sfc_key *key, const struct sfc_value *val)
+#: 4-way set-associative table, set = hash(key) % sets; a full set evicts a
+#: pseudo-random way. state: bit 0 live, bit 1 being written, bits 2.. a
+#: generation that makes every claim visible to a concurrent reader.
+SETASSOC_TABLE = _UNUSED_CACHE + r"""
+#define SFC_WAYS	4
+#define SFC_SETS	((SFC_CACHE_SIZE + SFC_WAYS - 1) / SFC_WAYS)
+#define SFC_ST_VALID	0x1ULL
+#define SFC_ST_BUSY	0x2ULL
+
+struct sfc_slot {
+	__u64 state;	/* 64 bits: BPF has 64-bit cmpxchg on every -mcpu */
+	struct sfc_key key;
+	struct sfc_value val;
+};
+
+BPF_ARRAY(sfc_table, struct sfc_slot, SFC_SETS * SFC_WAYS);
+""" + _HASH_EQ + r"""
+static __always_inline int sfc_cache_insert(const struct sfc_key *key, const struct sfc_value *val)
 {
 	__u32 h = sfc_key_hash(key);
 	__u32 base = (h % SFC_SETS) * SFC_WAYS;
@@ -210,11 +172,11 @@ static __always_inline int sfc_tab_insert(const struct sfc_key *key, const struc
 		__u64 st;
 
 		if (!s)
-			return -1;
+			return SFC_CACHE_FAILED;
 		st = s->state;
 		if (st & SFC_ST_VALID) {
 			if (sfc_key_eq(&s->key, key))
-				return -1;	/* an identical key is in flight: collision */
+				return SFC_CACHE_EXISTS;
 		} else if (!victim && !(st & SFC_ST_BUSY)) {
 			victim = s;
 			seen = st;
@@ -225,23 +187,23 @@ static __always_inline int sfc_tab_insert(const struct sfc_key *key, const struc
 
 		victim = sfc_table.lookup(&idx);
 		if (!victim)
-			return -1;
+			return SFC_CACHE_FAILED;
 		seen = victim->state;
 		if (seen & SFC_ST_BUSY)
-			return -1;
+			return SFC_CACHE_FAILED;
 	}
 	/* claim the slot; a concurrent writer or reader makes this fail */
 	if (__sync_val_compare_and_swap(&victim->state, seen,
 					(seen | SFC_ST_BUSY) & ~SFC_ST_VALID) != seen)
-		return -1;
+		return SFC_CACHE_FAILED;
 	__builtin_memcpy(&victim->key, key, sizeof(*key));
 	__builtin_memcpy(&victim->val, val, sizeof(*val));
 	__BARRIER__
 	victim->state = ((seen & ~3ULL) + 4) | SFC_ST_VALID;
-	return 0;
+	return SFC_CACHE_STORED;
 }
 
-static __always_inline int sfc_tab_take(const struct sfc_key *key, struct sfc_value *val)
+static __always_inline int sfc_cache_take(const struct sfc_key *key, struct sfc_value *val)
 {
 	__u32 base = (sfc_key_hash(key) % SFC_SETS) * SFC_WAYS;
 
@@ -265,20 +227,12 @@ static __always_inline int sfc_tab_take(const struct sfc_key *key, struct sfc_va
 	}
 	return -1;
 }
+""" + _COMMON
 
-static __always_inline void sfc_tab_remove(const struct sfc_key *key)
-{
-	struct sfc_value tmp;
-
-	sfc_tab_take(key, &tmp);
-}
-"""
-
-
-#: tcpip key, cache-line conscious: the set's states and 32-bit key fingerprints
-#: share one 48-byte line (sfc_sets), key + value fill one 64-byte slot
-#: (sfc_slots). Insert touches the set line and the slot it writes; take the set
-#: line and the one slot whose fingerprint matches. Same state protocol as above.
+#: cache-line conscious: the set's states and 32-bit key fingerprints share one
+#: 48-byte line (sfc_sets), key + value fill one 64-byte slot (sfc_slots).
+#: Insert touches the set line and the slot it writes; take the set line and the
+#: one slot whose fingerprint matches. Same state protocol as above.
 SETASSOC_FP_TABLE = _UNUSED_CACHE + r"""
 #define SFC_WAYS	4
 #define SFC_SETS	((SFC_CACHE_SIZE + SFC_WAYS - 1) / SFC_WAYS)
@@ -297,8 +251,8 @@ struct sfc_slot {
 
 BPF_ARRAY(sfc_sets, struct sfc_set, SFC_SETS);
 BPF_ARRAY(sfc_slots, struct sfc_slot, SFC_SETS * SFC_WAYS);
-""" + SETASSOC_TABLE.split("BPF_ARRAY(sfc_table, struct sfc_slot, SFC_SETS * SFC_WAYS);", 1)[1].split(
-    "static __always_inline int sfc_tab_insert", 1)[0] + r"""static __always_inline int sfc_tab_insert(const struct sfc_key *key, const struct sfc_value *val)
+""" + _HASH_EQ + r"""
+static __always_inline int sfc_cache_insert(const struct sfc_key *key, const struct sfc_value *val)
 {
 	__u32 h = sfc_key_hash(key);
 	__u32 set_idx = h % SFC_SETS;
@@ -309,7 +263,7 @@ BPF_ARRAY(sfc_slots, struct sfc_slot, SFC_SETS * SFC_WAYS);
 	int way = -1;
 
 	if (!set)
-		return -1;
+		return SFC_CACHE_FAILED;
 #pragma unroll
 	for (int w = 0; w < SFC_WAYS; w++) {
 		__u64 st = set->state[w];
@@ -320,7 +274,7 @@ BPF_ARRAY(sfc_slots, struct sfc_slot, SFC_SETS * SFC_WAYS);
 				struct sfc_slot *s = sfc_slots.lookup(&i);
 
 				if (s && sfc_key_eq(&s->key, key))
-					return -1;	/* an identical key is in flight: collision */
+					return SFC_CACHE_EXISTS;
 			}
 		} else if (way < 0 && !(st & SFC_ST_BUSY)) {
 			way = w;
@@ -331,27 +285,27 @@ BPF_ARRAY(sfc_slots, struct sfc_slot, SFC_SETS * SFC_WAYS);
 		way = (h >> 16) & (SFC_WAYS - 1);
 		seen = set->state[way & (SFC_WAYS - 1)];
 		if (seen & SFC_ST_BUSY)
-			return -1;
+			return SFC_CACHE_FAILED;
 	}
 	way &= SFC_WAYS - 1;
 	if (__sync_val_compare_and_swap(&set->state[way], seen,
 					(seen | SFC_ST_BUSY) & ~SFC_ST_VALID) != seen)
-		return -1;
+		return SFC_CACHE_FAILED;
 	idx = set_idx * SFC_WAYS + way;
 	slot = sfc_slots.lookup(&idx);
 	if (!slot) {
 		set->state[way] = (seen & ~3ULL) + 4;
-		return -1;
+		return SFC_CACHE_FAILED;
 	}
 	__builtin_memcpy(&slot->key, key, sizeof(*key));
 	__builtin_memcpy(&slot->val, val, sizeof(*val));
 	set->fp[way] = h;
 	__BARRIER__
 	set->state[way] = ((seen & ~3ULL) + 4) | SFC_ST_VALID;
-	return 0;
+	return SFC_CACHE_STORED;
 }
 
-static __always_inline int sfc_tab_take(const struct sfc_key *key, struct sfc_value *val)
+static __always_inline int sfc_cache_take(const struct sfc_key *key, struct sfc_value *val)
 {
 	__u32 h = sfc_key_hash(key);
 	__u32 set_idx = h % SFC_SETS;
@@ -380,46 +334,20 @@ static __always_inline int sfc_tab_take(const struct sfc_key *key, struct sfc_va
 	}
 	return -1;
 }
-
-static __always_inline void sfc_tab_remove(const struct sfc_key *key)
-{
-	struct sfc_value tmp;
-
-	sfc_tab_take(key, &tmp);
-}
-"""
+""" + _COMMON
 
 
-def _array_edits(table_c: str, inserts: int) -> tuple[Edit, ...]:
-    return (
-        Edit("cache in a BPF array: table and helpers", _CACHE_DECL,
-             table_c.replace("__BARRIER__", _BARRIER).replace("\\", "\\\\")),
-        Edit("cache in a BPF array: insert", r"sfc_cache\.insert\(&key, &val\)",
-             "sfc_tab_insert(&key, &val)", count=inserts),
-        Edit("cache in a BPF array: remove after a failed strip",
-             r"\t\tsfc_cache\.delete\(&key\);\n(\t\treturn sfc_in_finish\(rc\);)",
-             r"\t\tsfc_tab_remove(&key);\n\1"),
-        Edit("cache in a BPF array: egress take",
-             r"\tcached = sfc_cache\.lookup\(&key\);.*?\tsfc_cache\.delete\(&key\);\n",
-             "\tif (sfc_tab_take(&key, &val))\n\t\treturn sfc_eg_finish(SFC_EG_NOT_CACHED);\n"),
-    )
-
-
-def ring_edits() -> tuple[Edit, ...]:
-    from sfcframe.bpfsys import possible_cpus
-
-    regions = 1
-    while regions < possible_cpus():
-        regions <<= 1
-    return _array_edits(RING_TABLE.replace("__REGIONS__", str(regions)), inserts=1)
+def _array_edits(table_c: str) -> tuple[Edit, ...]:
+    body = table_c.replace("__BARRIER__", _BARRIER).replace("\\", "\\\\")
+    return (Edit("cache in a BPF array: table and the cache functions", _CACHE_SECTION, body),)
 
 
 def setassoc_edits() -> tuple[Edit, ...]:
-    return _array_edits(SETASSOC_TABLE, inserts=2)
+    return _array_edits(SETASSOC_TABLE)
 
 
 def setassoc_fp_edits() -> tuple[Edit, ...]:
-    return _array_edits(SETASSOC_FP_TABLE, inserts=2)
+    return _array_edits(SETASSOC_FP_TABLE)
 
 
 #: reference: the old restore, bpf_skb_adjust_room (room after the MAC header,
@@ -466,13 +394,15 @@ BASELINE_ROWS = ("mpls-tcpip-L0", "mpls-tcpip-L1", "mpls-tcpip-L2", "mpls-tcpip-
 
 
 def array_rows() -> list[Row]:
-    """The array-cache candidates: metadata ring, tcpip 4-way set-associative."""
+    """The tcpip array-cache candidates (4-way set-associative), and the metadata key on
+    the LRU hash map (cache=lru) against its default ring."""
     rows = []
-    ring = mpls_build("metadata", name="mpls-metadata~array-ring", edits=ring_edits())
+    lru = mpls_build("metadata", name="mpls-metadata~lru-map")
+    lru = lru.__class__(lru.name, lru.encap, lru.key, lru.params + (("cache", "lru"),))
     for depth in (1, 10):
-        rows.append(Row(f"mpls-metadata-L{depth}~array-ring", "candidate", ring, str(depth),
-                        mpls_stack(depth), "cache as a per-CPU ring in a BPF array (metadata)",
-                        kind="candidate"))
+        rows.append(Row(f"mpls-metadata-L{depth}~lru-map", "reference", lru, str(depth),
+                        mpls_stack(depth), "metadata key with cache=lru (LRU hash map) "
+                        "instead of its default ring", kind="reference"))
     sa = mpls_build("tcpip", name="mpls-tcpip~set-assoc", edits=setassoc_edits())
     for depth in CANDIDATE_DEPTHS:
         rows.append(Row(f"mpls-tcpip-L{depth}~set-assoc", "candidate", sa, str(depth),
@@ -484,7 +414,6 @@ def array_rows() -> list[Row]:
                         mpls_stack(depth), "4-way set-associative BPF array, states + "
                         "fingerprints in one line per set, key + value in one 64 B slot (tcpip)",
                         kind="candidate"))
-    # (the change_head restore these were once combined with is the core's now)
     return rows
 
 

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from sfcframe.bench import results as R
+from sfcframe.cachemap import CacheView
 from sfcframe.testkit.packets import ether, internet_checksum, tcp_ipv4
 from sfcframe.testrun import RunResult, run_tc, run_xdp
 
@@ -277,7 +278,7 @@ class LoadedBuild:
         self.fd_eg = self.module.fds["sfc_egress"]
         self._in = self.module.table("sfc_ingress_counters")
         self._eg = self.module.table("sfc_egress_counters")
-        self._cache = self.module.table("sfc_cache")
+        self._cache = CacheView.of_fd(self.module.table("sfc_cache").map_fd)
         self.ingress_names = [o.name for o in self.resolved.ingress_outcomes]
         self.egress_names = [o.name for o in self.resolved.egress_outcomes]
         key = self.resolved.key.plugin
@@ -290,7 +291,7 @@ class LoadedBuild:
                 "egress": counters(self._eg, self.egress_names)}
 
     def cache_entries(self) -> int:
-        return sum(1 for _ in self._cache.keys())
+        return self._cache.count()
 
     def clear_cache(self) -> None:
         self._cache.clear()
@@ -316,6 +317,7 @@ class LoadedBuild:
         return "cached", stripped, "restored", out
 
     def close(self) -> None:
+        self._cache.close()
         self.module.close()
 
 

@@ -5,11 +5,13 @@ verifier); the cache map's ``memlock`` is read from ``/proc/self/fdinfo``
 (:func:`sfcframe.maps.map_memory`). A hash or LRU map is preallocated at
 creation, so the figure does not depend on how full the cache is.
 
-The ``model`` next to each measurement is kernel/bpf/hashtab.c's accounting
-(``htab_map_mem_usage``) written out: every entry costs a ``struct htab_elem``
-header plus the key and the value, each rounded up to 8 bytes, and every bucket
-16 bytes, with the bucket count rounded up to a power of two; the residual is
-the map's fixed part (struct bpf_htab, per-CPU lock counters).
+The ``model`` next to each measurement is the kernel's accounting written out.
+cache=lru (kernel/bpf/hashtab.c, ``htab_map_mem_usage``): every entry costs a
+``struct htab_elem`` header plus the key and the value, each rounded up to 8
+bytes, and every bucket 16 bytes, with the bucket count rounded up to a power of
+two. cache=ring (kernel/bpf/arraymap.c): one slot per entry (an 8-byte tag + the
+value, rounded up to 8), no header, no buckets. The residual is the map's fixed
+part (struct bpf_htab or bpf_array).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from sfcframe.bench import results as R
 DEFAULT_CACHE_SIZES = (10000, 16384)
 MPLS_MAX_LABELS = (1, 2, 5, 10, 16)
 NSH_MAX_MD_BYTES = (16, 64)
-KEYS = ("tcpip", "metadata")
+#: (key, cache) pairs: each key's default cache, and the metadata key with the LRU map too
+KEYS = (("tcpip", "lru"), ("metadata", "ring"), ("metadata", "lru"))
+RING_TAG_BYTES = 8
 HTAB_ELEM_HEADER = 48  # sizeof(struct htab_elem) on 64-bit kernels
 BUCKET_BYTES = 16  # sizeof(struct bucket)
 
@@ -47,13 +51,13 @@ def _pow2(n: int) -> int:
 def configurations(cache_sizes=DEFAULT_CACHE_SIZES) -> list[dict[str, Any]]:
     configs = []
     for cache_size in cache_sizes:
-        for key in KEYS:
+        for key, cache in KEYS:
             for max_labels in MPLS_MAX_LABELS:
                 configs.append({"encap": "mpls", "key": key, "cache_size": cache_size,
-                                "params": {"max_labels": max_labels}})
+                                "params": {"max_labels": max_labels, "cache": cache}})
             for md in NSH_MAX_MD_BYTES:
                 configs.append({"encap": "nsh", "key": key, "cache_size": cache_size,
-                                "params": {"max_md_bytes": md}})
+                                "params": {"max_md_bytes": md, "cache": cache}})
     return configs
 
 
@@ -87,18 +91,27 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
         instructions = dict(module.instructions)
     finally:
         module.close()
-    buckets = _pow2(mem.max_entries)
-    elem = HTAB_ELEM_HEADER + _r8(mem.key_size) + _r8(mem.value_size)
+    kind = spec.cache_kind
+    if kind == "ring":
+        # the slot is the entry: tag (the id, the key) + the value; indexed, no buckets
+        buckets = 0
+        elem = _r8(mem.value_size)
+        key_size, value_size = RING_TAG_BYTES, spec.value_size
+    else:
+        buckets = _pow2(mem.max_entries)
+        elem = HTAB_ELEM_HEADER + _r8(mem.key_size) + _r8(mem.value_size)
+        key_size, value_size = mem.key_size, mem.value_size
     modelled = elem * mem.max_entries + BUCKET_BYTES * buckets
     return {
         "encap": config["encap"],
         "key": config["key"],
+        "cache": kind,
         "params": {**spec.encap_params, **spec.key_params},
         "cache_size": config["cache_size"],
         "header_capacity": spec.header_capacity,
-        "key_size": mem.key_size,
-        "value_size": mem.value_size,
-        "key_value_bytes": mem.key_size + mem.value_size,
+        "key_size": key_size,
+        "value_size": value_size,
+        "key_value_bytes": key_size + value_size,
         "max_entries": mem.max_entries,
         "memlock_bytes": mem.memlock,
         "bytes_per_entry": round(mem.memlock / mem.max_entries, 2),
@@ -118,7 +131,6 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
 #: candidate caches in BPF arrays (sfcframe.bench.breakdown): build name -> (key, edits
 #: factory name, maps holding the cache)
 CANDIDATES = {
-    "array-ring": ("metadata", "ring_edits", ("sfc_ring",)),
     "set-assoc": ("tcpip", "setassoc_edits", ("sfc_table",)),
     "set-assoc-fp": ("tcpip", "setassoc_fp_edits", ("sfc_sets", "sfc_slots")),
 }
@@ -157,36 +169,46 @@ def _row_label(row: dict) -> str:
     p = row["params"]
     detail = (f"max_labels={p['max_labels']} pop={p['pop']}" if row["encap"] == "mpls"
               else f"max_md_bytes={p['max_md_bytes']}")
-    return f"{row['encap']} {detail} / {row['key']} / {row['cache_size']}"
+    return f"{row['encap']} {detail} / {row['key']} cache={row.get('cache', 'lru')} / " \
+           f"{row['cache_size']}"
 
 
 def targets(rows: list[dict]) -> list[dict]:
-    mpls = [r for r in rows if r["encap"] == "mpls" and r["params"]["max_labels"] <= 10]
-    if not mpls:
-        return []
-    worst_kv = max(mpls, key=lambda r: r["key_value_bytes"])
-    worst_entry = max(mpls, key=lambda r: r["bytes_per_entry"])
-    by_size = {}
-    for r in mpls:
-        by_size.setdefault(r["cache_size"], []).append(r)
-    per_size = {
-        size: {"worst": _row_label(max(rs, key=lambda r: r["bytes_per_entry"])),
-               "bytes_per_entry_max": max(r["bytes_per_entry"] for r in rs),
-               "bytes_per_entry_min": min(r["bytes_per_entry"] for r in rs)}
-        for size, rs in sorted(by_size.items())
-    }
-    return [
-        R.target("MPLS (max_labels <= 10) key + value", "<= 64 bytes",
-                 {"worst_row": _row_label(worst_kv), "bytes": worst_kv["key_value_bytes"]},
-                 worst_kv["key_value_bytes"] <= 64),
-        R.target("MPLS (max_labels <= 10) bytes per entry as the kernel charges it",
-                 "<= 128 bytes (memlock / max_entries)",
-                 {"worst_row": _row_label(worst_entry),
-                  "bytes_per_entry": worst_entry["bytes_per_entry"], "by_cache_size": per_size},
-                 worst_entry["bytes_per_entry"] <= 128,
-                 "buckets are rounded up to a power of two: at 10000 entries 16384 buckets "
-                 "add 26.2 B/entry, at 16384 entries 16 B/entry"),
-    ]
+    """Per key with its default cache (tcpip: lru, metadata: ring): the issue's two limits."""
+    out = []
+    for key, cache in (("tcpip", "lru"), ("metadata", "ring")):
+        mpls = [r for r in rows if r["encap"] == "mpls" and r["params"]["max_labels"] <= 10
+                and r["key"] == key and r.get("cache", "lru") == cache]
+        if not mpls:
+            continue
+        worst_kv = max(mpls, key=lambda r: r["key_value_bytes"])
+        worst_entry = max(mpls, key=lambda r: r["bytes_per_entry"])
+        by_size = {}
+        for r in mpls:
+            by_size.setdefault(r["cache_size"], []).append(r)
+        per_size = {
+            size: {"worst": _row_label(max(rs, key=lambda r: r["bytes_per_entry"])),
+                   "bytes_per_entry_max": max(r["bytes_per_entry"] for r in rs),
+                   "bytes_per_entry_min": min(r["bytes_per_entry"] for r in rs)}
+            for size, rs in sorted(by_size.items())
+        }
+        why = ("buckets are rounded up to a power of two: at 10000 entries 16384 buckets "
+               "add 26.2 B/entry, at 16384 entries 16 B/entry" if cache == "lru" else
+               "an array slot per entry: no element header, no buckets")
+        out += [
+            R.target(f"MPLS (max_labels <= 10) key + value, key {key} (cache={cache})",
+                     "<= 64 bytes",
+                     {"worst_row": _row_label(worst_kv), "bytes": worst_kv["key_value_bytes"]},
+                     worst_kv["key_value_bytes"] <= 64),
+            R.target(f"MPLS (max_labels <= 10) bytes per entry as the kernel charges it, "
+                     f"key {key} (cache={cache})",
+                     "<= 128 bytes (memlock / max_entries)",
+                     {"worst_row": _row_label(worst_entry),
+                      "bytes_per_entry": worst_entry["bytes_per_entry"],
+                      "by_cache_size": per_size},
+                     worst_entry["bytes_per_entry"] <= 128, why),
+        ]
+    return out
 
 
 def run_memory(cache_sizes=DEFAULT_CACHE_SIZES,
@@ -217,7 +239,7 @@ def run_memory(cache_sizes=DEFAULT_CACHE_SIZES,
         "cache_sizes": list(cache_sizes),
         "mpls_max_labels": list(MPLS_MAX_LABELS),
         "nsh_max_md_bytes": list(NSH_MAX_MD_BYTES),
-        "keys": list(KEYS),
+        "keys": [f"{k} cache={c}" for k, c in KEYS],
     }
     method["candidates"] = ("the array caches proposed from the cost breakdown "
                             "(sfcframe.bench.breakdown), MPLS max_labels=10: memlock of the "

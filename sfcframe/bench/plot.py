@@ -131,13 +131,15 @@ def plot_memory(doc: dict, path: Path) -> Path:
     rows = doc["results"]["rows"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 2]})
     ax = axes[0]
-    for key in sorted({r["key"] for r in rows}):
+    for key, cache in sorted({(r["key"], r.get("cache", "lru")) for r in rows}):
         for size in sorted({r["cache_size"] for r in rows}):
             pts = sorted((r["params"]["max_labels"], r["bytes_per_entry"]) for r in rows
-                         if r["encap"] == "mpls" and r["key"] == key and r["cache_size"] == size)
+                         if r["encap"] == "mpls" and r["key"] == key
+                         and r.get("cache", "lru") == cache and r["cache_size"] == size)
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
-                        label=f"{key}, cache_size {size}")
+                        linestyle="--" if cache == "ring" else "-",
+                        label=f"{key} cache={cache}, cache_size {size}")
     ax.axhline(ENTRY_TARGET_BYTES, color="red", linestyle="--", linewidth=1,
                label=f"target {ENTRY_TARGET_BYTES} B (max_labels <= 10)")
     ax.axvline(10, color="gray", linestyle=":", linewidth=1)
@@ -148,8 +150,10 @@ def plot_memory(doc: dict, path: Path) -> Path:
     ax.legend(fontsize=8)
     ax = axes[1]
     nsh = sorted((r for r in rows if r["encap"] == "nsh"),
-                 key=lambda r: (r["key"], r["cache_size"], r["params"]["max_md_bytes"]))
-    labels = [f"{r['key'][:4]}\n{r['cache_size']}\nmd {r['params']['max_md_bytes']}" for r in nsh]
+                 key=lambda r: (r["key"], r.get("cache", "lru"), r["cache_size"],
+                                r["params"]["max_md_bytes"]))
+    labels = [f"{r['key'][:4]} {r.get('cache', 'lru')}\n{r['cache_size']}\n"
+              f"md {r['params']['max_md_bytes']}" for r in nsh]
     ax.bar(range(len(nsh)), [r["bytes_per_entry"] for r in nsh], color="tab:purple")
     ax.set_xticks(range(len(nsh)), labels, fontsize=7)
     ax.set_title("NSH cache map (max_md_bytes)", fontsize=10)

@@ -105,12 +105,13 @@ def breakdown_table(doc: dict) -> str:
 
 def memory_table(doc: dict) -> str:
     lines = [
-        "| encap | parameters | key | cache_size | key + value B | memlock B | B/entry | "
-        "model: element + bucket B/entry |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| encap | parameters | key | cache | cache_size | key + value B | memlock B | "
+        "B/entry | model: element + bucket B/entry |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     rows = sorted(doc["results"]["rows"],
-                  key=lambda r: (r["encap"] != "mpls", r["key"] != "tcpip", r["cache_size"],
+                  key=lambda r: (r["encap"] != "mpls", r["key"] != "tcpip",
+                                 r.get("cache", "lru") != "ring", r["cache_size"],
                                  r["params"].get("max_labels", 0),
                                  r["params"].get("max_md_bytes", 0)))
     for r in rows:
@@ -118,16 +119,20 @@ def memory_table(doc: dict) -> str:
         what = (f"max_labels={p['max_labels']} pop={p['pop']}" if r["encap"] == "mpls"
                 else f"max_md_bytes={p['max_md_bytes']}")
         lines.append(
-            f"| {r['encap']} | {what} | {r['key']} | {r['cache_size']} | "
+            f"| {r['encap']} | {what} | {r['key']} | {r.get('cache', 'lru')} | "
+            f"{r['cache_size']} | "
             f"{r['key_size']} + {r['value_size']} = {r['key_value_bytes']} | "
             f"{r['memlock_bytes']} | {r['bytes_per_entry']:.2f} | "
             f"{r['model']['element_bytes']} + {r['model']['bucket_bytes_per_entry']:.2f} |"
         )
     lines.append("")
-    lines.append("memlock of the cache map from /proc/self/fdinfo; the model (htab_elem "
+    residual = {c: sorted({r["model"]["fixed_residual_bytes"] for r in rows
+                           if r.get("cache", "lru") == c}) for c in ("lru", "ring")}
+    lines.append("memlock of the cache map from /proc/self/fdinfo. Model, cache=lru: htab_elem "
                  "header 48 B + key + value rounded to 8, 16 B per bucket, buckets rounded up "
-                 "to a power of two) leaves a fixed residual of "
-                 f"{sorted({r['model']['fixed_residual_bytes'] for r in rows})} B per map.")
+                 "to a power of two; cache=ring: one array slot (8-byte tag = the id, + the "
+                 "value, rounded to 8) per entry, no buckets. Fixed residual per map: "
+                 f"lru {residual['lru']} B, ring {residual['ring']} B.")
     cands = doc["results"].get("candidates") or []
     if cands:
         lines += ["", "Candidate array caches (cost breakdown), MPLS max_labels=10 pop=1:", "",

@@ -1,7 +1,9 @@
 """The kernel-mode key: a per-packet id carried in kernel packet metadata.
 
-Ingress (XDP) draws an id no other in-flight packet holds: a per-CPU
-sequence number next to the CPU's number, so no atomics. The cache entry is
+Ingress draws an id no other in-flight packet holds: the next number of one
+sequence shared by every CPU (an atomic add), so ids are consecutive across
+CPUs and the core can keep the cache in a ring indexed by the id
+(``cache=ring``, the default with this key; :attr:`ring_capable`). The cache entry is
 stored under that id, and the id travels with the packet through the kernel
 (paper, section IV-B.1), so a VNF running in the kernel may rewrite anything
 in the packet (NAT) and egress still finds the entry. The inner packet is
@@ -57,8 +59,8 @@ MARK_OURS = 1 << 31
 MARK_PLAIN = 1 << 30
 MARK_ID = (1 << 30) - 1
 
-#: id layout per carrier: (sequence bits, CPU mask)
-ID_LAYOUT = {"data_meta": (48, 0xFFFF), "mark": (24, 0x3F)}
+#: bits of the id per carrier (the sequence wraps there)
+ID_BITS = {"data_meta": 48, "mark": 30}
 
 #: outcomes of the sfc_carrier program, in counter-index order
 CARRIER_OUTCOMES = ("copied", "absent")
@@ -83,6 +85,7 @@ class MetadataKey(KeyPlugin):
     )
     plain_in_carrier = True
     survives_nat = True
+    ring_capable = True
 
     def extra_programs(self, values: Mapping[str, Any]) -> list[ProgramSpec]:
         if values["carrier"] == "mark":
@@ -195,7 +198,6 @@ class MetadataKey(KeyPlugin):
         return values["carrier"] == "mark"
 
     @staticmethod
-    def split_id(ident: int, values: Mapping[str, Any]) -> tuple[int, int]:
-        """(CPU, sequence number) of an id drawn under ``values``."""
-        seq_bits, cpu_mask = ID_LAYOUT[values["carrier"]]
-        return (ident >> seq_bits) & cpu_mask, ident & ((1 << seq_bits) - 1)
+    def id_mask(values: Mapping[str, Any]) -> int:
+        """The largest id drawn under ``values`` (ids wrap to 0 after it)."""
+        return (1 << ID_BITS[values["carrier"]]) - 1

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -272,15 +274,23 @@ def _stats(args: argparse.Namespace) -> int:
     if not args.watch:
         show(documents(), None, False)
         return 0
+    # Ctrl-C (SIGINT) or SIGTERM ends the watch. A flag, not KeyboardInterrupt: an exception
+    # raised while the interpreter runs an at-fork handler (subprocesses) is swallowed
+    # ("Exception ignored"), and the watch would never end.
+    stop = threading.Event()
+    handlers = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     previous: dict[str, dict] = {}
     try:
-        while True:
+        while not stop.is_set():
             docs = documents()
             show(docs, previous, True)
             previous = {d["name"]: d for d in docs}
-            time.sleep(args.watch)
-    except KeyboardInterrupt:
-        return 0
+            stop.wait(args.watch)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return 0
 
 
 def _set(args: argparse.Namespace) -> int:

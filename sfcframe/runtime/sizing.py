@@ -114,6 +114,7 @@ class Sizing:
     method_detail: str
     notes: list[str] = field(default_factory=list)
     basis: str = "rate x delay"  # or "observed peak"
+    cache: str = "lru"           # the build's cache kind: lru or ring
     slack: int = 0               # LRU per-CPU slack added to in flight x margin
     observation: dict[str, Any] | None = None
 
@@ -141,6 +142,9 @@ class _MapCreateAttr(ctypes.Structure):
 
 BPF_MAP_CREATE = 0
 BPF_MAP_TYPE_LRU_HASH = 9
+BPF_MAP_TYPE_ARRAY = 2
+#: cache=ring: the slot's tag holds the 64-bit id
+RING_KEY_SIZE = 8
 
 
 def measured_bytes(entries: int, key_size: int, value_size: int) -> int:
@@ -158,32 +162,56 @@ def measured_bytes(entries: int, key_size: int, value_size: int) -> int:
         os.close(fd)
 
 
-def entry_layout(encap: str, key: str, params: Mapping[str, str]) -> tuple[str, int, int, str]:
-    """(spec description, key size, value size, how known) for the chosen encap/key."""
+def entry_layout(encap: str, key: str, params: Mapping[str, str]) -> tuple[str, int, int, str, str]:
+    """(spec description, key size, value size, how known, cache kind) for the chosen build;
+    value size is sizeof(struct sfc_value) whichever map holds it."""
     from sfcframe.composer import render
     from sfcframe.spec import resolve_spec
 
     spec = resolve_spec(encap, key, params)
+    kind = spec.cache_kind
     if os.geteuid() == 0:
         try:
+            from sfcframe.cachemap import CacheView
             from sfcframe.loader import compile_and_load
             from sfcframe.maps import map_memory
             from sfcframe.runtime.pins import map_fd
 
             module = compile_and_load(render(spec))
             try:
-                memory = map_memory(map_fd(module, "sfc_cache"))
-                return spec.describe(), memory.key_size, memory.value_size, "compiled"
+                fd = map_fd(module, "sfc_cache")
+                with CacheView.of_fd(fd, spec.value_size) as view:
+                    value_size = view.value_size
+                key_size = RING_KEY_SIZE if kind == "ring" else map_memory(fd).key_size
+                return spec.describe(), key_size, value_size, "compiled", kind
             finally:
                 module.close()
         except Exception:  # noqa: BLE001 - fall back to the computation
             pass
-    value_size = (4 + spec.header_capacity + 3) // 4 * 4  # struct sfc_value, aligned(4)
+    value_size = spec.value_size
     if key not in KNOWN_KEY_SIZES:
         raise ConfigError(
             f"size: the key size of key {key!r} is only known by compiling it; run as root"
         )
-    return spec.describe(), KNOWN_KEY_SIZES[key], value_size, "known sizes"
+    return spec.describe(), KNOWN_KEY_SIZES[key], value_size, "known sizes", kind
+
+
+def ring_bytes(entries: int, value_size: int) -> int:
+    """An array of ring slots: an 8-byte tag + the value, rounded up to 8, per entry."""
+    return (RING_KEY_SIZE + (value_size + 7) // 8 * 8) * entries
+
+
+def measured_ring_bytes(entries: int, value_size: int) -> int:
+    """memlock of a real array map of ring slots with this size."""
+    from sfcframe import bpfsys
+    from sfcframe.maps import map_memory
+
+    slot = RING_KEY_SIZE + (value_size + 7) // 8 * 8  # the u64 tag aligns the slot to 8
+    fd = bpfsys.bpf(BPF_MAP_CREATE, _MapCreateAttr(BPF_MAP_TYPE_ARRAY, 4, slot, entries, 0))
+    try:
+        return map_memory(fd).memlock
+    finally:
+        os.close(fd)
 
 
 def size(rate: str, delay: str, encap: str = "mpls", key: str = "tcpip",
@@ -212,26 +240,44 @@ def recommend(in_flight: float, encap: str = "mpls", key: str = "tcpip",
               basis: str = "rate x delay", observation: dict[str, Any] | None = None) -> Sizing:
     if margin < 1:
         raise ConfigError(f"margin {margin}: must be at least 1")
-    slack = lru_slack(cpus)
-    needed = max(1, math.ceil(in_flight * margin - 1e-9)) + slack
-    cache_size = next_pow2(needed)
+    raw = {k: v for k, v in dict(params or {}).items() if k != "cache_size"}
+    describe, key_size, value_size, how, kind = entry_layout(encap, key, raw)
     notes = []
+    if kind == "ring":
+        # FIFO: a slot is reused exactly cache_size packets later; no early eviction
+        slack = 0
+        needed = max(1, math.ceil(in_flight * margin - 1e-9))
+        cache_size = needed
+    else:
+        slack = lru_slack(cpus)
+        needed = max(1, math.ceil(in_flight * margin - 1e-9)) + slack
+        cache_size = next_pow2(needed)
     if cache_size > MAX_CACHE:
         notes.append(
             f"{cache_size:,} entries exceed the largest cache_size ({MAX_CACHE:,}); "
             "split the traffic over several VNF instances"
         )
-    raw = {k: v for k, v in dict(params or {}).items() if k != "cache_size"}
-    raw["cache_size"] = str(min(cache_size, MAX_CACHE))
-    describe, key_size, value_size, how = entry_layout(encap, key, raw)
-    method, detail = "computed", (
-        f"{ELEMENT_HEADER} B element header + key and value rounded up to 8 B per entry, "
-        f"{BUCKET_BYTES} B per bucket (layout from {how})"
-    )
-    total = computed_bytes(cache_size, key_size, value_size)
+    describe = re.sub(r"cache_size=\d+", f"cache_size={min(cache_size, MAX_CACHE)}", describe)
+    if kind == "ring":
+        method, detail = "computed", (
+            f"array of ring slots: {RING_KEY_SIZE} B tag + value rounded up to 8 B per entry "
+            f"(layout from {how})"
+        )
+        total = ring_bytes(cache_size, value_size)
+    else:
+        method, detail = "computed", (
+            f"{ELEMENT_HEADER} B element header + key and value rounded up to 8 B per entry, "
+            f"{BUCKET_BYTES} B per bucket (layout from {how})"
+        )
+        total = computed_bytes(cache_size, key_size, value_size)
     if os.geteuid() == 0:
         try:
-            if cache_size <= MEASURE_LIMIT:
+            if kind == "ring":
+                if cache_size <= MAX_CACHE:
+                    total = measured_ring_bytes(cache_size, value_size)
+                    method = "measured"
+                    detail = f"memlock of an array map created with {cache_size:,} ring slots"
+            elif cache_size <= MEASURE_LIMIT:
                 total = measured_bytes(cache_size, key_size, value_size)
                 method = "measured"
                 detail = f"memlock of an LRU hash map created with {cache_size:,} entries"
@@ -264,6 +310,7 @@ def recommend(in_flight: float, encap: str = "mpls", key: str = "tcpip",
         notes=notes,
         basis=basis,
         slack=slack,
+        cache=kind,
         observation=observation,
     )
 
@@ -303,10 +350,16 @@ def render_text(s: Sizing) -> str:
             f"in flight (Little's law): {_si(s.rate_pps, 'pps')} x {_duration(s.delay_s)} "
             f"= {s.in_flight:,.6g} packets",
         ]
+    if s.cache == "ring":
+        lines.append(
+            f"with margin x{s.margin:g} (cache=ring: FIFO, no early eviction, no rounding): "
+            f"{s.cache_size:,} entries  ->  --cache-size {s.cache_size}")
+    else:
+        lines.append(
+            f"with margin x{s.margin:g} + LRU slack {s.slack:,} ({LRU_LOCAL_FREE} per CPU): "
+            f"{s.entries_needed:,} entries, rounded up to a power "
+            f"of two: {s.cache_size:,} entries  ->  --cache-size {s.cache_size}")
     lines += [
-        f"with margin x{s.margin:g} + LRU slack {s.slack:,} ({LRU_LOCAL_FREE} per CPU): "
-        f"{s.entries_needed:,} entries, rounded up to a power "
-        f"of two: {s.cache_size:,} entries  ->  --cache-size {s.cache_size}",
         f"entry: key {s.key_size} B + value {s.value_size} B ({s.describe})",
         f"memory: {_bytes(s.bytes)} ({s.bytes_per_entry:.1f} B per entry, {s.method}: "
         f"{s.method_detail})",

@@ -39,11 +39,11 @@ def read_counters(path: str, names: list[str]) -> dict[str, int]:
 
 
 def count_entries(path: str) -> int:
-    table = pins.open_map(path)
-    try:
-        return sum(1 for _ in table.keys())
-    finally:
-        table.close()
+    """Live entries of a pinned cache map (LRU hash: its keys; ring: slots holding an entry)."""
+    from sfcframe.cachemap import CacheView
+
+    with CacheView.pinned(path) as view:
+        return view.count()
 
 
 def map_info(path: str) -> dict[str, Any]:
@@ -114,6 +114,7 @@ def _cache(record: Record, maps: dict[str, Any]) -> dict[str, Any] | None:
     entries = count_entries(record.maps[CACHE_MAP])
     capacity = cache["max_entries"]
     return {
+        "kind": "ring" if cache["type"] == "array" else "lru",
         "entries": entries,
         "capacity": capacity,
         "occupancy": round(entries / capacity, 4) if capacity else 0.0,

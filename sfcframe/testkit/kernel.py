@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any, Mapping
 
+from sfcframe.cachemap import CacheView
 from sfcframe.composer import render
 from sfcframe.loader import LoadedModule, compile_and_load
 from sfcframe.maps import counters
@@ -19,7 +20,8 @@ class KernelProxy:
         self.spec: ResolvedSpec = resolve_spec(encap, key, params or {})
         self.module: LoadedModule = compile_and_load(render(self.spec))
         # mode=static has no cache map, but the sfc_static header map
-        self._cache = None if self.spec.static else self.module.table("sfc_cache")
+        self._cache = None if self.spec.static else CacheView.of_fd(
+            self.module.table("sfc_cache").map_fd, self.spec.value_size)
         self._static = self.module.table("sfc_static") if self.spec.static else None
         self._in = self.module.table("sfc_ingress_counters")
         self._eg = self.module.table("sfc_egress_counters")
@@ -58,7 +60,7 @@ class KernelProxy:
         """Cache contents as {key bytes: value bytes}."""
         if self._cache is None:
             return {}
-        return {bytes(k): bytes(v) for k, v in self._cache.items()}
+        return self._cache.entries()
 
     def set_static_header(self, header: bytes | None) -> None:
         """mode=static: write the header egress pushes into sfc_static (as
@@ -87,9 +89,12 @@ class KernelProxy:
         self._settings[ctypes.c_int(0)] = leaf
 
     def value_size(self) -> int:
-        return ctypes.sizeof(self._cache.Leaf)
+        """sizeof(struct sfc_value)."""
+        return self._cache.value_size
 
     def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
         self.module.close()
 
     def __enter__(self) -> "KernelProxy":

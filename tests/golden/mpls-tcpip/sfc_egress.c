@@ -141,7 +141,6 @@ static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *
 
 int sfc_egress(struct __sk_buff *skb)
 {
-	struct sfc_value *cached;
 	struct sfc_value val;
 	struct sfc_key key;
 	int rc;
@@ -150,20 +149,10 @@ int sfc_egress(struct __sk_buff *skb)
 	rc = key_egress(skb, &key);
 	if (rc != SFC_NEXT)
 		return sfc_eg_finish(rc);
-	cached = sfc_cache.lookup(&key);
-	if (!cached)
+	if (sfc_cache_take(&key, &val))
 		return sfc_eg_finish(SFC_EG_NOT_CACHED);
-	if (cached->flags & SFC_VALUE_PLAIN) {
-		/* one plain packet of those the marker counts has left */
-		if (cached->len > 1)
-			cached->len -= 1;
-		else
-			sfc_cache.delete(&key);
+	if (val.flags & SFC_VALUE_PLAIN)	/* one of the plain packets a marker counts */
 		return sfc_eg_finish(SFC_EG_PLAIN);
-	}
-	/* copy before delete: a deleted LRU node may be reused at once */
-	__builtin_memcpy(&val, cached, sizeof(val));
-	sfc_cache.delete(&key);
 	rc = encap_update(&val);
 	if (rc != SFC_NEXT)
 		return sfc_eg_finish(rc);

@@ -148,27 +148,12 @@ static __always_inline int sfc_in_finish(int outcome)
 static __always_inline int sfc_ingress_plain(SFC_INGRESS_CTX *ctx, struct ethhdr *eth, void *data_end)
 {
 	struct sfc_key key;
-	struct sfc_value *cached;
-	struct sfc_value val;
 
 	__builtin_memset(&key, 0, sizeof(key));
 	if (key_ingress(ctx, eth + 1, data_end, eth->h_proto, &key) != SFC_NEXT)
 		return SFC_IN_IGNORED;
-	__builtin_memset(&val, 0, sizeof(val));
-	val.flags = SFC_VALUE_PLAIN;
-	val.len = 1;
-	if (!sfc_cache.insert(&key, &val))
-		return SFC_IN_PLAIN;
-	/*
-	 * Identical plain packets in flight (a duplicate ACK) share one marker that
-	 * counts them; only an encapsulated entry under this key is a collision.
-	 * The count is not atomic: a lost update costs one plain miss, never a header.
-	 */
-	cached = sfc_cache.lookup(&key);
-	if (!cached || !(cached->flags & SFC_VALUE_PLAIN))
-		return SFC_IN_COLLISION;
-	if (cached->len < SFC_PLAIN_MAX)
-		cached->len += 1;
+	if (sfc_cache_mark_plain(&key) != SFC_CACHE_STORED)
+		return SFC_IN_COLLISION;	/* an encapsulated packet's entry holds this key */
 	return SFC_IN_PLAIN;
 }
 
@@ -199,13 +184,19 @@ int sfc_ingress(SFC_INGRESS_CTX *ctx)
 		return sfc_in_finish(rc);
 
 	val.outer_proto = bpf_htons(SFC_ENCAP_ETHERTYPE);
-	if (sfc_cache.insert(&key, &val))
+	switch (sfc_cache_insert(&key, &val)) {
+	case SFC_CACHE_STORED:
+		break;
+	case SFC_CACHE_EXISTS:
 		return sfc_in_finish(SFC_IN_COLLISION);
+	default:
+		return sfc_in_finish(SFC_IN_ERROR);
+	}
 	rc = sfc_strip(ctx, parse.strip_len, parse.inner_proto);
 	if (rc == SFC_NEXT)
 		rc = key_ingress_attach(ctx, &key, 0);
 	if (rc != SFC_NEXT) {
-		sfc_cache.delete(&key);
+		sfc_cache_remove(&key);
 		return sfc_in_finish(rc);
 	}
 	return sfc_in_finish(SFC_IN_CACHED);

@@ -139,8 +139,76 @@ static __always_inline int tcpip_derive(void *l3, void *data_end, __u32 avail,
 }
 /* ======== end key tcpip: key type ======== */
 
-/* ======== core: maps and settings ======== */
+/* ======== core: cache (cache=lru) ======== */
+#define SFC_CACHE_STORED	0
+#define SFC_CACHE_EXISTS	1	/* an entry holds this key already */
+#define SFC_CACHE_FAILED	2	/* no slot could be claimed */
 BPF_TABLE("lru_hash", struct sfc_key, struct sfc_value, sfc_cache, SFC_CACHE_SIZE);
+
+static __always_inline int sfc_cache_insert(const struct sfc_key *key, const struct sfc_value *val)
+{
+	/* BPF_NOEXIST: an identical key in flight must not lose its header */
+	if (sfc_cache.insert(key, val))
+		return SFC_CACHE_EXISTS;
+	return SFC_CACHE_STORED;
+}
+
+/*
+ * Copy the entry out and delete it. A plain marker is returned with
+ * SFC_VALUE_PLAIN set; it is deleted only when the last of the identical
+ * plain packets it counts has left.
+ */
+static __always_inline int sfc_cache_take(const struct sfc_key *key, struct sfc_value *val)
+{
+	struct sfc_value *cached = sfc_cache.lookup(key);
+
+	if (!cached)
+		return -1;
+	if (cached->flags & SFC_VALUE_PLAIN) {
+		val->flags = SFC_VALUE_PLAIN;
+		if (cached->len > 1)
+			cached->len -= 1;
+		else
+			sfc_cache.delete(key);
+		return 0;
+	}
+	/* copy before delete: a deleted LRU node may be reused at once */
+	__builtin_memcpy(val, cached, sizeof(*val));
+	sfc_cache.delete(key);
+	return 0;
+}
+
+static __always_inline void sfc_cache_remove(const struct sfc_key *key)
+{
+	sfc_cache.delete(key);
+}
+
+/*
+ * A plain packet's marker: identical plain packets in flight (a duplicate
+ * ACK) share one marker that counts them; only an encapsulated entry under
+ * this key is a collision. The count is not atomic: a lost update costs one
+ * plain miss, never a header.
+ */
+static __always_inline int sfc_cache_mark_plain(const struct sfc_key *key)
+{
+	struct sfc_value *cached;
+	struct sfc_value val;
+
+	__builtin_memset(&val, 0, sizeof(val));
+	val.flags = SFC_VALUE_PLAIN;
+	val.len = 1;
+	if (!sfc_cache.insert(key, &val))
+		return SFC_CACHE_STORED;
+	cached = sfc_cache.lookup(key);
+	if (!cached || !(cached->flags & SFC_VALUE_PLAIN))
+		return SFC_CACHE_EXISTS;
+	if (cached->len < SFC_PLAIN_MAX)
+		cached->len += 1;
+	return SFC_CACHE_STORED;
+}
+/* ======== end core: cache (cache=lru) ======== */
+
+/* ======== core: maps and settings ======== */
 BPF_PERCPU_ARRAY(sfc_ingress_counters, __u64, SFC_IN__COUNT);
 BPF_PERCPU_ARRAY(sfc_egress_counters, __u64, SFC_EG__COUNT);
 BPF_ARRAY(sfc_settings, struct sfc_settings, 1);
@@ -307,27 +375,12 @@ static __always_inline int sfc_in_finish(int outcome)
 static __always_inline int sfc_ingress_plain(SFC_INGRESS_CTX *ctx, struct ethhdr *eth, void *data_end)
 {
 	struct sfc_key key;
-	struct sfc_value *cached;
-	struct sfc_value val;
 
 	__builtin_memset(&key, 0, sizeof(key));
 	if (key_ingress(ctx, eth + 1, data_end, eth->h_proto, &key) != SFC_NEXT)
 		return SFC_IN_IGNORED;
-	__builtin_memset(&val, 0, sizeof(val));
-	val.flags = SFC_VALUE_PLAIN;
-	val.len = 1;
-	if (!sfc_cache.insert(&key, &val))
-		return SFC_IN_PLAIN;
-	/*
-	 * Identical plain packets in flight (a duplicate ACK) share one marker that
-	 * counts them; only an encapsulated entry under this key is a collision.
-	 * The count is not atomic: a lost update costs one plain miss, never a header.
-	 */
-	cached = sfc_cache.lookup(&key);
-	if (!cached || !(cached->flags & SFC_VALUE_PLAIN))
-		return SFC_IN_COLLISION;
-	if (cached->len < SFC_PLAIN_MAX)
-		cached->len += 1;
+	if (sfc_cache_mark_plain(&key) != SFC_CACHE_STORED)
+		return SFC_IN_COLLISION;	/* an encapsulated packet's entry holds this key */
 	return SFC_IN_PLAIN;
 }
 
@@ -358,13 +411,19 @@ int sfc_ingress(SFC_INGRESS_CTX *ctx)
 		return sfc_in_finish(rc);
 
 	val.outer_proto = bpf_htons(SFC_ENCAP_ETHERTYPE);
-	if (sfc_cache.insert(&key, &val))
+	switch (sfc_cache_insert(&key, &val)) {
+	case SFC_CACHE_STORED:
+		break;
+	case SFC_CACHE_EXISTS:
 		return sfc_in_finish(SFC_IN_COLLISION);
+	default:
+		return sfc_in_finish(SFC_IN_ERROR);
+	}
 	rc = sfc_strip(ctx, parse.strip_len, parse.inner_proto);
 	if (rc == SFC_NEXT)
 		rc = key_ingress_attach(ctx, &key, 0);
 	if (rc != SFC_NEXT) {
-		sfc_cache.delete(&key);
+		sfc_cache_remove(&key);
 		return sfc_in_finish(rc);
 	}
 	return sfc_in_finish(SFC_IN_CACHED);
@@ -507,7 +566,6 @@ static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *
 
 int sfc_egress(struct __sk_buff *skb)
 {
-	struct sfc_value *cached;
 	struct sfc_value val;
 	struct sfc_key key;
 	int rc;
@@ -516,20 +574,10 @@ int sfc_egress(struct __sk_buff *skb)
 	rc = key_egress(skb, &key);
 	if (rc != SFC_NEXT)
 		return sfc_eg_finish(rc);
-	cached = sfc_cache.lookup(&key);
-	if (!cached)
+	if (sfc_cache_take(&key, &val))
 		return sfc_eg_finish(SFC_EG_NOT_CACHED);
-	if (cached->flags & SFC_VALUE_PLAIN) {
-		/* one plain packet of those the marker counts has left */
-		if (cached->len > 1)
-			cached->len -= 1;
-		else
-			sfc_cache.delete(&key);
+	if (val.flags & SFC_VALUE_PLAIN)	/* one of the plain packets a marker counts */
 		return sfc_eg_finish(SFC_EG_PLAIN);
-	}
-	/* copy before delete: a deleted LRU node may be reused at once */
-	__builtin_memcpy(&val, cached, sizeof(val));
-	sfc_cache.delete(&key);
 	rc = encap_update(&val);
 	if (rc != SFC_NEXT)
 		return sfc_eg_finish(rc);

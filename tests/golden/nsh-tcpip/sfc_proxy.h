@@ -136,8 +136,76 @@ static __always_inline int tcpip_derive(void *l3, void *data_end, __u32 avail,
 }
 /* ======== end key tcpip: key type ======== */
 
-/* ======== core: maps and settings ======== */
+/* ======== core: cache (cache=lru) ======== */
+#define SFC_CACHE_STORED	0
+#define SFC_CACHE_EXISTS	1	/* an entry holds this key already */
+#define SFC_CACHE_FAILED	2	/* no slot could be claimed */
 BPF_TABLE("lru_hash", struct sfc_key, struct sfc_value, sfc_cache, SFC_CACHE_SIZE);
+
+static __always_inline int sfc_cache_insert(const struct sfc_key *key, const struct sfc_value *val)
+{
+	/* BPF_NOEXIST: an identical key in flight must not lose its header */
+	if (sfc_cache.insert(key, val))
+		return SFC_CACHE_EXISTS;
+	return SFC_CACHE_STORED;
+}
+
+/*
+ * Copy the entry out and delete it. A plain marker is returned with
+ * SFC_VALUE_PLAIN set; it is deleted only when the last of the identical
+ * plain packets it counts has left.
+ */
+static __always_inline int sfc_cache_take(const struct sfc_key *key, struct sfc_value *val)
+{
+	struct sfc_value *cached = sfc_cache.lookup(key);
+
+	if (!cached)
+		return -1;
+	if (cached->flags & SFC_VALUE_PLAIN) {
+		val->flags = SFC_VALUE_PLAIN;
+		if (cached->len > 1)
+			cached->len -= 1;
+		else
+			sfc_cache.delete(key);
+		return 0;
+	}
+	/* copy before delete: a deleted LRU node may be reused at once */
+	__builtin_memcpy(val, cached, sizeof(*val));
+	sfc_cache.delete(key);
+	return 0;
+}
+
+static __always_inline void sfc_cache_remove(const struct sfc_key *key)
+{
+	sfc_cache.delete(key);
+}
+
+/*
+ * A plain packet's marker: identical plain packets in flight (a duplicate
+ * ACK) share one marker that counts them; only an encapsulated entry under
+ * this key is a collision. The count is not atomic: a lost update costs one
+ * plain miss, never a header.
+ */
+static __always_inline int sfc_cache_mark_plain(const struct sfc_key *key)
+{
+	struct sfc_value *cached;
+	struct sfc_value val;
+
+	__builtin_memset(&val, 0, sizeof(val));
+	val.flags = SFC_VALUE_PLAIN;
+	val.len = 1;
+	if (!sfc_cache.insert(key, &val))
+		return SFC_CACHE_STORED;
+	cached = sfc_cache.lookup(key);
+	if (!cached || !(cached->flags & SFC_VALUE_PLAIN))
+		return SFC_CACHE_EXISTS;
+	if (cached->len < SFC_PLAIN_MAX)
+		cached->len += 1;
+	return SFC_CACHE_STORED;
+}
+/* ======== end core: cache (cache=lru) ======== */
+
+/* ======== core: maps and settings ======== */
 BPF_PERCPU_ARRAY(sfc_ingress_counters, __u64, SFC_IN__COUNT);
 BPF_PERCPU_ARRAY(sfc_egress_counters, __u64, SFC_EG__COUNT);
 BPF_ARRAY(sfc_settings, struct sfc_settings, 1);
