@@ -100,7 +100,7 @@ def test_cost_harness_smoke(kernel_ready, tmp_path):
     for name in ("noop_xdp", "noop_tc", "egress_miss"):
         assert doc["results"]["calibration"]["batched_ns_per_run"][name]["median"] > 0
     names = {t["name"] for t in doc["targets"]}
-    assert "egress net cost at 10 labels, MPLS tcpip" in names
+    assert "egress net cost at 10 labels, MPLS tcpip (cache=lru)" in names
 
 
 @kernel
@@ -224,7 +224,7 @@ def test_goodput_parser():
     args = parser.parse_args(["bench", "goodput", "--labels", "10,0,2", "--rows", "control,tcpip",
                               "--hooks", "xdp-native,tc"])
     assert (args.labels, args.rows, args.hooks, args.hook) == ([0, 2, 10], ["control", "tcpip"],
-                                                               ["xdp-native", "tc"], "xdp-native")
+                                                               ["xdp-native", "tc"], "tc")
     for bad in (["--rows", "control,nope"], ["--labels", "40"], ["--hooks", "xdp"]):
         with pytest.raises(SystemExit):
             parser.parse_args(["bench", "goodput", *bad])
@@ -237,7 +237,8 @@ def test_goodput_harness_smoke(kernel_ready, tmp_path):
     from sfcframe.demo.topology import leftover_namespaces
 
     code = bench_main(["goodput", "--labels", "0,2", "--runs", "1", "--seconds", "1",
-                       "--rows", "control,tcpip", "--hooks", "xdp-native", "--out", str(tmp_path)])
+                       "--rows", "control,tcpip", "--hook", "xdp-native", "--hooks", "xdp-native",
+                       "--out", str(tmp_path)])
     assert code == 0
     assert (tmp_path / "goodput.png").stat().st_size > 0
     doc = R.load(tmp_path / "goodput.json")

@@ -160,8 +160,10 @@ def _measured(m) -> str:
             return f"{m['median']:g} ({m['min']:g}–{m['max']:g}) over {len(m['runs'])} runs"
         if "ratio" in m:
             r = m["ratio"]
+            base = "net_2_ns" if "net_2_ns" in m else "net_1_ns"
             return (f"ratio {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f}); "
-                    f"10 labels {_spread(m['net_10_ns'])} ns, 1 label {_spread(m['net_1_ns'])} ns")
+                    f"10 labels {_spread(m['net_10_ns'])} ns, {base[4]} label(s) "
+                    f"{_spread(m[base])} ns")
         if "net_ns" in m:
             extra = f" (worst: `{m['worst_row']}`)" if "worst_row" in m else ""
             return f"{_spread(m['net_ns'])} ns{extra}"

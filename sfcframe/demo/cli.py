@@ -58,6 +58,9 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
     demo.add_argument("--chains", type=int, choices=(1, 2), default=1,
                       help="sender/receiver pairs with different stacks through the VNF")
     demo.add_argument("--cache-size", type=int, help="proxy cache entries")
+    demo.add_argument("--ingress", choices=("tc", "xdp"), default="tc",
+                      help="the proxy's ingress hook: tc (default: the fastest on this veth "
+                      "testbed, whose peers send no GSO frames) or xdp (native XDP)")
     demo.add_argument("--param", action="append", type=_kv, default=[], metavar="NAME=VALUE",
                       help="proxy parameter (repeatable), e.g. pop=2")
     demo.add_argument("--delay-ms", type=float, default=3.0, help="delay VNF hold time (default 3)")
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         encap=args.encap, labels=args.labels, md_type=args.md_type,
         vnf="none" if args.self_test else args.vnf, key=args.key, seconds=args.seconds,
         streams=args.streams, chains=args.chains, cache_size=args.cache_size,
-        params=dict(args.param), delay_ms=args.delay_ms,
+        params=dict(args.param), delay_ms=args.delay_ms, ingress=args.ingress,
     )
     out = sys.stderr if args.json else sys.stdout
 

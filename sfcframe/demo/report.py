@@ -139,7 +139,8 @@ class Summary:
             per_cpu = " / ".join(str(x) for x in self.checker_per_cpu.get("match", []))
             lines += [
                 f"  stamped      {self.stamped:>10}   packets the SFF stamped",
-                f"  cached       {self.cached:>10}   stripped and cached by the proxy (XDP ingress)",
+                f"  cached       {self.cached:>10}   stripped and cached by the proxy "
+                f"({'TC' if c.get('ingress_hook') == 'tc' else 'XDP'} ingress)",
                 f"  restored     {self.restored:>10}   restored by the proxy (TC egress)",
                 f"  egress miss  {self.misses:>10}   not_cached at egress",
                 f"  checked OK   {ch.get('match', 0):>10}   exact expected header at the receiver"

@@ -43,6 +43,9 @@ class DemoConfig:
     chains: int = 1
     cache_size: int | None = None
     params: dict[str, str] = field(default_factory=dict)  # proxy parameters
+    #: the proxy's ingress hook unless params name one: tc, the fastest on this veth testbed
+    #: (BENCHMARKS.md, hook comparison) and correct here, since no peer sends GSO frames
+    ingress: str = "tc"
     delay_ms: float = 3.0
     #: checker expectation; None: after the proxy's update rule iff a proxy is in the path
     after_proxy: bool | None = None
@@ -64,6 +67,7 @@ Progress = Callable[[dict[str, Any]], None]
 
 def _proxy_params(cfg: DemoConfig, encap_plugin) -> dict[str, str]:
     params = dict(cfg.params)
+    params.setdefault("ingress", cfg.ingress)
     # a stamped stack deeper than the proxy parses would be too_deep: parse what we stamp
     names = {p.name: p for p in encap_plugin.params}
     if "max_labels" in names and "max_labels" not in params and cfg.labels > names["max_labels"].default:
@@ -235,6 +239,7 @@ def _config_dict(cfg: DemoConfig, key: str, spec, topo: Topology) -> dict[str, A
         "streams": cfg.streams,
         "chains": cfg.chains,
         "proxy_spec": spec.describe(),
+        "ingress_hook": spec.ingress_hook,
         "namespaces": f"{topo.prefix}-*",
         "proxy_name": topo.prefix if cfg.with_proxy else None,
     }
