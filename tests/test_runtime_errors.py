@@ -11,15 +11,6 @@ from fixtures.netns import VETH, Testbed, assert_no_trace, last_line, sfc, uniqu
 pytestmark = pytest.mark.kernel
 
 
-@pytest.fixture
-def bed(kernel_ready):
-    testbed = Testbed()
-    try:
-        yield testbed
-    finally:
-        testbed.cleanup()
-
-
 def up(bed: Testbed, name: str, *ifaces: str, extra: tuple[str, ...] = (), **kw):
     args = ["up", "--name", name, "--encap", "mpls", "--key", "tcpip", "--netns", bed.ns]
     for ifname in ifaces:

@@ -34,15 +34,6 @@ pytestmark = pytest.mark.kernel
 WATCHED = (*offloads.MERGING, *offloads.OBSERVED)
 
 
-@pytest.fixture
-def bed(kernel_ready):
-    testbed = Testbed()
-    try:
-        yield testbed
-    finally:
-        testbed.cleanup()
-
-
 def offload_values(bed: Testbed, ifname: str) -> dict[str, str]:
     found = bed.features(ifname)
     return {name: found[name] for name in WATCHED if name in found}

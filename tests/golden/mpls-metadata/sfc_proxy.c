@@ -145,9 +145,10 @@ static __always_inline struct sfc_ring_slot *sfc_ring_slot(const struct sfc_key 
 
 /*
  * Claim the id's slot, fill it, publish it. Whatever the slot held was
- * inserted a ring earlier and is evicted. The atomic read, the claim
- * (cmpxchg) and the publish (xchg) order the copy between them on every
- * architecture; a slot another writer is filling is not taken.
+ * inserted a ring earlier and is evicted. The claim (cmpxchg, which also
+ * validates the plain read of the old tag) and the publish (xchg) order the
+ * copy between them on every architecture; a slot another writer is filling
+ * is not taken.
  */
 static __always_inline int sfc_cache_insert(const struct sfc_key *key, const struct sfc_value *val)
 {
@@ -156,7 +157,7 @@ static __always_inline int sfc_cache_insert(const struct sfc_key *key, const str
 
 	if (!slot)
 		return SFC_CACHE_FAILED;
-	old = __sync_fetch_and_add(&slot->tag, 0);
+	old = *(volatile __u64 *)&slot->tag;
 	if (old & SFC_RING_BUSY)
 		return SFC_CACHE_FAILED;
 	if (__sync_val_compare_and_swap(&slot->tag, old, SFC_RING_BUSY) != old)
