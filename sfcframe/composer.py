@@ -80,8 +80,9 @@ def render(spec: ResolvedSpec) -> Rendered:
         "key": spec.key.plugin,
         "encap_template": spec.encap.plugin.template,
         "key_template": spec.key.plugin.template,
-        "ep": SimpleNamespace(**spec.encap_params),
-        "kp": SimpleNamespace(**spec.key_params),
+        # what each plugin's macros get as p (Plugin.template_values)
+        "ep": SimpleNamespace(**spec.encap.plugin.template_values(spec.encap_params)),
+        "kp": SimpleNamespace(**spec.key.plugin.template_values(spec.key_params)),
         "amalgamated": False,
         # the ingress hook (core parameter ingress): "xdp" or "tc"; plugin templates
         # are imported with context and may look at it

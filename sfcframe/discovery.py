@@ -14,7 +14,7 @@ from stevedore import DriverManager, ExtensionManager
 from stevedore.exception import NoMatches
 
 from sfcframe.errors import PluginError
-from sfcframe.plugin import EncapPlugin, KeyPlugin
+from sfcframe.plugin import CONTRACT_VERSION, EncapPlugin, KeyPlugin
 
 NAMESPACES = {"encap": "sfcframe.encaps", "key": "sfcframe.keys"}
 CONTRACTS = {"encap": EncapPlugin, "key": KeyPlugin}
@@ -47,6 +47,12 @@ def _check(kind: str, name: str, obj: Any) -> Any:
     if not (isinstance(obj, type) and issubclass(obj, contract)):
         raise PluginError(
             f"{kind} plugin {name!r} (from {dist}) is not a {contract.__name__} subclass"
+        )
+    if obj.contract != CONTRACT_VERSION:
+        raise PluginError(
+            f"{kind} plugin {name!r} (from {dist}) implements plugin contract "
+            f"{obj.contract}; this sfcframe needs contract {CONTRACT_VERSION} "
+            "(bpf_templates/CONTRACT.md, 'Changes from contract 1')"
         )
     try:
         instance = obj()

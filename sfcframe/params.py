@@ -18,8 +18,10 @@ _FALSE = {"0", "false", "no", "off"}
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter: ``kind`` is ``int``, ``bool``, ``choice`` or ``text`` (a
-    string the owner parses and validates itself, e.g. the core's static_header)."""
+    """One parameter: ``kind`` is ``int``, ``bool``, ``choice``, ``ipv6list``
+    (1..``max`` IPv6 addresses separated by commas, kept in their canonical
+    compressed form, e.g. SRv6 SIDs) or ``text`` (a string the owner parses and
+    validates itself, e.g. the core's static_header)."""
 
     name: str
     kind: str
@@ -36,6 +38,8 @@ class Param:
             return "true|false"
         if self.kind == "text":
             return "text"
+        if self.kind == "ipv6list":
+            return f"1..{self.max} IPv6 addresses, comma-separated"
         return "|".join(self.choices)
 
     def coerce(self, raw: Any, owner: str) -> Any:
@@ -70,6 +74,8 @@ class Param:
             if isinstance(raw, (dict, list, tuple)):
                 raise ParamError(f"{where}: expected text, got {raw!r}")
             return _text_value(raw)
+        if self.kind == "ipv6list":
+            return _ipv6_list(raw, self.max or 1, where)
         raise ParamError(f"{where}: unknown parameter kind {self.kind!r}")
 
     def as_dict(self) -> dict[str, Any]:
@@ -87,6 +93,26 @@ def _text_value(raw: Any) -> str:
     if isinstance(raw, bool):
         return "true" if raw else "false"
     return str(raw).strip()
+
+
+def _ipv6_list(raw: Any, most: int, where: str) -> str:
+    import ipaddress
+
+    items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+    parts = [str(p).strip() for p in items]
+    if not parts or any(not p for p in parts):
+        raise ParamError(f"{where}: expected IPv6 addresses separated by commas, got {raw!r}")
+    if len(parts) > most:
+        raise ParamError(f"{where}: {len(parts)} addresses, at most {most}")
+    canonical = []
+    for part in parts:
+        try:
+            canonical.append(str(ipaddress.IPv6Address(part)))
+        except ValueError:
+            raise ParamError(f"{where}: {part!r} is not an IPv6 address") from None
+    if len(set(canonical)) != len(canonical):
+        raise ParamError(f"{where}: an address is listed twice in {raw!r}")
+    return ",".join(canonical)
 
 
 def resolve(

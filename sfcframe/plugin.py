@@ -1,10 +1,16 @@
-"""The two plugin contracts: encapsulations and key strategies.
+"""The plugin contracts: encapsulations and key strategies (contract version 2).
 
 A plugin is a Python class registered under an entry point
 (``sfcframe.encaps`` or ``sfcframe.keys``). It declares its parameters, ships
-a Jinja2 template of C macros (see ``bpf_templates/CONTRACT.md`` for the C
-names each macro must define) and, for tests, a Python reference of the
-transformation it performs plus hypothesis strategies for valid inputs.
+a Jinja2 template of C macros (``bpf_templates/CONTRACT.md`` lists every C
+name a macro must define and every core name it may use, per context) and,
+for tests, a Python reference of the transformation it performs plus
+hypothesis strategies for valid inputs. The test kit
+(:mod:`sfcframe.testkit`) runs those references against the kernel.
+
+Every method below is part of the contract; the optional ones have a default
+here, so a plugin overrides only what it needs and the core never has to ask
+whether a method exists.
 """
 
 from __future__ import annotations
@@ -19,6 +25,13 @@ from sfcframe.errors import ParamError
 from sfcframe.outcomes import Outcome
 from sfcframe.params import Param
 
+#: the contract this sfcframe implements; a plugin declares the one it was
+#: written for (:attr:`_Plugin.contract`) and discovery refuses a mismatch
+CONTRACT_VERSION = 2
+
+ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
+
 
 @dataclass(frozen=True)
 class ProgramSpec:
@@ -32,52 +45,99 @@ class ProgramSpec:
 
 @dataclass(frozen=True)
 class EncapParse:
-    """Reference result of parsing one frame's encapsulation (test oracle)."""
+    """Reference result of looking at one frame's encapsulation (test oracle).
 
-    outcome: str  # "ok" or an ingress outcome name
+    ``outcome`` is ``"ok"`` (the frame is this encapsulation's: strip
+    ``strip_len`` bytes after the Ethernet header, cache ``cached``, the inner
+    packet's ethertype is ``inner_ethertype``), ``"plain"`` (not this
+    encapsulation's although it carries one of its ethertypes, e.g. IPv6 to
+    another address for SRv6: the core's plain path takes it, unmodified) or
+    the name of an ingress outcome (core or :meth:`EncapPlugin.ingress_outcomes`).
+    """
+
+    outcome: str
     strip_len: int = 0
     inner_ethertype: int = 0
     cached: bytes = b""
 
 
 class _Plugin(abc.ABC):
+    #: the contract version the plugin implements (:data:`CONTRACT_VERSION`).
+    contract: int = 1
     #: entry-point name; set by discovery, class default used by tests.
     name: str = ""
     #: one-line description shown by ``sfcframe plugins``.
     description: str = ""
-    #: declared parameters.
+    #: declared parameters, validated by the core before anything renders.
     params: tuple[Param, ...] = ()
-    #: template file (macros) in :meth:`template_dir`.
+    #: template file of C macros, in :meth:`template_dir`.
     template: str = ""
 
     @classmethod
     def template_dir(cls) -> Path:
+        """Where :attr:`template` (and any demo template) lives: the module's folder."""
         return Path(inspect.getfile(cls)).resolve().parent
 
     def validate(self, values: Mapping[str, Any]) -> None:
-        """Cross-parameter checks; raise ParamError."""
+        """Cross-parameter checks of this plugin's own values; raise ParamError."""
+
+    def core_defaults(self, core: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults of this plugin's parameters that depend on the core's (e.g.
+        on ``core["ingress"]``); values the user gave win. Default: none."""
+        return {}
+
+    def validate_core(self, values: Mapping[str, Any], core: Mapping[str, Any]) -> None:
+        """Refuse core parameters this plugin cannot serve (a hook, a cache
+        kind, ...) by raising ParamError naming both. Default: everything goes."""
+
+    def template_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """What the template's macros get as ``p``: the validated values, plus
+        anything derived from them that C needs in another form (e.g. an
+        address as a list of bytes). Computed here, never in the template."""
+        return dict(values)
 
 
 class EncapPlugin(_Plugin):
     """An SFC encapsulation: how to recognise, cache, strip and restore it."""
 
-    #: outer ethertype that marks a frame as carrying this encapsulation.
+    #: outer ethertype of an encapsulation that has exactly one; others
+    #: override :meth:`ethertypes`.
     ethertype: int = 0
     #: optional template (in :meth:`template_dir`) of the macros ``sfcframe demo``
     #: needs (``types``, ``build``, ``parse``: DEMO_HDR_MAX, demo_build(),
     #: demo_hdr_len(); see ``bpf_templates/demo.c.j2``); None: no demo.
     demo_template: str | None = None
 
+    # ---- what the frame looks like -------------------------------------
+    def ethertypes(self, values: Mapping[str, Any]) -> tuple[int, ...]:
+        """Outer ethertypes whose frames ingress hands to the parser. A frame
+        with any other ethertype takes the plain path without being parsed.
+        The first one is what a static header is pushed with. An ethertype
+        shared with plain traffic (SRv6: 0x86DD) is fine: the parser returns
+        SFC_PLAIN for frames that are not its own."""
+        return (self.ethertype,)
+
+    def inner_ethertypes(self, values: Mapping[str, Any]) -> tuple[int, ...]:
+        """Ethertypes of the inner packets this encapsulation strips down to
+        (what the test kit builds frames of)."""
+        return (ETH_P_IP,)
+
     @abc.abstractmethod
     def header_capacity(self, values: Mapping[str, Any]) -> int:
-        """Largest number of header bytes a cache entry must hold."""
+        """Largest number of header bytes a cache entry must hold (0..1020)."""
 
     @abc.abstractmethod
     def max_strip(self, values: Mapping[str, Any]) -> int:
         """Most bytes ingress removes after the Ethernet header."""
 
+    def ingress_outcomes(self, values: Mapping[str, Any]) -> list[Outcome]:
+        """Ingress outcomes the parser may return besides the core's (e.g.
+        ``sl_zero``); each gets a counter ``SFC_IN_<NAME>`` and a policy."""
+        return []
+
     def egress_outcomes(self, values: Mapping[str, Any]) -> list[Outcome]:
-        """Extra egress outcomes the encapsulation's update rule may produce."""
+        """Egress outcomes the update rule may return besides the core's (e.g.
+        ``si_expired``); each gets a counter ``SFC_EG_<NAME>`` and a policy."""
         return []
 
     def static_header(self, text: str, values: Mapping[str, Any]) -> bytes:
@@ -102,23 +162,46 @@ class EncapPlugin(_Plugin):
 
     # ---- test oracle -------------------------------------------------
     @abc.abstractmethod
-    def reference_ingress(self, l2_payload: bytes, values: Mapping[str, Any]) -> EncapParse:
-        """Parse the bytes after the Ethernet header as the C ingress does."""
+    def reference_ingress(
+        self, l2_payload: bytes, values: Mapping[str, Any], ethertype: int | None = None
+    ) -> EncapParse:
+        """Parse the bytes after the Ethernet header as the C ingress does;
+        ``ethertype`` is the frame's (one of :meth:`ethertypes`; None: the first)."""
 
     @abc.abstractmethod
     def reference_restore(
-        self, cached: bytes, values: Mapping[str, Any]
+        self, cached: bytes, values: Mapping[str, Any], inner: bytes = b""
     ) -> tuple[str, bytes]:
-        """Apply the update rule: ("ok", header bytes to push) or (outcome, b"")."""
+        """Apply the update rule to the cached bytes, for the packet egress sees:
+        ``inner`` is that packet from its L3 header on (as the function sent it).
+        Returns ("ok", header bytes to push) or (egress outcome, b"")."""
 
     @abc.abstractmethod
-    def example_header(self, values: Mapping[str, Any]) -> bytes:
-        """One typical valid header (next protocol IPv4) for table-driven tests."""
+    def example_header(self, values: Mapping[str, Any], inner_ethertype: int = ETH_P_IP) -> bytes:
+        """One typical valid header whose next protocol is ``inner_ethertype``,
+        for table-driven tests (lengths that depend on the inner packet are
+        filled in by :meth:`encapsulate`)."""
 
     @abc.abstractmethod
-    def header_strategy(self, values: Mapping[str, Any]):
-        """Hypothesis strategy of valid encapsulation headers (bytes) whose
-        next protocol is IPv4."""
+    def header_strategy(self, values: Mapping[str, Any], inner_ethertype: int = ETH_P_IP):
+        """Hypothesis strategy of valid headers (bytes) whose next protocol is
+        ``inner_ethertype`` (one of :meth:`inner_ethertypes`)."""
+
+    def reference_fixup(self, header: bytes, inner: bytes, values: Mapping[str, Any]) -> bytes:
+        """Python twin of the template's optional ``fixup`` macro: the header as
+        it reads once restored (cache mode, after :meth:`reference_restore`) or
+        pushed (static mode) in front of ``inner``. Default: unchanged."""
+        return header
+
+    def encapsulate(
+        self, header: bytes, inner: bytes, values: Mapping[str, Any]
+    ) -> tuple[int, bytes]:
+        """A frame's ethertype and the bytes after its Ethernet header for
+        ``header`` (from :meth:`header_strategy`) in front of ``inner``. The
+        default puts them side by side under the first ethertype; a plugin
+        whose header has a length covering the inner packet (SRv6's payload
+        length) fills it in here."""
+        return self.ethertypes(values)[0], header + inner
 
 
 class KeyPlugin(_Plugin):
@@ -134,41 +217,60 @@ class KeyPlugin(_Plugin):
     #: slot = id % cache_size, FIFO eviction) instead of a hash map.
     ring_capable: bool = False
 
-    def extra_programs(self, values: Mapping[str, Any]) -> list[ProgramSpec]:
+    def inner_ethertypes(self, values: Mapping[str, Any]) -> tuple[int, ...]:
+        """Ethertypes of the inner packets this key covers (others are ``no_key``)."""
+        return (ETH_P_IP,)
+
+    def extra_programs(self, values: Mapping[str, Any],
+                       core: Mapping[str, Any]) -> list[ProgramSpec]:
+        """Programs of the key's own in a build with these core parameters
+        (defined by the template's ``programs`` macro)."""
         return []
 
-    def extra_counters(self, values: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
-        """Per-CPU counter arrays of the extra programs: {map name: outcome
+    def extra_counters(self, values: Mapping[str, Any],
+                       core: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+        """Per-CPU counter arrays of :meth:`extra_programs`: {map name: outcome
         names in index order}. Stats and the test kit read them like the core's."""
         return {}
 
-    # ---- the core's build parameters (ingress hook) -------------------
-    def core_defaults(self, core: Mapping[str, Any]) -> dict[str, Any]:
-        """Defaults of this key's parameters that depend on the core's (e.g. on
-        ``core["ingress"]``); explicit values win. Default: none."""
-        return {}
-
-    def validate_core(self, values: Mapping[str, Any], core: Mapping[str, Any]) -> None:
-        """Checks against the core's parameters; raise ParamError."""
-
-    def extra_programs_for(
-        self, values: Mapping[str, Any], core: Mapping[str, Any]
-    ) -> list[ProgramSpec]:
-        """:meth:`extra_programs` of a build with these core parameters."""
-        return self.extra_programs(values)
-
-    def extra_counters_for(
-        self, values: Mapping[str, Any], core: Mapping[str, Any]
-    ) -> dict[str, tuple[str, ...]]:
-        """:meth:`extra_counters` of a build with these core parameters."""
-        return self.extra_counters(values)
-
     # ---- test oracle -------------------------------------------------
     @abc.abstractmethod
-    def reference_key(self, l3: bytes, ethertype: int) -> tuple[str, bytes | None]:
-        """("ok", key bytes or None if opaque) or (ingress outcome name, None)."""
+    def reference_key(self, l3: bytes, ethertype: int,
+                      values: Mapping[str, Any]) -> tuple[str, bytes | None]:
+        """("ok", key bytes, or None when the key is opaque, e.g. an id) or
+        (ingress outcome name, None)."""
 
-    def reference_egress_key(self, l3: bytes, ethertype: int) -> tuple[str, bytes | None]:
+    def reference_egress_key(self, l3: bytes, ethertype: int,
+                             values: Mapping[str, Any]) -> tuple[str, bytes | None]:
         """Egress view; by default the same derivation with egress outcome names."""
-        outcome, key = self.reference_key(l3, ethertype)
+        outcome, key = self.reference_key(l3, ethertype, values)
         return {"no_key": "ignored"}.get(outcome, outcome), key
+
+    def carry_to_egress(self, meta: bytes, values: Mapping[str, Any]) -> int:
+        """The ``skb->mark`` egress sees after XDP ingress left metadata ``meta``
+        in front of the packet: what travels between two BPF_PROG_TEST_RUN
+        calls (a TC ingress program writes the mark itself). Keys carried in
+        the packet itself: 0."""
+        return 0
+
+    def reference_egress_carried(self, frame: bytes, mark: int, values: Mapping[str, Any]
+                                 ) -> tuple[str, bytes | None]:
+        """Egress key step for a TC test run of ``frame`` with ``skb->mark``:
+        ("ok", cache key bytes) or (egress outcome, None). Default: derived from
+        the frame (:meth:`reference_egress_key`)."""
+        import struct
+
+        if len(frame) < 14:
+            return "ignored", None
+        return self.reference_egress_key(frame[14:], struct.unpack_from("!H", frame, 12)[0],
+                                         values)
+
+    def test_run_round_trip(self, values: Mapping[str, Any]) -> bool:
+        """Whether ingress -> :meth:`carry_to_egress` -> egress restores under
+        BPF_PROG_TEST_RUN (False where the carrier cannot be handed over there,
+        e.g. XDP data_meta to a TC program)."""
+        return True
+
+    def describe_key(self, key: bytes, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The key's fields, for people (``sfcframe cache``, diagnostics)."""
+        return {"key": key.hex()}

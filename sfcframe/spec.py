@@ -17,6 +17,7 @@ from sfcframe.outcomes import (
     Outcome,
     compose,
 )
+from sfcframe.entry import CAPACITY_MAX, ValueLayout
 from sfcframe.params import Param, resolve
 from sfcframe.plugin import ProgramSpec
 
@@ -89,9 +90,19 @@ class ResolvedSpec:
         return self.core.get("ingress", "xdp")
 
     @property
+    def value_layout(self) -> ValueLayout:
+        """struct sfc_value of this build (sfcframe.entry)."""
+        return ValueLayout(self.header_capacity)
+
+    @property
     def value_size(self) -> int:
-        """sizeof(struct sfc_value): flags, len, outer ethertype, header; aligned(4)."""
-        return (4 + self.header_capacity + 3) // 4 * 4
+        """sizeof(struct sfc_value): head, header; aligned(4)."""
+        return self.value_layout.size
+
+    @property
+    def ethertypes(self) -> tuple[int, ...]:
+        """Outer ethertypes the encapsulation claims in this build."""
+        return tuple(self.encap.plugin.ethertypes(self.encap_params))
 
     @property
     def cache_kind(self) -> str:
@@ -124,14 +135,14 @@ class ResolvedSpec:
         """The key's own programs in this build (none in static mode)."""
         if self.static:
             return []
-        return self.key.plugin.extra_programs_for(self.key_params, self.core)
+        return self.key.plugin.extra_programs(self.key_params, self.core)
 
     @property
     def key_extra_counters(self) -> dict[str, tuple[str, ...]]:
         """The key's own counter maps in this build (none in static mode)."""
         if self.static:
             return {}
-        return self.key.plugin.extra_counters_for(self.key_params, self.core)
+        return self.key.plugin.extra_counters(self.key_params, self.core)
 
     def describe(self) -> str:
         """One line naming everything the output depends on, in a fixed order."""
@@ -163,7 +174,7 @@ def header_capacity(encap: LoadedPlugin, values: Mapping[str, Any],
     header (nothing popped), so it holds up to what ingress may strip too."""
     capacity = encap.plugin.header_capacity(values)
     if core.get("mode") == "static":
-        capacity = max(capacity, min(encap.plugin.max_strip(values), 252))
+        capacity = max(capacity, min(encap.plugin.max_strip(values), CAPACITY_MAX))
     return capacity
 
 
@@ -221,7 +232,7 @@ def split_params(
 
 def resolve_cache(key: LoadedPlugin, core: Mapping[str, Any]) -> str:
     """cache=auto -> ring if the key allows it, else lru; ring with any other key is an error."""
-    capable = bool(getattr(key.plugin, "ring_capable", False))
+    capable = key.plugin.ring_capable
     if core["cache"] == "auto":
         return "ring" if capable else "lru"
     if core["cache"] == "ring" and not capable:
@@ -240,20 +251,16 @@ def resolve_spec(
     key_p = discovery.load("key", key)
     core_raw, encap_raw, key_raw = split_params(dict(params or {}), encap_p, key_p)
     core = resolve(CORE_PARAMS, core_raw, "core")
-    encap_values = resolve(encap_p.plugin.params, encap_raw, f"encap {encap}")
-    key_defaults = {
-        k: v for k, v in key_p.plugin.core_defaults(core).items() if k not in key_raw
-    }
-    key_values = resolve(key_p.plugin.params, {**key_defaults, **key_raw}, f"key {key}")
-    encap_p.plugin.validate(encap_values)
-    key_p.plugin.validate(key_values)
-    if core["mode"] != "static":
+    encap_values = _resolve_plugin(encap_p, encap_raw, core, f"encap {encap}")
+    key_values = _resolve_plugin(key_p, key_raw, core, f"key {key}")
+    if core["mode"] != "static":  # a static proxy has no key: nothing to refuse
         key_p.plugin.validate_core(key_values, core)
+    encap_p.plugin.validate_core(encap_values, core)
     capacity = header_capacity(encap_p, encap_values, core)
-    if not 0 <= capacity <= 252:
+    if not 0 <= capacity <= CAPACITY_MAX:
         raise ParamError(
-            f"encap {encap}: header capacity {capacity} bytes is outside 0..252 "
-            "(the cache entry stores its length in one byte)"
+            f"encap {encap}: header capacity {capacity} bytes is outside 0..{CAPACITY_MAX} "
+            "(a cache entry is built on the BPF stack)"
         )
     static_bytes = b""
     if core["mode"] == "static":
@@ -267,17 +274,15 @@ def resolve_spec(
             encap_params=encap_values,
             key_params=key_values,
             core=core,
-            ingress_outcomes=compose(STATIC_INGRESS, []),
-            egress_outcomes=compose(STATIC_EGRESS, []),
+            ingress_outcomes=compose(
+                STATIC_INGRESS, _sourced(encap_p.plugin.ingress_outcomes(encap_values), encap)),
+            egress_outcomes=compose(
+                STATIC_EGRESS, _sourced(encap_p.plugin.egress_outcomes(encap_values), encap)),
             static_bytes=static_bytes,
         )
     if core["static_header"]:
         raise ParamError("core: parameter static_header only applies to mode=static")
     core["cache"] = resolve_cache(key_p, core)
-    extra_egress = [
-        Outcome(o.name, o.policy, o.help, source=encap)
-        for o in encap_p.plugin.egress_outcomes(encap_values)
-    ]
     ingress = INGRESS if core["ingress"] == "xdp" else (*INGRESS, GSO)
     return ResolvedSpec(
         encap=encap_p,
@@ -285,6 +290,22 @@ def resolve_spec(
         encap_params=encap_values,
         key_params=key_values,
         core=core,
-        ingress_outcomes=compose(ingress, []),
-        egress_outcomes=compose(EGRESS, extra_egress),
+        ingress_outcomes=compose(ingress, _sourced(encap_p.plugin.ingress_outcomes(encap_values),
+                                                   encap)),
+        egress_outcomes=compose(EGRESS, _sourced(encap_p.plugin.egress_outcomes(encap_values),
+                                                 encap)),
     )
+
+
+def _sourced(outcomes: list[Outcome], source: str) -> list[Outcome]:
+    """A plugin's outcomes, labelled with the plugin they came from."""
+    return [Outcome(o.name, o.policy, o.help, source=source) for o in outcomes]
+
+
+def _resolve_plugin(loaded: LoadedPlugin, raw: Mapping[str, Any], core: Mapping[str, Any],
+                    owner: str) -> dict[str, Any]:
+    """A plugin's values: its core-dependent defaults under what the user gave, validated."""
+    defaults = {k: v for k, v in loaded.plugin.core_defaults(core).items() if k not in raw}
+    values = resolve(loaded.plugin.params, {**defaults, **raw}, owner)
+    loaded.plugin.validate(values)
+    return values

@@ -82,6 +82,17 @@ def _buffers(packet: bytes, out_size: int):
     return data_in, data_out
 
 
+#: BPF_PROG_TEST_RUN of an skb program refuses (EINVAL) an IPv4 frame shorter than
+#: Ethernet + IPv4 header and an IPv6 one shorter than Ethernet + IPv6 header
+TC_MIN_FRAME = {0x0800: 14 + 20, 0x86DD: 14 + 40}
+
+
+def tc_min_frame(frame: bytes) -> int:
+    """Shortest prefix of ``frame`` a TC test run accepts (its ethertype decides)."""
+    ethertype = int.from_bytes(frame[12:14], "big") if len(frame) >= 14 else 0
+    return TC_MIN_FRAME.get(ethertype, 14)
+
+
 def run_xdp(prog_fd: int, packet: bytes, repeat: int = 1, out_size: int = 65536) -> RunResult:
     """Run an XDP program; the output starts with any metadata it added."""
     data_in, data_out = _buffers(packet, out_size)

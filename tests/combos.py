@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+#: the SRv6 proxy's SID in the kernel tests
+SID = "fc00::a"
+
 #: (encap, key, params) — metadata round trips use the mark carrier because
 #: BPF_PROG_TEST_RUN cannot hand XDP metadata to a TC program.
 COMBOS = [
@@ -19,6 +22,13 @@ COMBOS = [
     ("nsh", "metadata", {"ingress": "tc", "max_md_bytes": 64}),
     # the metadata key defaults to cache=ring; its LRU hash map path too
     ("mpls", "metadata", {"carrier": "mark", "cache": "lru"}),
+    # SRv6 End.AD: IPv4 inner packets for tcpip, IPv4 and IPv6 for metadata; the
+    # last one a wide entry (more than 252 header bytes) behind two SIDs
+    ("srv6", "tcpip", {"sid": SID}),
+    ("srv6", "metadata", {"sid": SID, "carrier": "mark"}),
+    ("srv6", "tcpip", {"sid": SID, "ingress": "tc"}),
+    ("srv6", "metadata", {"sid": f"fc00::b,{SID}", "ingress": "tc", "max_segments": 16,
+                          "max_ext_bytes": 16}),
 ]
 
 

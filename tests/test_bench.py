@@ -260,3 +260,17 @@ def test_goodput_harness_smoke(kernel_ready, tmp_path):
     assert not [n for n in leftover_namespaces() if n.startswith(tuple(prefixes))]
     names = [t["name"] for t in doc["targets"]]
     assert names == ["goodput with 2 labels vs control (tcpip, xdp-native)"]
+
+
+def test_every_variant_edit_applies_to_the_current_templates():
+    """A template change that breaks a breakdown edit fails here, not in `make bench`."""
+    from sfcframe.bench.breakdown import breakdown_rows
+    from sfcframe.composer import MAIN_FILE, render
+    from sfcframe.spec import resolve_spec
+
+    builds = {row.build for row in breakdown_rows() if row.build.edits}
+    assert builds
+    for build in builds:
+        text = render(resolve_spec(build.encap, build.key, build.params_dict())).files[MAIN_FILE]
+        for edit in build.edits:
+            text = edit.apply(text)  # raises when the pattern no longer matches

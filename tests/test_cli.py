@@ -123,6 +123,12 @@ def test_plugins_command_reports_broken_plugins_and_still_lists_the_rest(bad_plu
     assert "Traceback" not in proc.stderr
 
 
+def test_plugin_of_another_contract_version_is_refused(bad_plugins):
+    proc = run("build", "--encap", "oldcontract", "--key", "tcpip", env_extra=bad_plugins)
+    assert_one_line_error(proc, "oldcontract", "sfcframe-oldcontract", "contract 1",
+                          "needs contract 2", "CONTRACT.md")
+
+
 def test_object_that_is_not_a_plugin_is_refused(bad_plugins):
     proc = run("build", "--encap", "mpls", "--key", "notaplugin", env_extra=bad_plugins)
     assert_one_line_error(proc, "notaplugin", "sfcframe-notaplugin", "KeyPlugin")

@@ -8,20 +8,14 @@ import pytest
 from hypothesis import strategies as st  # noqa: F401  (strategies used via plugins)
 
 from combos import COMBOS, combo_id, in_drop, in_pass, parametrize_combos
-from sfcframe.testkit.packets import ETH_P_IP, ether, frame, tcp_ipv4
-from sfcframe.testrun import TC_ACT_OK, TC_ACT_SHOT, XDP_DROP, XDP_PASS
+from sfcframe.testkit.packets import ETH_P_IP, ether, tcp_ipv4
+from sfcframe.testrun import TC_ACT_OK, TC_ACT_SHOT, XDP_DROP, XDP_PASS, tc_min_frame
 
 pytestmark = pytest.mark.kernel
 
 
-def _example_header(harness) -> bytes:
-    plugin = harness.proxy.spec.encap.plugin
-    return plugin.example_header(harness.proxy.spec.encap_params)
-
-
 def _valid_frame(harness, inner: bytes | None = None) -> bytes:
-    plugin = harness.proxy.spec.encap.plugin
-    return frame(plugin.ethertype, _example_header(harness), inner or tcp_ipv4(ip_option_words=2))
+    return harness.example_frame(inner or tcp_ipv4(ip_option_words=2))
 
 
 @parametrize_combos
@@ -31,7 +25,8 @@ def test_every_truncation_at_ingress(harness_factory, combo, strict):
     harness = harness_factory(encap, key, strict=strict, **params)
     full = _valid_frame(harness)
     outcomes = set()
-    for length in range(14, len(full) + 1):
+    shortest = tc_min_frame(full) if harness.proxy.spec.ingress_hook == "tc" else 14
+    for length in range(shortest, len(full) + 1):
         harness.reset()
         outcomes.add(harness.check_ingress(full[:length]).expect.outcome)
     assert "cached" in outcomes and "malformed" in outcomes

@@ -48,6 +48,7 @@ MACS = {"dst": "02:00:00:00:00:02", "src": "02:00:00:00:00:01"}
 KEY = MetadataKey()
 MARK = {"carrier": "mark"}
 DATA_META = {"carrier": "data_meta"}
+XDP_CORE = {"ingress": "xdp"}
 
 kernel = pytest.mark.kernel
 
@@ -151,11 +152,11 @@ def test_snat_helper_matches_scapy():
 
 
 def test_reference_key_is_opaque_for_ip_and_ipv6_only():
-    assert KEY.reference_key(tcp4(), ETH_P_IP) == ("ok", None)
-    assert KEY.reference_key(b"", ETH_P_IP) == ("ok", None)  # the packet is not parsed
-    assert KEY.reference_key(bytes(IPv6() / UDP()), ETH_P_IPV6) == ("ok", None)
-    assert KEY.reference_key(bytes(ARP()), 0x0806) == ("no_key", None)
-    assert KEY.reference_egress_key(bytes(ARP()), 0x0806) == ("ignored", None)
+    assert KEY.reference_key(tcp4(), ETH_P_IP, MARK) == ("ok", None)
+    assert KEY.reference_key(b"", ETH_P_IP, MARK) == ("ok", None)  # the packet is not parsed
+    assert KEY.reference_key(bytes(IPv6() / UDP()), ETH_P_IPV6, MARK) == ("ok", None)
+    assert KEY.reference_key(bytes(ARP()), 0x0806, MARK) == ("no_key", None)
+    assert KEY.reference_egress_key(bytes(ARP()), 0x0806, MARK) == ("ignored", None)
     assert KEY.plain_in_carrier and KEY.survives_nat
 
 
@@ -190,10 +191,12 @@ def test_carrier_parameter():
     assert resolve_spec("mpls", "metadata").key_params == DATA_META
     with pytest.raises(ParamError, match="carrier"):
         resolve_spec("mpls", "metadata", {"carrier": "cb"})
-    assert KEY.extra_programs(DATA_META) == []
-    (prog,) = KEY.extra_programs(MARK)
+    assert KEY.extra_programs(DATA_META, XDP_CORE) == []
+    (prog,) = KEY.extra_programs(MARK, XDP_CORE)
     assert (prog.function, prog.prog_type, prog.hook) == ("sfc_carrier", "sched_cls", "tc-ingress")
-    assert KEY.extra_counters(MARK) == {CARRIER_COUNTERS: CARRIER_OUTCOMES}
+    assert KEY.extra_counters(MARK, XDP_CORE) == {CARRIER_COUNTERS: CARRIER_OUTCOMES}
+    # a TC ingress program writes skb->mark itself: no carrier program
+    assert KEY.extra_programs(MARK, {"ingress": "tc"}) == []
 
 
 @pytest.mark.parametrize("carrier", ["data_meta", "mark"])

@@ -294,7 +294,7 @@ def expect_ingress(frame: bytes, values) -> tuple[str, bytes]:
     parse = NSH.reference_ingress(frame[14:], values)
     if parse.outcome != "ok":
         return parse.outcome, b""
-    outcome, _ = KEY.reference_key(frame[14 + parse.strip_len :], parse.inner_ethertype)
+    outcome, _ = KEY.reference_key(frame[14 + parse.strip_len :], parse.inner_ethertype, {})
     if outcome != "ok":
         return outcome, b""
     return "cached", frame[:12] + struct.pack("!H", ETH_P_IP) + frame[14 + parse.strip_len :]

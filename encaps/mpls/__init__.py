@@ -6,16 +6,15 @@ from typing import Any, Mapping
 
 from sfcframe.errors import ParamError
 from sfcframe.params import Param
-from sfcframe.plugin import EncapParse, EncapPlugin
+from sfcframe.plugin import ETH_P_IP, ETH_P_IPV6, EncapParse, EncapPlugin
 
 ETH_P_MPLS_UC = 0x8847
-ETH_P_IP = 0x0800
-ETH_P_IPV6 = 0x86DD
 LABEL_BYTES = 4
 MAX_LABELS_LIMIT = 32
 
 
 class MplsEncap(EncapPlugin):
+    contract = 2
     description = "SR-MPLS label stack (ethertype 0x8847); restores all but the popped labels"
     template = "mpls.c.j2"
     demo_template = "demo.c.j2"
@@ -45,7 +44,11 @@ class MplsEncap(EncapPlugin):
         return LABEL_BYTES * values["max_labels"]
 
     # ---- test oracle -------------------------------------------------
-    def reference_ingress(self, l2_payload: bytes, values: Mapping[str, Any]) -> EncapParse:
+    def inner_ethertypes(self, values: Mapping[str, Any]) -> tuple[int, ...]:
+        return (ETH_P_IP, ETH_P_IPV6)
+
+    def reference_ingress(self, l2_payload: bytes, values: Mapping[str, Any],
+                          ethertype: int | None = None) -> EncapParse:
         words = []
         for i in range(values["max_labels"]):
             word = l2_payload[LABEL_BYTES * i : LABEL_BYTES * (i + 1)]
@@ -70,7 +73,8 @@ class MplsEncap(EncapPlugin):
             cached=b"".join(words[values["pop"] :]),
         )
 
-    def reference_restore(self, cached: bytes, values: Mapping[str, Any]) -> tuple[str, bytes]:
+    def reference_restore(self, cached: bytes, values: Mapping[str, Any],
+                          inner: bytes = b"") -> tuple[str, bytes]:
         return "ok", cached
 
     def static_header(self, text: str, values: Mapping[str, Any]) -> bytes:
@@ -113,13 +117,13 @@ class MplsEncap(EncapPlugin):
             )
         return header
 
-    def example_header(self, values: Mapping[str, Any]) -> bytes:
+    def example_header(self, values: Mapping[str, Any], inner_ethertype: int = ETH_P_IP) -> bytes:
         from sfcframe.encaps.mpls.scapy_layers import label_stack
 
         depth = min(3, values["max_labels"])
         return label_stack([(1000 + i, i % 8, 64 - i) for i in range(depth)])
 
-    def header_strategy(self, values: Mapping[str, Any]):
+    def header_strategy(self, values: Mapping[str, Any], inner_ethertype: int = ETH_P_IP):
         from hypothesis import strategies as st
 
         from sfcframe.encaps.mpls.scapy_layers import label_stack

@@ -25,10 +25,9 @@ from typing import Any, Mapping
 
 from sfcframe.outcomes import Outcome
 from sfcframe.params import Param
-from sfcframe.plugin import EncapParse, EncapPlugin
+from sfcframe.plugin import ETH_P_IP, EncapParse, EncapPlugin
 
 ETH_P_NSH = 0x894F
-ETH_P_IP = 0x0800
 
 NSH_BASE_LEN = 8  # base header + service path header
 NSH_MD1_LEN = 24  # MD type 1: base + path + 16 bytes of fixed context
@@ -52,6 +51,7 @@ def _capacity(values: Mapping[str, Any]) -> int:
 
 
 class NshEncap(EncapPlugin):
+    contract = 2
     description = (
         "NSH, RFC 8300 (ethertype 0x894F), MD types 1 and 2, next protocol IPv4; "
         "restores the cached header with the Service Index decremented"
@@ -87,7 +87,8 @@ class NshEncap(EncapPlugin):
         ]
 
     # ---- test oracle -------------------------------------------------
-    def reference_ingress(self, l2_payload: bytes, values: Mapping[str, Any]) -> EncapParse:
+    def reference_ingress(self, l2_payload: bytes, values: Mapping[str, Any],
+                          ethertype: int | None = None) -> EncapParse:
         hdr = l2_payload
         if len(hdr) < NSH_BASE_LEN:
             return EncapParse("malformed")
@@ -116,7 +117,8 @@ class NshEncap(EncapPlugin):
             "ok", strip_len=length, inner_ethertype=ETH_P_IP, cached=bytes(hdr[:length])
         )
 
-    def reference_restore(self, cached: bytes, values: Mapping[str, Any]) -> tuple[str, bytes]:
+    def reference_restore(self, cached: bytes, values: Mapping[str, Any],
+                          inner: bytes = b"") -> tuple[str, bytes]:
         if len(cached) < NSH_BASE_LEN:  # never cached by ingress
             return "error", b""
         si = cached[NSH_SI_OFFSET]
@@ -124,7 +126,7 @@ class NshEncap(EncapPlugin):
             return "si_expired", b""
         return "ok", cached[:NSH_SI_OFFSET] + bytes([si - 1]) + cached[NSH_SI_OFFSET + 1 :]
 
-    def example_header(self, values: Mapping[str, Any]) -> bytes:
+    def example_header(self, values: Mapping[str, Any], inner_ethertype: int = ETH_P_IP) -> bytes:
         """MD type 2 with two TLVs (one padded) when they fit max_md_bytes, else MD type 1."""
         from sfcframe.encaps.nsh.scapy_layers import Tlv, nsh_md1, nsh_md2
 
@@ -133,7 +135,7 @@ class NshEncap(EncapPlugin):
             return nsh_md2(spi=0x00ABCD, si=254, tlvs=tlvs, ttl=63)
         return nsh_md1(spi=0x00ABCD, si=254, context=bytes(range(16)), ttl=63)
 
-    def header_strategy(self, values: Mapping[str, Any]):
+    def header_strategy(self, values: Mapping[str, Any], inner_ethertype: int = ETH_P_IP):
         from hypothesis import strategies as st
 
         from sfcframe.encaps.nsh.scapy_layers import Tlv, nsh_md1, nsh_md2

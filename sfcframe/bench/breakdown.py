@@ -26,7 +26,7 @@ from sfcframe.bench.cost import Edit, Row, mpls_build, mpls_stack
 
 NO_INSERT = Edit(
     "ingress: no cache insert",
-    r"switch \(sfc_cache_insert\(&key, &val\)\) \{",
+    r"switch \(sfc_cache_insert\(&key, val\)\) \{",
     "switch (SFC_CACHE_STORED) {",
 )
 NO_STRIP = Edit(
@@ -52,7 +52,7 @@ NO_STORE = Edit(
 )
 NO_RESTORE = Edit(
     "egress: no restore (lookup + copy + delete only)",
-    r"return sfc_eg_finish\(sfc_restore\(skb, &val\)\);",
+    r"return sfc_eg_finish\(sfc_restore\(skb, val\)\);",
     "return sfc_eg_finish(SFC_EG_RESTORED);",
 )
 NO_COMMON_LRU = Edit(
@@ -98,12 +98,14 @@ _BARRIER = 'asm volatile("" ::: "memory");'
 _COMMON = r"""
 static __always_inline int sfc_cache_mark_plain(const struct sfc_key *key)
 {
-	struct sfc_value val;
+	struct sfc_value *val = sfc_scratch_value(SFC_SCRATCH_PLAIN);
 
-	__builtin_memset(&val, 0, sizeof(val));
-	val.flags = SFC_VALUE_PLAIN;
-	val.len = 1;
-	return sfc_cache_insert(key, &val);
+	if (!val)
+		return SFC_CACHE_FAILED;
+	__builtin_memset(val, 0, sizeof(*val));
+	val->flags = SFC_VALUE_PLAIN;
+	val->len = 1;
+	return sfc_cache_insert(key, val);
 }
 
 static __always_inline void sfc_cache_remove(const struct sfc_key *key)

@@ -281,8 +281,6 @@ class LoadedBuild:
         self._cache = CacheView.of_fd(self.module.table("sfc_cache").map_fd)
         self.ingress_names = [o.name for o in self.resolved.ingress_outcomes]
         self.egress_names = [o.name for o in self.resolved.egress_outcomes]
-        key = self.resolved.key.plugin
-        self._carry = getattr(key, "carry_to_egress", None)
 
     def counters(self) -> dict[str, dict[str, int]]:
         from sfcframe.maps import counters
@@ -297,7 +295,7 @@ class LoadedBuild:
         self._cache.clear()
 
     def mark_for(self, ingress: RunResult) -> int:
-        return self._carry(ingress.meta, self.resolved.key_params) if self._carry else 0
+        return self.resolved.key.plugin.carry_to_egress(ingress.meta, self.resolved.key_params)
 
     def expected(self, header: bytes, inner: bytes) -> tuple[str, bytes, str, bytes]:
         """(ingress outcome, stripped frame, egress outcome, restored frame) per the oracle."""

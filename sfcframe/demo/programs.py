@@ -101,7 +101,7 @@ def demo_options(
 
 def render(encap_plugin: Any, d: SimpleNamespace) -> str:
     """C of the demo programs (stamper and checker) for one encapsulation."""
-    if not getattr(encap_plugin, "demo_template", None):
+    if not encap_plugin.demo_template:
         raise PluginError(
             f"encap plugin {encap_plugin.name!r} has no demo template (EncapPlugin.demo_template)"
         )

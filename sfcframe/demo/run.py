@@ -90,7 +90,7 @@ def run_demo(
     if cfg.md_type not in (1, 2):
         raise UsageError("--md-type must be 1 or 2")
     encap_plugin = discovery.load("encap", cfg.encap).plugin
-    if not getattr(encap_plugin, "demo_template", None):
+    if not encap_plugin.demo_template:
         raise PluginError(
             f"encap {cfg.encap} has no demo (its plugin sets no EncapPlugin.demo_template)"
         )

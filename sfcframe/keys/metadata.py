@@ -68,6 +68,7 @@ CARRIER_COUNTERS = "sfc_carrier_counters"
 
 
 class MetadataKey(KeyPlugin):
+    contract = 2
     description = (
         "per-packet id in kernel packet metadata (XDP data_meta or skb->mark): "
         "for kernel-mode VNFs, survives NAT, any IPv4/IPv6 inner packet"
@@ -87,14 +88,21 @@ class MetadataKey(KeyPlugin):
     survives_nat = True
     ring_capable = True
 
-    def extra_programs(self, values: Mapping[str, Any]) -> list[ProgramSpec]:
-        if values["carrier"] == "mark":
+    def inner_ethertypes(self, values: Mapping[str, Any]) -> tuple[int, ...]:
+        return (ETH_P_IP, ETH_P_IPV6)
+
+    def extra_programs(self, values: Mapping[str, Any],
+                       core: Mapping[str, Any]) -> list[ProgramSpec]:
+        """carrier=mark behind XDP ingress: sfc_carrier moves the id into skb->mark.
+        A TC ingress program writes skb->mark itself: no extra program."""
+        if values["carrier"] == "mark" and core.get("ingress") != "tc":
             return [ProgramSpec("sfc_carrier", "sched_cls", "tc-ingress", source="metadata")]
         return []
 
-    def extra_counters(self, values: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    def extra_counters(self, values: Mapping[str, Any],
+                       core: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
         """Per-CPU counter maps of this key's own programs: {map name: outcome names}."""
-        if values["carrier"] == "mark":
+        if self.extra_programs(values, core):
             return {CARRIER_COUNTERS: CARRIER_OUTCOMES}
         return {}
 
@@ -110,18 +118,9 @@ class MetadataKey(KeyPlugin):
                 "XDP metadata to write); with ingress=tc use carrier=mark (the default there)"
             )
 
-    def extra_programs_for(self, values, core) -> list[ProgramSpec]:
-        if core.get("ingress") == "tc":
-            return []  # the TC ingress program writes skb->mark: no sfc_carrier
-        return self.extra_programs(values)
-
-    def extra_counters_for(self, values, core) -> dict[str, tuple[str, ...]]:
-        if core.get("ingress") == "tc":
-            return {}
-        return self.extra_counters(values)
-
     # ---- test oracle -------------------------------------------------
-    def reference_key(self, l3: bytes, ethertype: int) -> tuple[str, bytes | None]:
+    def reference_key(self, l3: bytes, ethertype: int,
+                      values: Mapping[str, Any]) -> tuple[str, bytes | None]:
         """Any IPv4 or IPv6 packet gets an id, which is opaque (None): the
         packet's bytes are not looked at."""
         if ethertype in (ETH_P_IP, ETH_P_IPV6):
@@ -144,8 +143,7 @@ class MetadataKey(KeyPlugin):
             return None
         return flags, ident
 
-    @classmethod
-    def carry_to_egress(cls, meta: bytes, values: Mapping[str, Any]) -> int:
+    def carry_to_egress(self, meta: bytes, values: Mapping[str, Any]) -> int:
         """The ``skb->mark`` egress sees, given the metadata XDP ingress wrote.
 
         Simulates what travels between the two test runs, since
@@ -160,7 +158,7 @@ class MetadataKey(KeyPlugin):
         """
         if values["carrier"] != "mark":
             return 0
-        decoded = cls.decode_meta(meta)
+        decoded = self.decode_meta(meta)
         if decoded is None:
             return 0
         flags, ident = decoded
@@ -191,8 +189,7 @@ class MetadataKey(KeyPlugin):
             return "plain", None
         return "ok", struct.pack("=Q", mark & MARK_ID)
 
-    @staticmethod
-    def test_run_round_trip(values: Mapping[str, Any]) -> bool:
+    def test_run_round_trip(self, values: Mapping[str, Any]) -> bool:
         """Whether ingress -> :meth:`carry_to_egress` -> egress restores under
         BPF_PROG_TEST_RUN (only with carrier=mark)."""
         return values["carrier"] == "mark"

@@ -21,6 +21,7 @@ KEY_FIELDS = ("saddr", "daddr", "sport", "dport", "seq", "ack_seq", "ip_id", "wi
 
 
 class TcpIpKey(KeyPlugin):
+    contract = 2
     description = (
         "immutable IPv4+TCP fields (addresses, ports, seq, ack, IP id, window): "
         "for user-space VNFs that do not rewrite them"
@@ -28,7 +29,8 @@ class TcpIpKey(KeyPlugin):
     template = "tcpip.c.j2"
     params = ()
 
-    def reference_key(self, l3: bytes, ethertype: int) -> tuple[str, bytes | None]:
+    def reference_key(self, l3: bytes, ethertype: int,
+                      values: Mapping[str, Any]) -> tuple[str, bytes | None]:
         if ethertype != ETH_P_IP:
             return "no_key", None
         if len(l3) < 20:
@@ -52,6 +54,6 @@ class TcpIpKey(KeyPlugin):
         key = l3[12:16] + l3[16:20] + tcp[0:2] + tcp[2:4] + tcp[4:8] + tcp[8:12] + l3[4:6] + tcp[14:16]
         return "ok", key
 
-    def describe_key(self, key: bytes) -> Mapping[str, Any]:
+    def describe_key(self, key: bytes, values: Mapping[str, Any]) -> Mapping[str, Any]:
         saddr, daddr, sport, dport, seq, ack, ip_id, window = struct.unpack("!4s4sHHIIHH", key)
         return dict(zip(KEY_FIELDS, (saddr, daddr, sport, dport, seq, ack, ip_id, window)))

@@ -51,7 +51,7 @@ def _plain_in_cache(record: state.Record) -> bool:
     from sfcframe import discovery
 
     plugin = discovery.load("key", record.key).plugin
-    return not getattr(plugin, "plain_in_carrier", False) and bool(
+    return not plugin.plain_in_carrier and bool(
         record.spec.get("core", {}).get("track_plain", True))
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sfcframe.testkit.kernel import KernelProxy
 from sfcframe.testkit.oracle import Expect, Oracle
+from sfcframe.testkit.packets import ETH_P_IP, ether
 from sfcframe.testrun import RunResult
 
 
@@ -56,6 +57,24 @@ class Harness:
         self.oracle = Oracle(proxy.spec, strict=strict)
         self.key = proxy.spec.key.plugin
         self.values = proxy.spec.key_params
+        self.encap = proxy.spec.encap.plugin
+        self.encap_values = proxy.spec.encap_params
+
+    # ---- frames -------------------------------------------------------
+    @property
+    def inner_ethertypes(self) -> tuple[int, ...]:
+        """Inner packet families both the encapsulation and the key handle."""
+        keyed = self.key.inner_ethertypes(self.values)
+        return tuple(t for t in self.encap.inner_ethertypes(self.encap_values) if t in keyed)
+
+    def frame(self, header: bytes, inner: bytes) -> bytes:
+        """An encapsulated frame: ``header`` (from the encapsulation's strategy or
+        example) in front of ``inner``, lengths filled in by the encapsulation."""
+        ethertype, payload = self.encap.encapsulate(header, inner, self.encap_values)
+        return ether(ethertype) + payload
+
+    def example_frame(self, inner: bytes, inner_ethertype: int = ETH_P_IP) -> bytes:
+        return self.frame(self.encap.example_header(self.encap_values, inner_ethertype), inner)
 
     def reset(self) -> None:
         self.proxy.clear()
@@ -109,14 +128,10 @@ class Harness:
         ingress=tc the ingress program wrote skb->mark itself: that mark."""
         if self.proxy.spec.ingress_hook == "tc":
             return ingress.mark
-        carry = getattr(self.key, "carry_to_egress", None)
-        return carry(ingress.meta, self.values) if carry else 0
+        return self.key.carry_to_egress(ingress.meta, self.values)
 
     def egress_key(self, frame: bytes, mark: int) -> tuple[str, bytes | None]:
-        reference = getattr(self.key, "reference_egress_carried", None)
-        if reference is not None:
-            return reference(frame, mark, self.values)
-        return self.oracle.egress_key(frame)
+        return self.key.reference_egress_carried(frame, mark, self.values)
 
     def check_egress(self, frame: bytes, mark: int = 0) -> Checked:
         cache_before = self.proxy.cache()

@@ -65,10 +65,7 @@ class KernelProxy:
     def set_static_header(self, header: bytes | None) -> None:
         """mode=static: write the header egress pushes into sfc_static (as
         ``sfcframe set --static-header`` does); None: back to the build's."""
-        from sfcframe.runtime.instance import static_value
-
-        size = ctypes.sizeof(self._static.Leaf)
-        raw = static_value(header, self.spec.encap.plugin.ethertype, size)
+        raw = self.spec.value_layout.static(header, self.spec.ethertypes[0])
         self._static[ctypes.c_int(0)] = self._static.Leaf.from_buffer_copy(raw)
 
     def clear(self) -> None:

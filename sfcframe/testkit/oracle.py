@@ -11,10 +11,10 @@ import struct
 from dataclasses import dataclass
 from typing import Mapping
 
+from sfcframe.entry import FLAG_PLAIN
 from sfcframe.spec import ResolvedSpec
 from sfcframe.testrun import TC_ACT_OK, TC_ACT_SHOT, XDP_DROP, XDP_PASS
 
-VALUE_PLAIN = 0x1
 ETH_P_IP = 0x0800
 ETH_P_IPV6 = 0x86DD
 PLAIN_MAX = 255
@@ -37,6 +37,9 @@ class Oracle:
         self.key = spec.key.plugin
         self.strict = spec.core["strict"] if strict is None else strict
         self.capacity = spec.header_capacity
+        self.layout = spec.value_layout
+        self.values = spec.encap_params
+        self.key_values = spec.key_params
         self.tc_ingress = spec.ingress_hook == "tc"
         self._in_pass, self._in_drop = (TC_ACT_OK, TC_ACT_SHOT) if self.tc_ingress else (
             XDP_PASS, XDP_DROP)
@@ -46,21 +49,16 @@ class Oracle:
     # ---- entry layout -------------------------------------------------
     @property
     def value_size(self) -> int:
-        size = 4 + self.capacity
-        return (size + 3) // 4 * 4
+        return self.layout.size
 
-    def value(self, cached: bytes, plain: bool = False, count: int = 1) -> bytes:
-        """struct sfc_value bytes: flags, len, outer_proto, hdr[] zero-padded.
-        A plain marker's len counts the identical plain packets in flight."""
+    def value(self, cached: bytes, plain: bool = False, count: int = 1,
+              outer_proto: int = 0) -> bytes:
+        """struct sfc_value bytes (sfcframe.entry): a header cached under the
+        ethertype it arrived with, or a plain marker whose len counts the
+        identical plain packets in flight."""
         if plain:
-            head = struct.pack("!BBH", VALUE_PLAIN, count, 0)
-            return head.ljust(self.value_size, b"\x00")
-        head = struct.pack("!BBH", 0, len(cached), self.encap.ethertype)
-        return (head + cached).ljust(self.value_size, b"\x00")
-
-    def cached_header(self, value: bytes) -> tuple[int, bytes]:
-        flags, length = value[0], value[1]
-        return flags, value[4 : 4 + length]
+            return self.layout.plain_marker(count)
+        return self.layout.pack(0, cached, outer_proto)
 
     # ---- verdicts -----------------------------------------------------
     def _verdict(self, policy: str, pass_v: int, drop_v: int) -> int:
@@ -87,12 +85,11 @@ class Oracle:
         if len(frame) < 14:
             return self._in("ignored", frame)
         ethertype = struct.unpack_from("!H", frame, 12)[0]
-        if ethertype != self.encap.ethertype:
-            if self.spec.static:
-                return self._in("plain" if ethertype in (ETH_P_IP, ETH_P_IPV6) else "ignored",
-                                frame)
-            return self._ingress_plain(frame, ethertype, cache_keys)
-        parse = self.encap.reference_ingress(frame[14:], self.spec.encap_params)
+        if ethertype not in self.spec.ethertypes:
+            return self._not_ours(frame, ethertype, cache_keys)
+        parse = self.encap.reference_ingress(frame[14:], self.values, ethertype=ethertype)
+        if parse.outcome == "plain":
+            return self._not_ours(frame, ethertype, cache_keys)
         if parse.outcome != "ok":
             return self._in(parse.outcome, frame)
         stripped = frame[:12] + struct.pack("!H", parse.inner_ethertype) + frame[14 + parse.strip_len :]
@@ -103,19 +100,27 @@ class Oracle:
             if too_short:
                 return self._in("malformed", frame)
             return self._in("stripped", frame, packet=stripped)
-        outcome, key = self.key.reference_key(frame[14 + parse.strip_len :], parse.inner_ethertype)
+        outcome, key = self.key.reference_key(frame[14 + parse.strip_len :], parse.inner_ethertype,
+                                              self.key_values)
         if outcome != "ok":
             return self._in(outcome, frame)
         if key is not None and key in cache_keys:
             return self._in("collision", frame)
         if too_short:
             return self._in("malformed", frame)
-        return self._in("cached", frame, packet=stripped, key=key, value=self.value(parse.cached))
+        return self._in("cached", frame, packet=stripped, key=key,
+                        value=self.value(parse.cached, outer_proto=ethertype))
+
+    def _not_ours(self, frame: bytes, ethertype: int, cache_keys) -> Expect:
+        """A frame that is not the encapsulation's takes the plain path."""
+        if self.spec.static:
+            return self._in("plain" if ethertype in (ETH_P_IP, ETH_P_IPV6) else "ignored", frame)
+        return self._ingress_plain(frame, ethertype, cache_keys)
 
     def _ingress_plain(self, frame: bytes, ethertype: int, cache_keys) -> Expect:
         if not self.spec.core["track_plain"]:
             return self._in("ignored", frame)
-        outcome, key = self.key.reference_key(frame[14:], ethertype)
+        outcome, key = self.key.reference_key(frame[14:], ethertype, self.key_values)
         if outcome != "ok":
             return self._in("ignored", frame)
         if self.key.plain_in_carrier:
@@ -123,27 +128,34 @@ class Oracle:
         existing = cache_keys.get(key)
         if existing is None:
             return self._in("plain", frame, key=key, value=self.value(b"", plain=True))
-        if not existing[0] & VALUE_PLAIN:
+        entry = self.layout.unpack(existing)
+        if not entry.plain:
             return self._in("collision", frame)
-        count = min(existing[1] + 1, PLAIN_MAX)  # one more identical plain packet
+        count = min(entry.length + 1, PLAIN_MAX)  # one more identical plain packet
         return self._in("plain", frame, updated={key: self.value(b"", plain=True, count=count)})
 
     # ---- egress -------------------------------------------------------
     def egress_key(self, frame: bytes) -> tuple[str, bytes | None]:
         """The egress key as derived from the frame (keys carried in the frame)."""
         ethertype = struct.unpack_from("!H", frame, 12)[0]
-        return self.key.reference_egress_key(frame[14:], ethertype)
+        return self.key.reference_egress_key(frame[14:], ethertype, self.key_values)
 
     def static_egress(self, frame: bytes, header: bytes) -> Expect:
         """mode=static: ``header`` (the one configured now, b"" for none) pushed
-        onto every IPv4/IPv6 frame, exactly as configured (no update rule)."""
+        onto every IPv4/IPv6 frame, exactly as configured (no update rule; the
+        encapsulation's fix-up, if it has one, still applies)."""
         ethertype = struct.unpack_from("!H", frame, 12)[0]
         if ethertype not in (ETH_P_IP, ETH_P_IPV6):
             return self._eg("ignored", frame)
         if not header:
             return self._eg("not_configured", frame)
-        outer = struct.pack("!H", self.encap.ethertype)
-        return self._eg("pushed", frame, packet=frame[:12] + outer + header + frame[14:])
+        return self._eg("pushed", frame,
+                        packet=self._pushed(frame, self.spec.ethertypes[0], header))
+
+    def _pushed(self, frame: bytes, outer_proto: int, header: bytes) -> bytes:
+        """``frame`` with ``header`` put back under ``outer_proto``, then fixed up."""
+        header = self.encap.reference_fixup(header, frame[14:], self.values)
+        return frame[:12] + struct.pack("!H", outer_proto) + header + frame[14:]
 
     def egress(self, frame: bytes, key_outcome: str, found: bytes | None,
                key: bytes | None = None) -> Expect:
@@ -153,15 +165,14 @@ class Oracle:
             return self._eg(key_outcome, frame)
         if found is None:
             return self._eg("not_cached", frame)
-        if found[0] & VALUE_PLAIN:
-            left = found[1] - 1
+        entry = self.layout.unpack(found)
+        if entry.flags & FLAG_PLAIN:
+            left = entry.length - 1
             after = self.value(b"", plain=True, count=left) if left > 0 else None
             return self._eg("plain", frame, updated={key: after})
-        flags, cached = self.cached_header(found)
-        outcome, header = self.encap.reference_restore(cached, self.spec.encap_params)
+        outcome, header = self.encap.reference_restore(entry.header, self.values, inner=frame[14:])
         if outcome != "ok":
             return self._eg(outcome, frame)
         if not header:
             return self._eg("restored", frame)
-        outer = struct.pack("!H", self.encap.ethertype)
-        return self._eg("restored", frame, packet=frame[:12] + outer + header + frame[14:])
+        return self._eg("restored", frame, packet=self._pushed(frame, entry.outer_proto, header))

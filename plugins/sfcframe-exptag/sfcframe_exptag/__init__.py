@@ -46,6 +46,7 @@ def exptag_header(tag: int, inner_proto: int = ETH_P_IP) -> bytes:
 
 
 class ExpTagEncap(EncapPlugin):
+    contract = 2
     description = (
         "example: 4-byte tag under the local experimental ethertype 0x88B5; "
         "restores it with the tag bumped"
@@ -64,7 +65,8 @@ class ExpTagEncap(EncapPlugin):
         return EXPTAG_LEN
 
     # ---- test oracle -------------------------------------------------
-    def reference_ingress(self, l2_payload: bytes, values: Mapping[str, Any]) -> EncapParse:
+    def reference_ingress(self, l2_payload: bytes, values: Mapping[str, Any],
+                          ethertype: int | None = None) -> EncapParse:
         if len(l2_payload) < EXPTAG_LEN:
             return EncapParse("malformed")
         _tag, inner_proto = HEADER.unpack_from(l2_payload)
@@ -79,14 +81,15 @@ class ExpTagEncap(EncapPlugin):
             cached=bytes(l2_payload[:EXPTAG_LEN]),
         )
 
-    def reference_restore(self, cached: bytes, values: Mapping[str, Any]) -> tuple[str, bytes]:
+    def reference_restore(self, cached: bytes, values: Mapping[str, Any],
+                          inner: bytes = b"") -> tuple[str, bytes]:
         tag, inner_proto = HEADER.unpack(cached)
         return "ok", exptag_header(tag + values["bump"], inner_proto)
 
-    def example_header(self, values: Mapping[str, Any]) -> bytes:
+    def example_header(self, values: Mapping[str, Any], inner_ethertype: int = ETH_P_IP) -> bytes:
         return exptag_header(0x1234)
 
-    def header_strategy(self, values: Mapping[str, Any]):
+    def header_strategy(self, values: Mapping[str, Any], inner_ethertype: int = ETH_P_IP):
         from hypothesis import strategies as st
 
         return st.integers(0, 0xFFFF).map(exptag_header)

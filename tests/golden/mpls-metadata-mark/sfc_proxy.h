@@ -24,6 +24,7 @@
 #define SFC_DEFAULT_STRICT	0
 #define SFC_ENCAP_ETHERTYPE	0x8847	/* from encap mpls */
 #define SFC_NEXT		(-1)	/* returned by a step that lets the packet go on */
+#define SFC_PLAIN		(-2)	/* encap_parse(): not this encapsulation's frame: the plain path */
 /* context of the ingress program (core parameter ingress=xdp); plugins use this name */
 #define SFC_INGRESS_CTX		struct xdp_md
 #define SFC_INGRESS_TC		0
@@ -58,6 +59,12 @@ struct sfc_settings {
 	__u32 strict;
 };
 
+/* Whether a frame's ethertype is one encap mpls claims: only those frames are parsed. */
+static __always_inline int sfc_encap_ethertype(__be16 proto)
+{
+	return proto == bpf_htons(0x8847);
+}
+
 /* What the encapsulation parser tells the core about a frame. */
 struct sfc_parse {
 	__u32 strip_len;	/* bytes after the Ethernet header to remove */
@@ -75,6 +82,27 @@ struct sfc_value {
 	__be16 outer_proto;	/* ethertype written in front of hdr[] */
 	__u8 hdr[SFC_HDR_CAPACITY];
 } __attribute__((aligned(4)));
+
+/*
+ * Working copies of an entry, one per CPU and use: an entry may be larger
+ * than what fits the 512-byte BPF stack beside everything else (SRv6 with
+ * many segments). The programs do not nest on one CPU, and each use has its
+ * own slot.
+ */
+#define SFC_SCRATCH_INGRESS	0	/* the entry ingress fills */
+#define SFC_SCRATCH_PLAIN	1	/* a plain packet's marker */
+#define SFC_SCRATCH_EGRESS	2	/* the entry egress restores */
+struct sfc_scratch_slot {
+	struct sfc_value val;
+} __attribute__((aligned(8)));	/* per-CPU values are 8-byte units (bcc's reader insists) */
+BPF_PERCPU_ARRAY(sfc_scratch, struct sfc_scratch_slot, 3);
+
+static __always_inline struct sfc_value *sfc_scratch_value(__u32 slot)
+{
+	struct sfc_scratch_slot *s = sfc_scratch.lookup(&slot);
+
+	return s ? &s->val : 0;
+}
 /* ======== end core: limits, outcomes and cache entry ======== */
 
 /* ======== key metadata: key type ======== */

@@ -39,7 +39,7 @@ static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *
 {
 	/* one read: clang would otherwise re-load len after the bound check and the
 	 * verifier would see the unbounded byte at bpf_skb_store_bytes() */
-	__u32 len = *(volatile __u8 *)&val->len;
+	__u32 len = *(volatile __typeof__(val->len) *)&val->len;
 	__u32 mtu_len = 0;
 	void *data, *data_end;
 	__u8 macs[2 * ETH_ALEN];
@@ -104,16 +104,19 @@ int sfc_egress(struct __sk_buff *skb)
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
-	struct sfc_value val;
+	struct sfc_value *val;
 
 	if ((void *)(eth + 1) > data_end)
 		return sfc_eg_finish(SFC_EG_IGNORED);
 	if (eth->h_proto != bpf_htons(ETH_P_IP) && eth->h_proto != bpf_htons(ETH_P_IPV6))
 		return sfc_eg_finish(SFC_EG_IGNORED);
+	val = sfc_scratch_value(SFC_SCRATCH_EGRESS);
+	if (!val)
+		return sfc_eg_finish(SFC_EG_ERROR);
 	/* exactly the configured bytes: no update rule in static mode */
-	sfc_static_header(&val);
-	if (val.len == 0)
+	sfc_static_header(val);
+	if (val->len == 0)
 		return sfc_eg_finish(SFC_EG_NOT_CONFIGURED);
-	return sfc_eg_finish(sfc_restore(skb, &val));
+	return sfc_eg_finish(sfc_restore(skb, val));
 }
 /* ======== end core: egress program ======== */

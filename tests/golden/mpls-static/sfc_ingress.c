@@ -117,26 +117,37 @@ static __always_inline int sfc_in_finish(int outcome)
 	}
 }
 
+/* A frame that is not the encapsulation's: IPv4/IPv6 is plain, the rest ignored. */
+static __always_inline int sfc_static_plain(__be16 proto)
+{
+	if (proto == bpf_htons(ETH_P_IP) || proto == bpf_htons(ETH_P_IPV6))
+		return SFC_IN_PLAIN;
+	return SFC_IN_IGNORED;
+}
+
 int sfc_ingress(SFC_INGRESS_CTX *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct sfc_parse parse = {};
-	struct sfc_value val;
+	struct sfc_value *val;
 	int rc;
 
 	if ((void *)(eth + 1) > data_end)
 		return sfc_in_finish(SFC_IN_IGNORED);
-	if (eth->h_proto != bpf_htons(SFC_ENCAP_ETHERTYPE)) {
-		if (eth->h_proto == bpf_htons(ETH_P_IP) || eth->h_proto == bpf_htons(ETH_P_IPV6))
-			return sfc_in_finish(SFC_IN_PLAIN);
-		return sfc_in_finish(SFC_IN_IGNORED);
-	}
+	if (!sfc_encap_ethertype(eth->h_proto))
+		return sfc_in_finish(sfc_static_plain(eth->h_proto));
 
 	/* the parser fills an entry as in cache mode; nothing keeps it */
-	__builtin_memset(&val, 0, sizeof(val));
-	rc = encap_parse(ctx, eth + 1, data_end, &val, &parse);
+	val = sfc_scratch_value(SFC_SCRATCH_INGRESS);
+	if (!val)
+		return sfc_in_finish(SFC_IN_ERROR);
+	__builtin_memset(val, 0, sizeof(*val));
+	val->outer_proto = eth->h_proto;
+	rc = encap_parse(ctx, eth + 1, data_end, val, &parse);
+	if (rc == SFC_PLAIN)
+		return sfc_in_finish(sfc_static_plain(eth->h_proto));
 	if (rc != SFC_NEXT)
 		return sfc_in_finish(rc);
 	if (parse.strip_len > SFC_MAX_STRIP)

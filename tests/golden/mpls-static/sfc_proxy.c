@@ -28,6 +28,7 @@
 #define SFC_DEFAULT_STRICT	0
 #define SFC_ENCAP_ETHERTYPE	0x8847	/* from encap mpls */
 #define SFC_NEXT		(-1)	/* returned by a step that lets the packet go on */
+#define SFC_PLAIN		(-2)	/* encap_parse(): not this encapsulation's frame: the plain path */
 /* context of the ingress program (core parameter ingress=xdp); plugins use this name */
 #define SFC_INGRESS_CTX		struct xdp_md
 #define SFC_INGRESS_TC		0
@@ -59,6 +60,12 @@ struct sfc_settings {
 	__u32 strict;
 };
 
+/* Whether a frame's ethertype is one encap mpls claims: only those frames are parsed. */
+static __always_inline int sfc_encap_ethertype(__be16 proto)
+{
+	return proto == bpf_htons(0x8847);
+}
+
 /* What the encapsulation parser tells the core about a frame. */
 struct sfc_parse {
 	__u32 strip_len;	/* bytes after the Ethernet header to remove */
@@ -77,6 +84,27 @@ struct sfc_value {
 	__be16 outer_proto;	/* ethertype written in front of hdr[] */
 	__u8 hdr[SFC_HDR_CAPACITY];
 } __attribute__((aligned(4)));
+
+/*
+ * Working copies of an entry, one per CPU and use: an entry may be larger
+ * than what fits the 512-byte BPF stack beside everything else (SRv6 with
+ * many segments). The programs do not nest on one CPU, and each use has its
+ * own slot.
+ */
+#define SFC_SCRATCH_INGRESS	0	/* the entry ingress fills */
+#define SFC_SCRATCH_PLAIN	1	/* a plain packet's marker */
+#define SFC_SCRATCH_EGRESS	2	/* the entry egress restores */
+struct sfc_scratch_slot {
+	struct sfc_value val;
+} __attribute__((aligned(8)));	/* per-CPU values are 8-byte units (bcc's reader insists) */
+BPF_PERCPU_ARRAY(sfc_scratch, struct sfc_scratch_slot, 3);
+
+static __always_inline struct sfc_value *sfc_scratch_value(__u32 slot)
+{
+	struct sfc_scratch_slot *s = sfc_scratch.lookup(&slot);
+
+	return s ? &s->val : 0;
+}
 /* ======== end core: limits, outcomes and cache entry ======== */
 
 /* ======== core: maps and settings ======== */
@@ -249,26 +277,37 @@ static __always_inline int sfc_in_finish(int outcome)
 	}
 }
 
+/* A frame that is not the encapsulation's: IPv4/IPv6 is plain, the rest ignored. */
+static __always_inline int sfc_static_plain(__be16 proto)
+{
+	if (proto == bpf_htons(ETH_P_IP) || proto == bpf_htons(ETH_P_IPV6))
+		return SFC_IN_PLAIN;
+	return SFC_IN_IGNORED;
+}
+
 int sfc_ingress(SFC_INGRESS_CTX *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct sfc_parse parse = {};
-	struct sfc_value val;
+	struct sfc_value *val;
 	int rc;
 
 	if ((void *)(eth + 1) > data_end)
 		return sfc_in_finish(SFC_IN_IGNORED);
-	if (eth->h_proto != bpf_htons(SFC_ENCAP_ETHERTYPE)) {
-		if (eth->h_proto == bpf_htons(ETH_P_IP) || eth->h_proto == bpf_htons(ETH_P_IPV6))
-			return sfc_in_finish(SFC_IN_PLAIN);
-		return sfc_in_finish(SFC_IN_IGNORED);
-	}
+	if (!sfc_encap_ethertype(eth->h_proto))
+		return sfc_in_finish(sfc_static_plain(eth->h_proto));
 
 	/* the parser fills an entry as in cache mode; nothing keeps it */
-	__builtin_memset(&val, 0, sizeof(val));
-	rc = encap_parse(ctx, eth + 1, data_end, &val, &parse);
+	val = sfc_scratch_value(SFC_SCRATCH_INGRESS);
+	if (!val)
+		return sfc_in_finish(SFC_IN_ERROR);
+	__builtin_memset(val, 0, sizeof(*val));
+	val->outer_proto = eth->h_proto;
+	rc = encap_parse(ctx, eth + 1, data_end, val, &parse);
+	if (rc == SFC_PLAIN)
+		return sfc_in_finish(sfc_static_plain(eth->h_proto));
 	if (rc != SFC_NEXT)
 		return sfc_in_finish(rc);
 	if (parse.strip_len > SFC_MAX_STRIP)
@@ -314,7 +353,7 @@ static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *
 {
 	/* one read: clang would otherwise re-load len after the bound check and the
 	 * verifier would see the unbounded byte at bpf_skb_store_bytes() */
-	__u32 len = *(volatile __u8 *)&val->len;
+	__u32 len = *(volatile __typeof__(val->len) *)&val->len;
 	__u32 mtu_len = 0;
 	void *data, *data_end;
 	__u8 macs[2 * ETH_ALEN];
@@ -379,16 +418,19 @@ int sfc_egress(struct __sk_buff *skb)
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
-	struct sfc_value val;
+	struct sfc_value *val;
 
 	if ((void *)(eth + 1) > data_end)
 		return sfc_eg_finish(SFC_EG_IGNORED);
 	if (eth->h_proto != bpf_htons(ETH_P_IP) && eth->h_proto != bpf_htons(ETH_P_IPV6))
 		return sfc_eg_finish(SFC_EG_IGNORED);
+	val = sfc_scratch_value(SFC_SCRATCH_EGRESS);
+	if (!val)
+		return sfc_eg_finish(SFC_EG_ERROR);
 	/* exactly the configured bytes: no update rule in static mode */
-	sfc_static_header(&val);
-	if (val.len == 0)
+	sfc_static_header(val);
+	if (val->len == 0)
 		return sfc_eg_finish(SFC_EG_NOT_CONFIGURED);
-	return sfc_eg_finish(sfc_restore(skb, &val));
+	return sfc_eg_finish(sfc_restore(skb, val));
 }
 /* ======== end core: egress program ======== */

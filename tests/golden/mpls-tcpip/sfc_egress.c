@@ -9,7 +9,7 @@
 
 /* ======== encap mpls: egress update rule ======== */
 /* The popped labels were never cached: the rest goes back unchanged. */
-static __always_inline int encap_update(struct sfc_value *val)
+static __always_inline int encap_update(struct __sk_buff *skb, struct sfc_value *val)
 {
 	return SFC_NEXT;
 }
@@ -79,7 +79,7 @@ static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *
 {
 	/* one read: clang would otherwise re-load len after the bound check and the
 	 * verifier would see the unbounded byte at bpf_skb_store_bytes() */
-	__u32 len = *(volatile __u8 *)&val->len;
+	__u32 len = *(volatile __typeof__(val->len) *)&val->len;
 	__u32 mtu_len = 0;
 	void *data, *data_end;
 	__u8 macs[2 * ETH_ALEN];
@@ -141,7 +141,7 @@ static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *
 
 int sfc_egress(struct __sk_buff *skb)
 {
-	struct sfc_value val;
+	struct sfc_value *val;
 	struct sfc_key key;
 	int rc;
 
@@ -149,15 +149,18 @@ int sfc_egress(struct __sk_buff *skb)
 	rc = key_egress(skb, &key);
 	if (rc != SFC_NEXT)
 		return sfc_eg_finish(rc);
-	if (sfc_cache_take(&key, &val))
+	val = sfc_scratch_value(SFC_SCRATCH_EGRESS);
+	if (!val)
+		return sfc_eg_finish(SFC_EG_ERROR);
+	if (sfc_cache_take(&key, val))
 		return sfc_eg_finish(SFC_EG_NOT_CACHED);
-	if (val.flags & SFC_VALUE_PLAIN)	/* one of the plain packets a marker counts */
+	if (val->flags & SFC_VALUE_PLAIN)	/* one of the plain packets a marker counts */
 		return sfc_eg_finish(SFC_EG_PLAIN);
-	rc = encap_update(&val);
+	rc = encap_update(skb, val);
 	if (rc != SFC_NEXT)
 		return sfc_eg_finish(rc);
-	if (val.len == 0)	/* nothing left to push, e.g. every label popped */
+	if (val->len == 0)	/* nothing left to push, e.g. every label popped */
 		return sfc_eg_finish(SFC_EG_RESTORED);
-	return sfc_eg_finish(sfc_restore(skb, &val));
+	return sfc_eg_finish(sfc_restore(skb, val));
 }
 /* ======== end core: egress program ======== */

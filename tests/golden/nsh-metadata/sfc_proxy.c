@@ -28,6 +28,7 @@
 #define SFC_DEFAULT_STRICT	0
 #define SFC_ENCAP_ETHERTYPE	0x894F	/* from encap nsh */
 #define SFC_NEXT		(-1)	/* returned by a step that lets the packet go on */
+#define SFC_PLAIN		(-2)	/* encap_parse(): not this encapsulation's frame: the plain path */
 /* context of the ingress program (core parameter ingress=xdp); plugins use this name */
 #define SFC_INGRESS_CTX		struct xdp_md
 #define SFC_INGRESS_TC		0
@@ -63,6 +64,12 @@ struct sfc_settings {
 	__u32 strict;
 };
 
+/* Whether a frame's ethertype is one encap nsh claims: only those frames are parsed. */
+static __always_inline int sfc_encap_ethertype(__be16 proto)
+{
+	return proto == bpf_htons(0x894F);
+}
+
 /* What the encapsulation parser tells the core about a frame. */
 struct sfc_parse {
 	__u32 strip_len;	/* bytes after the Ethernet header to remove */
@@ -80,6 +87,27 @@ struct sfc_value {
 	__be16 outer_proto;	/* ethertype written in front of hdr[] */
 	__u8 hdr[SFC_HDR_CAPACITY];
 } __attribute__((aligned(4)));
+
+/*
+ * Working copies of an entry, one per CPU and use: an entry may be larger
+ * than what fits the 512-byte BPF stack beside everything else (SRv6 with
+ * many segments). The programs do not nest on one CPU, and each use has its
+ * own slot.
+ */
+#define SFC_SCRATCH_INGRESS	0	/* the entry ingress fills */
+#define SFC_SCRATCH_PLAIN	1	/* a plain packet's marker */
+#define SFC_SCRATCH_EGRESS	2	/* the entry egress restores */
+struct sfc_scratch_slot {
+	struct sfc_value val;
+} __attribute__((aligned(8)));	/* per-CPU values are 8-byte units (bcc's reader insists) */
+BPF_PERCPU_ARRAY(sfc_scratch, struct sfc_scratch_slot, 3);
+
+static __always_inline struct sfc_value *sfc_scratch_value(__u32 slot)
+{
+	struct sfc_scratch_slot *s = sfc_scratch.lookup(&slot);
+
+	return s ? &s->val : 0;
+}
 /* ======== end core: limits, outcomes and cache entry ======== */
 
 /* ======== key metadata: key type ======== */
@@ -427,28 +455,34 @@ int sfc_ingress(SFC_INGRESS_CTX *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct sfc_parse parse = {};
-	struct sfc_value val;
+	struct sfc_value *val;
 	struct sfc_key key;
 	int rc;
 
 	if ((void *)(eth + 1) > data_end)
 		return sfc_in_finish(SFC_IN_IGNORED);
-	if (eth->h_proto != bpf_htons(SFC_ENCAP_ETHERTYPE))
+	if (!sfc_encap_ethertype(eth->h_proto))
 		return sfc_in_finish(sfc_ingress_plain(ctx, eth, data_end));
 
-	__builtin_memset(&val, 0, sizeof(val));
+	val = sfc_scratch_value(SFC_SCRATCH_INGRESS);
+	if (!val)
+		return sfc_in_finish(SFC_IN_ERROR);
+	__builtin_memset(val, 0, sizeof(*val));
 	__builtin_memset(&key, 0, sizeof(key));
-	rc = encap_parse(ctx, eth + 1, data_end, &val, &parse);
+	val->outer_proto = eth->h_proto;	/* what egress writes back; the parser may change it */
+	rc = encap_parse(ctx, eth + 1, data_end, val, &parse);
+	if (rc == SFC_PLAIN)	/* one of its ethertypes, but not its frame */
+		return sfc_in_finish(sfc_ingress_plain(ctx, eth, data_end));
 	if (rc != SFC_NEXT)
 		return sfc_in_finish(rc);
+
 	if (parse.strip_len > SFC_MAX_STRIP)	/* also bounds the offset below for the verifier */
 		return sfc_in_finish(SFC_IN_ERROR);
 	rc = key_ingress(ctx, (void *)(eth + 1) + parse.strip_len, data_end, parse.inner_proto, &key);
 	if (rc != SFC_NEXT)
 		return sfc_in_finish(rc);
 
-	val.outer_proto = bpf_htons(SFC_ENCAP_ETHERTYPE);
-	switch (sfc_cache_insert(&key, &val)) {
+	switch (sfc_cache_insert(&key, val)) {
 	case SFC_CACHE_STORED:
 		break;
 	case SFC_CACHE_EXISTS:
@@ -478,7 +512,7 @@ int sfc_ingress(SFC_INGRESS_CTX *ctx)
  * The proxy decrements the Service Index (RFC 8300 §2.3); a packet whose
  * index would reach 0 is dropped. Everything else goes back unchanged.
  */
-static __always_inline int encap_update(struct sfc_value *val)
+static __always_inline int encap_update(struct __sk_buff *skb, struct sfc_value *val)
 {
 	if (val->len < NSH_BASE_LEN)	/* ingress never caches less */
 		return SFC_EG_ERROR;
@@ -552,7 +586,7 @@ static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *
 {
 	/* one read: clang would otherwise re-load len after the bound check and the
 	 * verifier would see the unbounded byte at bpf_skb_store_bytes() */
-	__u32 len = *(volatile __u8 *)&val->len;
+	__u32 len = *(volatile __typeof__(val->len) *)&val->len;
 	__u32 mtu_len = 0;
 	void *data, *data_end;
 	__u8 macs[2 * ETH_ALEN];
@@ -614,7 +648,7 @@ static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *
 
 int sfc_egress(struct __sk_buff *skb)
 {
-	struct sfc_value val;
+	struct sfc_value *val;
 	struct sfc_key key;
 	int rc;
 
@@ -622,15 +656,18 @@ int sfc_egress(struct __sk_buff *skb)
 	rc = key_egress(skb, &key);
 	if (rc != SFC_NEXT)
 		return sfc_eg_finish(rc);
-	if (sfc_cache_take(&key, &val))
+	val = sfc_scratch_value(SFC_SCRATCH_EGRESS);
+	if (!val)
+		return sfc_eg_finish(SFC_EG_ERROR);
+	if (sfc_cache_take(&key, val))
 		return sfc_eg_finish(SFC_EG_NOT_CACHED);
-	if (val.flags & SFC_VALUE_PLAIN)	/* one of the plain packets a marker counts */
+	if (val->flags & SFC_VALUE_PLAIN)	/* one of the plain packets a marker counts */
 		return sfc_eg_finish(SFC_EG_PLAIN);
-	rc = encap_update(&val);
+	rc = encap_update(skb, val);
 	if (rc != SFC_NEXT)
 		return sfc_eg_finish(rc);
-	if (val.len == 0)	/* nothing left to push, e.g. every label popped */
+	if (val->len == 0)	/* nothing left to push, e.g. every label popped */
 		return sfc_eg_finish(SFC_EG_RESTORED);
-	return sfc_eg_finish(sfc_restore(skb, &val));
+	return sfc_eg_finish(sfc_restore(skb, val));
 }
 /* ======== end core: egress program ======== */

@@ -12,7 +12,7 @@
  * The proxy decrements the Service Index (RFC 8300 §2.3); a packet whose
  * index would reach 0 is dropped. Everything else goes back unchanged.
  */
-static __always_inline int encap_update(struct sfc_value *val)
+static __always_inline int encap_update(struct __sk_buff *skb, struct sfc_value *val)
 {
 	if (val->len < NSH_BASE_LEN)	/* ingress never caches less */
 		return SFC_EG_ERROR;
@@ -88,7 +88,7 @@ static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *
 {
 	/* one read: clang would otherwise re-load len after the bound check and the
 	 * verifier would see the unbounded byte at bpf_skb_store_bytes() */
-	__u32 len = *(volatile __u8 *)&val->len;
+	__u32 len = *(volatile __typeof__(val->len) *)&val->len;
 	__u32 mtu_len = 0;
 	void *data, *data_end;
 	__u8 macs[2 * ETH_ALEN];
@@ -150,7 +150,7 @@ static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *
 
 int sfc_egress(struct __sk_buff *skb)
 {
-	struct sfc_value val;
+	struct sfc_value *val;
 	struct sfc_key key;
 	int rc;
 
@@ -158,15 +158,18 @@ int sfc_egress(struct __sk_buff *skb)
 	rc = key_egress(skb, &key);
 	if (rc != SFC_NEXT)
 		return sfc_eg_finish(rc);
-	if (sfc_cache_take(&key, &val))
+	val = sfc_scratch_value(SFC_SCRATCH_EGRESS);
+	if (!val)
+		return sfc_eg_finish(SFC_EG_ERROR);
+	if (sfc_cache_take(&key, val))
 		return sfc_eg_finish(SFC_EG_NOT_CACHED);
-	if (val.flags & SFC_VALUE_PLAIN)	/* one of the plain packets a marker counts */
+	if (val->flags & SFC_VALUE_PLAIN)	/* one of the plain packets a marker counts */
 		return sfc_eg_finish(SFC_EG_PLAIN);
-	rc = encap_update(&val);
+	rc = encap_update(skb, val);
 	if (rc != SFC_NEXT)
 		return sfc_eg_finish(rc);
-	if (val.len == 0)	/* nothing left to push, e.g. every label popped */
+	if (val->len == 0)	/* nothing left to push, e.g. every label popped */
 		return sfc_eg_finish(SFC_EG_RESTORED);
-	return sfc_eg_finish(sfc_restore(skb, &val));
+	return sfc_eg_finish(sfc_restore(skb, val));
 }
 /* ======== end core: egress program ======== */

@@ -174,8 +174,14 @@ static __always_inline int sfc_ingress_plain(SFC_INGRESS_CTX *ctx, struct ethhdr
 	__builtin_memset(&key, 0, sizeof(key));
 	if (key_ingress(ctx, eth + 1, data_end, eth->h_proto, &key) != SFC_NEXT)
 		return SFC_IN_IGNORED;
-	if (sfc_cache_mark_plain(&key) != SFC_CACHE_STORED)
+	switch (sfc_cache_mark_plain(&key)) {
+	case SFC_CACHE_STORED:
+		break;
+	case SFC_CACHE_EXISTS:
 		return SFC_IN_COLLISION;	/* an encapsulated packet's entry holds this key */
+	default:
+		return SFC_IN_ERROR;
+	}
 	return SFC_IN_PLAIN;
 }
 
@@ -185,28 +191,34 @@ int sfc_ingress(SFC_INGRESS_CTX *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct sfc_parse parse = {};
-	struct sfc_value val;
+	struct sfc_value *val;
 	struct sfc_key key;
 	int rc;
 
 	if ((void *)(eth + 1) > data_end)
 		return sfc_in_finish(SFC_IN_IGNORED);
-	if (eth->h_proto != bpf_htons(SFC_ENCAP_ETHERTYPE))
+	if (!sfc_encap_ethertype(eth->h_proto))
 		return sfc_in_finish(sfc_ingress_plain(ctx, eth, data_end));
 
-	__builtin_memset(&val, 0, sizeof(val));
+	val = sfc_scratch_value(SFC_SCRATCH_INGRESS);
+	if (!val)
+		return sfc_in_finish(SFC_IN_ERROR);
+	__builtin_memset(val, 0, sizeof(*val));
 	__builtin_memset(&key, 0, sizeof(key));
-	rc = encap_parse(ctx, eth + 1, data_end, &val, &parse);
+	val->outer_proto = eth->h_proto;	/* what egress writes back; the parser may change it */
+	rc = encap_parse(ctx, eth + 1, data_end, val, &parse);
+	if (rc == SFC_PLAIN)	/* one of its ethertypes, but not its frame */
+		return sfc_in_finish(sfc_ingress_plain(ctx, eth, data_end));
 	if (rc != SFC_NEXT)
 		return sfc_in_finish(rc);
+
 	if (parse.strip_len > SFC_MAX_STRIP)	/* also bounds the offset below for the verifier */
 		return sfc_in_finish(SFC_IN_ERROR);
 	rc = key_ingress(ctx, (void *)(eth + 1) + parse.strip_len, data_end, parse.inner_proto, &key);
 	if (rc != SFC_NEXT)
 		return sfc_in_finish(rc);
 
-	val.outer_proto = bpf_htons(SFC_ENCAP_ETHERTYPE);
-	switch (sfc_cache_insert(&key, &val)) {
+	switch (sfc_cache_insert(&key, val)) {
 	case SFC_CACHE_STORED:
 		break;
 	case SFC_CACHE_EXISTS:

@@ -1,0 +1,96 @@
+"""SRv6 headers as bytes: the outer IPv6 header, extension headers before the
+SRH, the Segment Routing Header (RFC 8754) and its TLVs.
+
+The IPv6 header is built with scapy. The SRH is assembled here because its
+TLVs must be byte-exact (scapy 2.8's HMAC TLV writes a wrong length), and the
+proxy's tests compare bytes; scapy still dissects what these builders make
+(see tests/test_srv6_plugin.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+
+IPV6_LEN = 40
+SRH_FIXED = 8
+SEGMENT_LEN = 16
+
+NH_HOPOPTS = 0
+NH_IPV4 = 4
+NH_ROUTING = 43
+NH_IPV6 = 41
+NH_NONE = 59
+NH_DSTOPTS = 60
+NH_ETHERNET = 143
+ROUTING_SRH = 4
+
+TLV_PAD1 = 0
+TLV_PADN = 4
+TLV_HMAC = 5
+
+
+def address(text: str) -> bytes:
+    return ipaddress.IPv6Address(text).packed
+
+
+def ipv6(src: str, dst: str, nh: int, payload_len: int = 0, hlim: int = 64, tc: int = 0,
+         fl: int = 0) -> bytes:
+    """A 40-byte IPv6 header."""
+    from scapy.layers.inet6 import IPv6
+
+    return bytes(IPv6(src=src, dst=dst, nh=nh, plen=payload_len, hlim=hlim, tc=tc, fl=fl))
+
+
+def tlv(kind: int, value: bytes) -> bytes:
+    """One SRH TLV: type, length, value (a Pad1 has neither length nor value)."""
+    if kind == TLV_PAD1:
+        return b"\x00"
+    return struct.pack("!BB", kind, len(value)) + value
+
+
+def hmac_tlv(key_id: int, digest: bytes, d_flag: int = 0) -> bytes:
+    """The HMAC TLV of RFC 8754 section 2.1.2: D flag, reserved, key id, digest."""
+    return tlv(TLV_HMAC, struct.pack("!HI", (d_flag & 1) << 15, key_id) + digest)
+
+
+def pad_to_8(used: int) -> bytes:
+    """Padding TLVs that bring ``used`` bytes up to a multiple of 8."""
+    gap = -used % 8
+    if gap == 0:
+        return b""
+    if gap == 1:
+        return tlv(TLV_PAD1, b"")
+    return tlv(TLV_PADN, bytes(gap - 2))
+
+
+def srh(segments: list[str], segments_left: int, nh: int, tag: int = 0, flags: int = 0,
+        tlvs: bytes = b"", last_entry: int | None = None) -> bytes:
+    """A Segment Routing Header; ``segments`` in wire order (Segment List[0] is
+    the last segment of the path). ``tlvs`` must keep the length a multiple
+    of 8 (see :func:`pad_to_8`)."""
+    body = b"".join(address(s) for s in segments) + tlvs
+    if (SRH_FIXED + len(body)) % 8:
+        raise ValueError("SRH length is not a multiple of 8: pad the TLVs")
+    last = len(segments) - 1 if last_entry is None else last_entry
+    head = struct.pack("!BBBBBBH", nh, (SRH_FIXED + len(body)) // 8 - 1, ROUTING_SRH,
+                       segments_left, last, flags, tag)
+    return head + body
+
+
+def options_header(nh: int, options: bytes = b"") -> bytes:
+    """A Hop-by-Hop or Destination Options header around ``options``, padded to 8."""
+    used = 2 + len(options)
+    gap = -used % 8
+    if gap == 1:
+        options += b"\x00"  # Pad1
+    elif gap:
+        options += struct.pack("!BB", 1, gap - 2) + bytes(gap - 2)  # PadN
+    return struct.pack("!BB", nh, (2 + len(options)) // 8 - 1) + options
+
+
+def with_payload_length(header: bytes, inner_len: int) -> bytes:
+    """``header`` (IPv6 and its extension headers) with the payload length set
+    for ``inner_len`` bytes of inner packet behind it."""
+    length = len(header) - IPV6_LEN + inner_len
+    return header[:4] + struct.pack("!H", length & 0xFFFF) + header[6:]
