@@ -28,7 +28,7 @@ from sfcframe.demo.srv6_programs import MISMATCH_KINDS, Srv6Programs
 from sfcframe.demo.srv6_report import Srv6Summary, checker_view
 from sfcframe.demo.srv6_topology import Srv6Topology
 from sfcframe.demo.vnfs import Vnf
-from sfcframe.errors import UsageError
+from sfcframe.errors import PluginError, UsageError
 
 #: VNFs the SRv6 testbed runs behind the proxy (the others rewrite or filter IPv4 only)
 SRV6_VNFS = ("forward",)
@@ -73,7 +73,13 @@ def run_srv6_demo(cfg: DemoConfig, progress: Progress | None = None,
         raw = proxy_params(cfg)
         if cfg.cache_size is not None:
             raw["cache_size"] = str(cfg.cache_size)
-        spec = resolve_spec("srv6", key, raw)  # validates everything before any change
+        try:
+            spec = resolve_spec("srv6", key, raw)  # validates everything before any change
+        except PluginError as exc:
+            if plugin_installed():
+                raise
+            raise PluginError(f"{exc}; `--sf end` runs the testbed with the kernel's End in the "
+                              "proxy's place") from None
     topo = Srv6Topology(options=options, tag=cfg.tag or secrets.token_hex(3))
     say(f"sfcframe demo: srv6 with the kernel as peer, {options.describe()}; compiling the "
         "stamper and the checker ...")
