@@ -41,15 +41,20 @@ SPORT, DPORT = 40000, 5201
 # ---------------------------------------------------------------------------
 # frames built with scapy, values from the Python reference
 # ---------------------------------------------------------------------------
+#: the inner flow of the frames below unless told: (source, destination, source port, destination port)
+FLOWS = {"ipv4": (plan.SND4, plan.RCV4, SPORT, DPORT), "ipv6": (plan.SND6, plan.RCV6, SPORT, DPORT)}
+
+
 def inner_packet(inner: str, ip_id: int, seq: int, ack: int, payload: bytes = b"p" * 64,
-                 proto: str = "tcp"):
+                 proto: str = "tcp", flow: tuple | None = None):
     from scapy.layers.inet import ICMP, IP, TCP
     from scapy.layers.inet6 import IPv6
 
-    l4 = TCP(sport=SPORT, dport=DPORT, seq=seq, ack=ack, flags="A") if proto == "tcp" else ICMP()
+    src, dst, sport, dport = flow or FLOWS[inner]
+    l4 = TCP(sport=sport, dport=dport, seq=seq, ack=ack, flags="A") if proto == "tcp" else ICMP()
     if inner == "ipv4":
-        return IP(src=plan.SND4, dst=plan.RCV4, id=ip_id, ttl=64) / l4 / payload
-    return IPv6(src=plan.SND6, dst=plan.RCV6, hlim=64) / l4 / payload
+        return IP(src=src, dst=dst, id=ip_id, ttl=64) / l4 / payload
+    return IPv6(src=src, dst=dst, hlim=64) / l4 / payload
 
 
 def ether(**fields):
@@ -58,10 +63,11 @@ def ether(**fields):
     return Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02", **fields)
 
 
-def value(inner: str, ip_id: int, seq: int, ack: int) -> int:
+def value(inner: str, ip_id: int, seq: int, ack: int, flow: tuple | None = None) -> int:
+    """The per-packet value (Python reference) of the inner packet inner_packet() builds."""
     if inner == "ipv4":
-        return srv6_hash4(ip_id, seq, ack, plan.SND4, plan.RCV4, SPORT, DPORT)
-    return srv6_hash6(seq, ack, plan.SND6, plan.RCV6, SPORT, DPORT)
+        return srv6_hash4(ip_id, seq, ack, *(flow or FLOWS[inner]))
+    return srv6_hash6(seq, ack, *(flow or FLOWS[inner]))
 
 
 def hmac_tlv(digest: bytes = b"\x5a" * 32) -> bytes:
@@ -76,7 +82,8 @@ def srv6_frame(inner: str = "ipv4", ip_id: int = 0x1234, seq: int = 0x01020304,
                tag: int | None = None, fl: int | None = None, sl: int | None = None,
                dst: str | None = None, hlim: int | None = None, src: str = plan.TUNSRC,
                segments: list[str] | None = None, plen_delta: int = 0, trailer: bytes = b"",
-               proto: str = "tcp", digest: bytes = b"\x5a" * 32, inner_ttl: int = 64) -> bytes:
+               proto: str = "tcp", digest: bytes = b"\x5a" * 32, inner_ttl: int = 64,
+               flow: tuple | None = None) -> bytes:
     """An Ethernet frame as the kernel's H.Encaps sends it (``at="sff"``: SL 1, DA
     SID_PROXY, hop limit 63, Tag and flow label 0) or as the checker expects it
     (``at="checker"``: after End, hop limit 62, Tag and flow label from the value);
@@ -85,7 +92,7 @@ def srv6_frame(inner: str = "ipv4", ip_id: int = 0x1234, seq: int = 0x01020304,
     from scapy.packet import Raw
 
     egress = plan.SID_DX4 if inner == "ipv4" else plan.SID_DT6
-    h = value(inner, ip_id, seq, ack)
+    h = value(inner, ip_id, seq, ack, flow)
     checker = at == "checker"
     srh = IPv6ExtHdrSegmentRouting(
         nh=4 if inner == "ipv4" else 41,
@@ -100,7 +107,7 @@ def srv6_frame(inner: str = "ipv4", ip_id: int = 0x1234, seq: int = 0x01020304,
                  fl=fl if fl is not None else (srv6_flow_label(h) if checker else 0))
     if hbh:
         outer = outer / IPv6ExtHdrHopByHop()
-    packet = inner_packet(inner, ip_id, seq, ack, proto=proto)
+    packet = inner_packet(inner, ip_id, seq, ack, proto=proto, flow=flow)
     if inner == "ipv4":
         packet.ttl = inner_ttl
     else:
@@ -214,6 +221,40 @@ def test_stamper_writes_tag_and_flow_label_only(fresh, inner, hmac, hbh):
         assert out.packet != frame
     assert len(values) == len(PACKETS)  # per packet, not per flow
     assert fresh.stamper_counters()["stamped"] == len(PACKETS)
+
+
+def inner_flows():
+    from hypothesis import strategies as st
+
+    port = st.integers(0, 0xFFFF)
+    v4 = st.tuples(st.ip_addresses(v=4).map(str), st.ip_addresses(v=4).map(str), port, port)
+    v6 = st.tuples(st.ip_addresses(v=6).map(str), st.ip_addresses(v=6).map(str), port, port)
+    return st.one_of(st.tuples(st.just("ipv4"), v4), st.tuples(st.just("ipv6"), v6))
+
+
+def test_stamper_and_checker_agree_with_the_reference_on_any_packet(fresh):
+    """hypothesis: any inner flow and per-packet fields, with or without HMAC TLV. The
+    stamper writes the reference's value; the checker accepts the frame built from the
+    reference and rejects it with the Tag of a neighbouring value."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from sfcframe.testrun import run_tc
+
+    word = st.integers(0, 0xFFFFFFFF)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(inner_flow=inner_flows(), ip_id=st.integers(0, 0xFFFF), seq=word, ack=word,
+           hmac=st.booleans())
+    def run(inner_flow, ip_id, seq, ack, hmac):
+        inner, flow = inner_flow
+        h = value(inner, ip_id, seq, ack, flow)
+        frame = srv6_frame(inner, ip_id, seq, ack, at="sff", hmac=hmac, flow=flow)
+        assert run_tc(fresh.fds["srv6_stamp"], frame).packet == set_tag_and_label(frame, h)
+        expected = srv6_frame(inner, ip_id, seq, ack, hmac=hmac, flow=flow)
+        assert check(fresh, expected, hmac=hmac) == {"match": 1}
+        assert check(fresh, patched(expected, tag=srv6_tag(h + 1)), hmac=hmac) == {"tag": 1}
+
+    run()
 
 
 def test_stamper_corrupts_the_first_segment_on_request(fresh):
