@@ -51,6 +51,7 @@ TUNSRC = "fc00:1::1"
 #: traffic end points
 SND4, SND6 = "10.77.11.2", "fd77:11::2"
 RCV4, RCV6 = "10.77.3.2", "fd77:3::2"
+SND4_NET, SND6_NET = "10.77.11.0/24", "fd77:11::/64"
 RCV4_NET, RCV6_NET = "10.77.3.0/24", "fd77:3::/64"
 #: the HMAC the SFF adds and the decapsulating node requires (a test secret, inside namespaces only)
 HMAC_KEYID = 7

@@ -109,8 +109,8 @@ class Srv6Topology(Topology):
             for fam in (4, 6):
                 self._route(host, fam, "default", "via", link_addr(router, ifname, fam),
                             "mtu", str(ROUTE_MTU))
-        for fam, snd_net, rcv_net in ((4, "10.77.11.0/24", plan.RCV4_NET),
-                                      (6, "fd77:11::/64", plan.RCV6_NET)):
+        for fam, snd_net, rcv_net in ((4, plan.SND4_NET, plan.RCV4_NET),
+                                      (6, plan.SND6_NET, plan.RCV6_NET)):
             self._route("vnf", fam, snd_net, "via", link_addr("sff", "down0", fam))
             self._route("vnf", fam, rcv_net, "via", link_addr("dec", "eth0", fam))
             self._route("dec", fam, snd_net, "via", link_addr("vnf", "out0", fam))
