@@ -11,21 +11,17 @@ receiver (checks, strips). Namespaces are named ``sfcd-t<hex>-*``; the
 from __future__ import annotations
 
 import os
-import secrets
 import struct
 
 import pytest
 
 from sfcframe import discovery
 from sfcframe.demo import programs
-from sfcframe.demo.proxy import RuntimeProxy
-from sfcframe.demo.run import DemoConfig, run_demo
 from sfcframe.demo.stamp import packet_hash
-from sfcframe.demo.topology import leftover_namespaces, sh
 
 pytestmark = pytest.mark.kernel
 
-SECONDS = 3
+SECONDS = 3  # the scenario fixture's traffic time (conftest.SCENARIO_SECONDS)
 NCPU = os.cpu_count() or 1
 
 
@@ -157,35 +153,8 @@ def test_checker_counts_a_missing_header(kernel_ready):
 
 
 # ---------------------------------------------------------------------------
-# namespace scenarios
+# namespace scenarios (the scenario fixture is in conftest.py)
 # ---------------------------------------------------------------------------
-@pytest.fixture
-def scenario(kernel_ready):
-    """Run demos; afterwards (pass or fail) nothing of them may be left."""
-    tags: list[str] = []
-
-    def run(**kwargs):
-        tag = "t" + secrets.token_hex(3)
-        tags.append(tag)
-        kwargs.setdefault("seconds", SECONDS)
-        summary = run_demo(DemoConfig(tag=tag, **kwargs))
-        print(summary.text())  # shown by pytest on failure (and with -s / -rP)
-        return summary
-
-    yield run
-    leaks = []
-    for tag in tags:
-        name = f"sfcd-{tag}"
-        for ns in leftover_namespaces(tag):
-            leaks.append(ns)
-            sh(["ip", "netns", "del", ns], check=False)
-        proxy = RuntimeProxy(name, "", "", (), "", is_up=True)
-        if proxy.listed():
-            leaks.append(f"proxy {name}")
-            proxy.down()
-    assert not leaks, f"left behind: {leaks}"
-
-
 def assert_clean_run(s, *, misses_allowed=False, matches=True):
     assert s.teardown.get("clean"), s.teardown
     assert not s.stream_errors, s.stream_errors

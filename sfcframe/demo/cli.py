@@ -18,6 +18,8 @@ examples:
   sfcframe demo --encap nsh --md-type 2 --vnf delay
   sfcframe demo --vnf delay --cache-size 64      # a cache below Little's law: misses
   sfcframe demo --json
+  sfcframe demo --encap srv6 --sf end            # the kernel's SRv6 as SFF, End stand-in and receiver
+  sfcframe demo --encap srv6 --inner ipv6 --hmac # End.DT6, HMAC required at the receiving node
 
 exit code: 0 PASS (no header mismatch at the receiver, traffic flowed, and no egress
 miss behind a forward/nat VNF), 1 FAIL, 2 bad usage, 130 interrupted; everything the
@@ -44,7 +46,8 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    demo.add_argument("--encap", default="mpls", help="encapsulation: mpls (default) or nsh")
+    demo.add_argument("--encap", default="mpls",
+                      help="encapsulation: mpls (default), nsh, or srv6 (the kernel's SRv6 as peer)")
     demo.add_argument("--labels", type=int, default=10, help="MPLS labels stamped (0..32, default 10)")
     demo.add_argument("--md-type", type=int, choices=(1, 2), default=1,
                       help="NSH metadata type stamped (default 1)")
@@ -64,6 +67,21 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
     demo.add_argument("--param", action="append", type=_kv, default=[], metavar="NAME=VALUE",
                       help="proxy parameter (repeatable), e.g. pop=2")
     demo.add_argument("--delay-ms", type=float, default=3.0, help="delay VNF hold time (default 3)")
+    srv6 = demo.add_argument_group(
+        "srv6", "--encap srv6: the kernel encapsulates (H.Encaps) at the SFF and decapsulates "
+        "(End.DX4 / End.DT6) at a node before the receiver; stamper and checker only write and "
+        "check the per-packet Tag and flow label and the SRv6 fields")
+    srv6.add_argument("--inner", choices=("ipv4", "ipv6"), default="ipv4",
+                      help="inner packets: ipv4 (End.DX4, default) or ipv6 (End.DT6)")
+    srv6.add_argument("--hmac", action="store_true",
+                      help="the SFF adds an HMAC TLV (ip sr hmac), the decapsulating node requires it")
+    srv6.add_argument("--sf", choices=("auto", "end", "proxy"), default="auto",
+                      help="what owns SID_PROXY on the VNF host: end (the kernel's seg6local End, "
+                      "no proxy), proxy (sfcframe's srv6 proxy around a forwarding VNF), auto "
+                      "(default: proxy when an srv6 encapsulation plugin is installed, else end)")
+    srv6.add_argument("--hop-limit", type=int, default=None,
+                      help="outer hop limit the checker expects (default 62: H.Encaps' 64, minus "
+                      "the SFF's and the VNF host's forwarding)")
     demo.add_argument("--self-test", action="store_true",
                       help="no VNF and no proxy: check the stamper and the checker alone")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -77,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         raise KernelFeatureError("sfcframe demo needs root (namespaces, BPF, iptables)")
     tools = list(TOOLS) + (["iptables"] if args.vnf in ("drop", "nat") else [])
+    tools += ["ping"] if args.encap == "srv6" else []
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
         raise KernelFeatureError(
@@ -87,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         vnf="none" if args.self_test else args.vnf, key=args.key, seconds=args.seconds,
         streams=args.streams, chains=args.chains, cache_size=args.cache_size,
         params=dict(args.param), delay_ms=args.delay_ms, ingress=args.ingress,
+        inner=args.inner, hmac=args.hmac, hop_limit=args.hop_limit,
+        sf="end" if args.self_test else args.sf,
     )
     out = sys.stderr if args.json else sys.stdout
 

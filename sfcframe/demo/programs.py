@@ -7,6 +7,10 @@ compiled once with bcc and attached with pyroute2 inside the demo's
 namespaces; the stamper and every checker share the settings and the chain
 table. They are the traffic source's and sink's side of the test, not the
 proxy: the proxy is started through :mod:`sfcframe.demo.proxy` (the runtime).
+
+The machinery here (entering a namespace, the templates' environment, bcc
+compilation with the verifier's log, TC attachment) also serves the SRv6
+kernel-peer testbed's programs (:mod:`sfcframe.demo.srv6_programs`).
 """
 
 from __future__ import annotations
@@ -30,22 +34,21 @@ SFF_OUTCOMES = ("stamped", "empty", "other", "too_big", "error")
 CHECKER_OUTCOMES = ("match", "mismatch", "unencapsulated", "malformed", "other")
 
 TC_EGRESS = "ffff:fff3"
+TC_INGRESS = "ffff:fff2"
 
 
 CLONE_NEWNET = 0x40000000
 
 
 @contextlib.contextmanager
-def netns_iproute(netns: str) -> Iterator[Any]:
-    """A pyroute2 IPRoute socket opened inside /run/netns/<netns>.
+def in_netns(netns: str) -> Iterator[None]:
+    """Run the body with this thread inside /run/netns/<netns>'s network namespace.
 
-    The thread enters the namespace with setns(2) only while the socket is
-    created (a netlink socket stays bound to the namespace it was made in), so
-    no helper process is forked: a forked helper would inherit the demo's
-    signal handlers and could unwind through its cleanup on Ctrl-C.
+    Only the network namespace is entered, with setns(2), and left again on the
+    way out, so no helper process is forked: a forked helper would inherit the
+    demo's signal handlers and could unwind through its cleanup on Ctrl-C.
+    Sockets created in the body stay bound to that namespace after it ends.
     """
-    from pyroute2 import IPRoute
-
     libc = ctypes.CDLL(None, use_errno=True)
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
@@ -55,7 +58,7 @@ def netns_iproute(netns: str) -> Iterator[Any]:
                 err = ctypes.get_errno()
                 raise OSError(err, f"setns into {netns}: {os.strerror(err)}")
             try:
-                ipr = IPRoute()
+                yield
             finally:
                 if libc.setns(home, CLONE_NEWNET) != 0:
                     err = ctypes.get_errno()
@@ -64,10 +67,82 @@ def netns_iproute(netns: str) -> Iterator[Any]:
             os.close(target)
     finally:
         os.close(home)
+
+
+@contextlib.contextmanager
+def netns_iproute(netns: str) -> Iterator[Any]:
+    """A pyroute2 IPRoute socket opened inside /run/netns/<netns> (see :func:`in_netns`;
+    a netlink socket stays bound to the namespace it was made in)."""
+    from pyroute2 import IPRoute
+
+    with in_netns(netns):
+        ipr = IPRoute()
     try:
         yield ipr
     finally:
         ipr.close()
+
+
+def template_env(encap_plugin: Any = None) -> jinja2.Environment:
+    """The demo programs' Jinja2 environment: ``core/`` is bpf_templates, ``encap/``
+    the encapsulation plugin's template directory (when one is given)."""
+    core_dir = Path(str(resources.files("sfcframe.bpf_templates")))
+    loaders = {"core": jinja2.FileSystemLoader(core_dir)}
+    if encap_plugin is not None:
+        loaders["encap"] = jinja2.FileSystemLoader(encap_plugin.template_dir())
+    return jinja2.Environment(
+        loader=jinja2.PrefixLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def compile_programs(what: str, source: str, functions: Mapping[str, str]) -> tuple[Any, dict[str, int]]:
+    """Compile ``source`` with bcc and load each function (name -> bcc program type
+    attribute, e.g. ``"SCHED_CLS"``); returns the BPF object and the program fds.
+    clang's or the verifier's log goes into the CompileError / VerifierError."""
+    from sfcframe.loader import _capture_fd2, bcc_module
+
+    bcc = bcc_module()
+    try:
+        with _capture_fd2() as log:
+            bpf = bcc.BPF(text=source.encode())
+    except Exception as exc:  # noqa: BLE001 - bcc raises bare Exception
+        raise CompileError(f"{what}: {exc}", log="".join(log)) from None
+    fds = {}
+    for function, prog_type in functions.items():
+        try:
+            with _capture_fd2() as log:
+                fn = bpf.load_func(function.encode(), getattr(bcc.BPF, prog_type))
+        except Exception as exc:  # noqa: BLE001
+            with contextlib.suppress(Exception):
+                bpf.cleanup()
+            raise VerifierError(function, str(exc).strip() or "rejected", "".join(log)) from None
+        fds[function] = fn.fd
+    return bpf, fds
+
+
+def attach_tc(netns: str, ifname: str, fd: int, name: str, parent: str) -> None:
+    """A direct-action bpf filter (handle 1, prio 1) on clsact ``parent`` of ifname."""
+    with netns_iproute(netns) as ipr:
+        index = ipr.link_lookup(ifname=ifname)[0]
+        with contextlib.suppress(Exception):
+            ipr.tc("add", "clsact", index=index)
+        ipr.tc(
+            "add-filter", "bpf", index=index, handle=":1", fd=fd,
+            name=name, parent=parent, classid=1, direct_action=True, prio=1,
+        )
+
+
+def detach_tc(netns: str, ifname: str, parent: str) -> None:
+    """Remove attach_tc's filter from ifname (nothing there: nothing done)."""
+    with netns_iproute(netns) as ipr:
+        index = ipr.link_lookup(ifname=ifname)[0]
+        with contextlib.suppress(Exception):
+            ipr.tc("del-filter", "bpf", index=index, handle=":1", parent=parent, prio=1)
 
 
 @dataclass(frozen=True)
@@ -105,20 +180,7 @@ def render(encap_plugin: Any, d: SimpleNamespace) -> str:
         raise PluginError(
             f"encap plugin {encap_plugin.name!r} has no demo template (EncapPlugin.demo_template)"
         )
-    core_dir = Path(str(resources.files("sfcframe.bpf_templates")))
-    env = jinja2.Environment(
-        loader=jinja2.PrefixLoader(
-            {
-                "core": jinja2.FileSystemLoader(core_dir),
-                "encap": jinja2.FileSystemLoader(encap_plugin.template_dir()),
-            }
-        ),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
+    env = template_env(encap_plugin)
     describe = (
         f"labels={d.labels} md_type={d.md_type} chains={len(d.chains)} "
         f"proxy({','.join(f'{k}={v}' for k, v in sorted(vars(d.proxy).items()))})"
@@ -141,23 +203,10 @@ class DemoPrograms:
     fds: dict[str, int] = field(default_factory=dict)
 
     def load(self) -> "DemoPrograms":
-        from sfcframe.loader import _capture_fd2, bcc_module
-
-        bcc = bcc_module()
-        try:
-            with _capture_fd2() as log:
-                self.bpf = bcc.BPF(text=self.source.encode())
-        except Exception as exc:  # noqa: BLE001 - bcc raises bare Exception
-            raise CompileError(f"demo programs: {exc}", log="".join(log)) from None
-        for function, prog_type in (("demo_stamp", bcc.BPF.SCHED_CLS), ("demo_check", bcc.BPF.XDP),
-                                    ("demo_decap", bcc.BPF.XDP)):
-            try:
-                with _capture_fd2() as log:
-                    fn = self.bpf.load_func(function.encode(), prog_type)
-            except Exception as exc:  # noqa: BLE001
-                self.close()
-                raise VerifierError(function, str(exc).strip() or "rejected", "".join(log)) from None
-            self.fds[function] = fn.fd
+        self.bpf, self.fds = compile_programs(
+            "demo programs", self.source,
+            {"demo_stamp": "SCHED_CLS", "demo_check": "XDP", "demo_decap": "XDP"},
+        )
         return self
 
     def set_after_proxy(self, after: bool, constant: bool = False) -> None:
@@ -172,14 +221,7 @@ class DemoPrograms:
 
     def attach_stamper(self, netns: str, ifname: str) -> None:
         """TC clsact egress, direct action, on ifname inside netns."""
-        with netns_iproute(netns) as ipr:
-            index = ipr.link_lookup(ifname=ifname)[0]
-            with contextlib.suppress(Exception):
-                ipr.tc("add", "clsact", index=index)
-            ipr.tc(
-                "add-filter", "bpf", index=index, handle=":1", fd=self.fds["demo_stamp"],
-                name="demo_stamp", parent=TC_EGRESS, classid=1, direct_action=True, prio=1,
-            )
+        attach_tc(netns, ifname, self.fds["demo_stamp"], "demo_stamp", TC_EGRESS)
 
     def attach_checker(self, netns: str, ifname: str) -> None:
         """Native XDP on ifname inside netns."""
@@ -202,10 +244,7 @@ class DemoPrograms:
     @staticmethod
     def detach_stamper(netns: str, ifname: str) -> None:
         """Remove the stamper's filter (attach_stamper's coordinates) from ifname."""
-        with netns_iproute(netns) as ipr:
-            index = ipr.link_lookup(ifname=ifname)[0]
-            with contextlib.suppress(Exception):
-                ipr.tc("del-filter", "bpf", index=index, handle=":1", parent=TC_EGRESS, prio=1)
+        detach_tc(netns, ifname, TC_EGRESS)
 
     @staticmethod
     def detach_checker(netns: str, ifname: str) -> None:
@@ -252,7 +291,6 @@ class DemoPrograms:
 
 #: ingress hooks: XDP native, XDP generic, TC clsact ingress
 HOOKS = ("xdp-native", "xdp-generic", "tc")
-TC_INGRESS = "ffff:fff2"
 NOOP_PRIO = 0x5FC0  # the runtime's filter coordinates, so the same filter chain length
 NOOP_HANDLE = 0x5FC
 

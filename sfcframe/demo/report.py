@@ -161,12 +161,15 @@ class Summary:
                 lines.append("  vnf          " + _counters(self.vnf))
             for s in self.mismatch_samples[:1]:
                 lines.append(f"  last mismatch: got {s['got']} expected {s['expected']}")
+        return "\n".join(lines + self.closing_lines())
+
+    def closing_lines(self) -> list[str]:
+        """The teardown line and the verdict."""
         teardown = "clean" if self.teardown.get("clean", False) else "; ".join(
             self.teardown.get("problems", ["not done"]))
-        lines.append(f"  teardown     {teardown}")
         reasons = self.reasons()
-        lines.append("verdict: PASS" if not reasons else "verdict: FAIL: " + "; ".join(reasons))
-        return "\n".join(lines)
+        return [f"  teardown     {teardown}",
+                "verdict: PASS" if not reasons else "verdict: FAIL: " + "; ".join(reasons)]
 
 
 def _counters(d: dict[str, Any]) -> str:

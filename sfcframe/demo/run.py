@@ -51,6 +51,16 @@ class DemoConfig:
     after_proxy: bool | None = None
     #: names: namespaces sfcd-<tag>-<role>, proxy instance sfcd-<tag>; None: random
     tag: str | None = None
+    #: encap srv6 (the kernel-peer testbed, sfcframe.demo.srv6_run): the inner packets
+    #: (ipv4: End.DX4, ipv6: End.DT6), the kernel's HMAC, what owns SID_PROXY on the VNF
+    #: host (end: the kernel's End stand-in, proxy: sfcframe's srv6 proxy, auto: the
+    #: proxy when the srv6 plugin is installed), the hop limit the checker expects
+    #: (None: the plan's), and (tests only) a stamper that corrupts an HMAC-covered segment
+    inner: str = "ipv4"
+    hmac: bool = False
+    sf: str = "auto"
+    hop_limit: int | None = None
+    corrupt: bool = False
 
     def resolved_key(self) -> str:
         if self.key != "auto":
@@ -82,6 +92,10 @@ def run_demo(
 ) -> Summary:
     from sfcframe.spec import resolve_spec
 
+    if cfg.encap == "srv6":
+        from sfcframe.demo.srv6_run import run_srv6_demo
+
+        return run_srv6_demo(cfg, progress, say)
     key = cfg.resolved_key()
     if cfg.vnf not in (*AUTO_KEY, "none"):
         raise UsageError(f"unknown VNF {cfg.vnf!r} (known: {', '.join(AUTO_KEY)})")
@@ -140,21 +154,8 @@ def run_demo(
         for rcv in topo.receivers:
             progs.attach_checker(topo.ns(rcv), topo.rcv_iface)
         # 3. traffic, with a progress line per second
-        streams = traffic.plan(topo, cfg.streams)
-        traffic.start(topo, streams, cfg.seconds)
-        started = time.monotonic()
-        next_tick = started + 1
-        deadline = started + cfg.seconds + TRAFFIC_GRACE
-        while traffic.running(streams):
-            if time.monotonic() > deadline:
-                traffic.stop(streams, f"no end {TRAFFIC_GRACE:g} s after the test time")
-                break
-            time.sleep(max(0.0, min(0.2, next_tick - time.monotonic())))
-            if time.monotonic() >= next_tick and progress is not None:
-                next_tick += 1
-                progress(_snapshot(started, progs, chains, proxy))
-        traffic.collect(streams)
-        time.sleep(0.2)  # let the last segments and ACKs land
+        streams = drive_traffic(topo, cfg, lambda started: _snapshot(started, progs, chains, proxy),
+                                progress)
         if vnf is not None:
             vnf.stop()
         # 4. numbers
@@ -179,6 +180,28 @@ def run_demo(
     return summary
 
 
+def drive_traffic(topo: Topology, cfg: DemoConfig, snapshot: Callable[[float], dict[str, Any]],
+                  progress: Progress | None) -> list[traffic.Stream]:
+    """iperf3 for cfg.seconds with cfg.streams streams; ``progress(snapshot(started))``
+    once a second; stopped TRAFFIC_GRACE seconds after the test time at the latest."""
+    streams = traffic.plan(topo, cfg.streams)
+    traffic.start(topo, streams, cfg.seconds)
+    started = time.monotonic()
+    next_tick = started + 1
+    deadline = started + cfg.seconds + TRAFFIC_GRACE
+    while traffic.running(streams):
+        if time.monotonic() > deadline:
+            traffic.stop(streams, f"no end {TRAFFIC_GRACE:g} s after the test time")
+            break
+        time.sleep(max(0.0, min(0.2, next_tick - time.monotonic())))
+        if time.monotonic() >= next_tick and progress is not None:
+            next_tick += 1
+            progress(snapshot(started))
+    traffic.collect(streams)
+    time.sleep(0.2)  # let the last segments and ACKs land
+    return streams
+
+
 def _snapshot(started, progs, chains, proxy) -> dict[str, Any]:
     snap: dict[str, Any] = {"elapsed": round(time.monotonic() - started)}
     with contextlib.suppress(Exception):
@@ -187,6 +210,11 @@ def _snapshot(started, progs, chains, proxy) -> dict[str, Any]:
         counts = [progs.checker_counters(c.id) for c in chains]
         snap["match"] = sum(c["match"] for c in counts)
         snap["mismatch"] = sum(c["mismatch"] for c in counts)
+    return proxy_snapshot(snap, proxy)
+
+
+def proxy_snapshot(snap: dict[str, Any], proxy) -> dict[str, Any]:
+    """Adds the proxy's cached / restored / misses to a progress snapshot."""
     try:
         stats = proxy.stats()
         snap["cached"] = stats.get("ingress", "cached")

@@ -43,8 +43,12 @@ class TopologyError(SfcError):
     exit_code = 1
 
 
-def sh(argv: list[str], *, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+def sh(argv: list[str], *, check: bool = True, timeout: float = 30,
+       input: str | None = None) -> subprocess.CompletedProcess:
+    """Run a command; with ``input`` (its stdin) in a session of its own, without a
+    controlling terminal, so a tool that prompts (getpass) reads stdin."""
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input,
+                          start_new_session=input is not None)
     if check and proc.returncode != 0:
         raise TopologyError(f"{' '.join(argv)}: {(proc.stderr or proc.stdout).strip()}")
     return proc
@@ -87,6 +91,8 @@ class Topology:
     vnf_ifaces = ("in0", "out0")
     #: every receiver's interface: the checker's hook
     rcv_iface = "eth0"
+    #: every veth's MTU
+    veth_mtu = VETH_MTU
 
     @property
     def roles(self) -> list[str]:
@@ -116,13 +122,7 @@ class Topology:
     def create(self) -> "Topology":
         if self.created:
             return self
-        self.created = True  # from here on, destroy() has something to undo
-        for role in self.roles:
-            name = f"{self.prefix}-{role}"
-            sh(["ip", "netns", "add", name])
-            self.namespaces[role] = name
-            self.ip(role, "link", "set", "lo", "up")
-            self._sysctls(role)
+        self._make_namespaces()
 
         for i, snd in enumerate(self.senders, 1):
             self._veth(snd, "eth0", f"{self.sender_addr(i)}/24", "sff", f"to-snd{i}", f"10.77.{10 + i}.1/24")
@@ -151,20 +151,33 @@ class Topology:
         self._offloads()
         return self
 
+    def _make_namespaces(self) -> None:
+        """One namespace per role, loopback up, the role's sysctls."""
+        self.created = True  # from here on, destroy() has something to undo
+        for role in self.roles:
+            name = f"{self.prefix}-{role}"
+            sh(["ip", "netns", "add", name])
+            self.namespaces[role] = name
+            self.ip(role, "link", "set", "lo", "up")
+            self._sysctls(role)
+
     def _sysctls(self, role: str) -> None:
-        settings = {
+        settings = self.sysctl_settings(role)
+        self.exec(role, "sysctl", "-q", "-w", *(f"{k}={v}" for k, v in settings.items()))
+
+    def sysctl_settings(self, role: str) -> dict[str, int]:
+        return {
             "net.ipv4.ip_forward": 1 if role in ("sff", "vnf") else 0,
             "net.ipv4.conf.all.rp_filter": 0,
             "net.ipv4.conf.default.rp_filter": 0,
             "net.ipv6.conf.all.disable_ipv6": 1,
             "net.ipv6.conf.default.disable_ipv6": 1,
         }
-        self.exec(role, "sysctl", "-q", "-w", *(f"{k}={v}" for k, v in settings.items()))
 
     def _veth(self, a: str, a_if: str, a_addr: str | None, b: str, b_if: str, b_addr: str | None) -> None:
         sh([
-            "ip", "link", "add", a_if, "netns", self.ns(a), "mtu", str(VETH_MTU), "type", "veth",
-            "peer", "name", b_if, "netns", self.ns(b), "mtu", str(VETH_MTU),
+            "ip", "link", "add", a_if, "netns", self.ns(a), "mtu", str(self.veth_mtu), "type", "veth",
+            "peer", "name", b_if, "netns", self.ns(b), "mtu", str(self.veth_mtu),
         ])
         for role, ifname, addr in ((a, a_if, a_addr), (b, b_if, b_addr)):
             if addr:
@@ -177,10 +190,14 @@ class Topology:
         one stamp per frame). The VNF's interfaces are the runtime's business."""
         off = ["tx", "off", "tso", "off", "gso", "off", "gro", "off"]
         for role in self.roles:
-            if role == "vnf":
+            if self.runtime_managed(role):
                 continue
             for ifname in self.interfaces(role):
                 self.exec(role, "ethtool", "-K", ifname, *off)
+
+    def runtime_managed(self, role: str) -> bool:
+        """Whether the proxy's runtime (``up``) sets this role's offloads."""
+        return role == "vnf"
 
     def interfaces(self, role: str) -> list[str]:
         out = self.ip(role, "-o", "link", "show", "type", "veth").stdout

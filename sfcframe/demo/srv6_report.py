@@ -1,0 +1,113 @@
+"""The SRv6 testbed's summary: the demo's :class:`Summary` plus what the SRv6
+checker tells per field and what the kernel's own counters say."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sfcframe.demo.report import Summary, _counters
+from sfcframe.demo.srv6_programs import MISMATCH_KINDS
+
+
+def checker_view(per_cpu: dict[str, list[int]]) -> dict[str, list[int]]:
+    """The SRv6 checker's outcomes in the demo checker's terms (``mismatch``: every
+    field kind together), per CPU, for :meth:`Summary.fill`."""
+    ncpu = max(len(v) for v in per_cpu.values())
+    mismatch = [sum(per_cpu[k][i] for k in MISMATCH_KINDS) for i in range(ncpu)]
+    return {"match": per_cpu["match"], "mismatch": mismatch,
+            "unencapsulated": per_cpu["unencapsulated"], "malformed": per_cpu["malformed"],
+            "other": per_cpu["other"]}
+
+
+@dataclass
+class Srv6Summary(Summary):
+    #: mismatches per field kind (sl, da, segments, header, hop_limit, payload_len, tag, flow_label)
+    fields: dict[str, int] = field(default_factory=dict)
+    #: the kernel's seg6local counters over the traffic window: "<node> <action> <SID>" -> counts
+    kernel: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: the receiver's TCP segments received over the traffic window (/proc/net/snmp)
+    receiver_tcp_in: int = 0
+
+    @property
+    def stamped(self) -> int:
+        return self.sff.get("stamped", 0) + self.sff.get("corrupted", 0)
+
+    @property
+    def checked(self) -> int:
+        """SRv6 frames carrying TCP that reached the checker (match or a mismatch)."""
+        return self.checker.get("match", 0) + self.checker.get("mismatch", 0)
+
+    @property
+    def kernel_errors(self) -> int:
+        return sum(c.get("errors", 0) for c in self.kernel.values())
+
+    @property
+    def decapsulated(self) -> int:
+        """Packets the egress SIDs' seg6local routes handled without error."""
+        return sum(c.get("packets", 0) for name, c in self.kernel.items() if name.startswith("dec "))
+
+    def reasons(self) -> list[str]:
+        out = super().reasons()
+        if not self.filled:
+            return out
+        if self.stamped == 0:
+            out.append("the SFF's stamper found no SRv6 packet carrying TCP")
+        for name in ("malformed", "error"):
+            if self.sff.get(name, 0):
+                out.append(f"stamper: {self.sff[name]} {name}")
+        for name, counts in self.kernel.items():
+            if counts.get("errors", 0):
+                out.append(f"{name}: the kernel dropped {counts['errors']} packets (seg6local errors)")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        out = super().as_dict()
+        out["packets"]["stamped"] = self.stamped
+        out["srv6"] = {"mismatch_fields": self.fields, "kernel": self.kernel,
+                       "checked": self.checked, "decapsulated": self.decapsulated,
+                       "receiver_tcp_in_segs": self.receiver_tcp_in}
+        return out
+
+    def text(self) -> str:
+        c = self.config
+        s6 = c["srv6"]
+        lines = [
+            f"sfcframe demo: srv6 with the kernel as peer, {s6['describe']}; {c['seconds']:g} s, "
+            f"{c['streams']} TCP streams",
+            f"  path         {s6['path']}",
+        ]
+        if c.get("proxy_spec"):
+            lines.append(f"  proxy        {c['proxy_spec']}")
+        if self.filled:
+            ch = self.checker
+            per_cpu = " / ".join(str(x) for x in self.checker_per_cpu.get("match", []))
+            lines += [
+                f"  stamped      {self.stamped:>10}   SRv6 packets the SFF stamped (Tag, flow label)"
+                + (f", {self.sff.get('corrupted', 0)} with a corrupted segment"
+                   if self.sff.get("corrupted") else ""),
+            ]
+            if c.get("proxy_spec"):
+                lines += [
+                    f"  cached       {self.cached:>10}   stripped and cached by the proxy",
+                    f"  restored     {self.restored:>10}   restored by the proxy",
+                    f"  egress miss  {self.misses:>10}   not_cached at egress",
+                ]
+            lines += [
+                f"  checked OK   {ch.get('match', 0):>10}   every field as expected at the decapsulating"
+                f" node (per CPU: {per_cpu})",
+                f"  mismatch     {ch.get('mismatch', 0):>10}   " + (_counters(self.fields) if
+                                                                   any(self.fields.values()) else "none"),
+                f"  unencap      {ch.get('unencapsulated', 0):>10}   TCP to the receiver without an SRH",
+                f"  malformed    {ch.get('malformed', 0):>10}   SRH or inner packet cut short",
+                f"  kernel       " + "; ".join(f"{name}: {_counters(v)}" for name, v in self.kernel.items()),
+                f"  receiver     {self.receiver_tcp_in:>10}   TCP segments received (TcpInSegs)",
+                f"  goodput      {self.goodput_mbps:>10.1f}   Mb/s ({self.retransmits} retransmits)",
+            ]
+            if c.get("proxy_spec"):
+                lines += ["  proxy in     " + _counters(self.ingress),
+                          "  proxy out    " + _counters(self.egress)]
+            for sample in self.mismatch_samples[:1]:
+                lines.append(f"  last mismatch: fields {', '.join(sample['fields'])}; "
+                             f"got {sample.get('got', sample['outer'])}; expected {sample['expected']}")
+        return "\n".join(lines + self.closing_lines())
