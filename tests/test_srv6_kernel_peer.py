@@ -512,3 +512,31 @@ def test_proxy_mode_restored_frame_reaches_the_receiver(progs, hmac):
     finally:
         left = topo.destroy() + leftover_namespaces(topo.tag)
         assert not left, left
+
+
+@pytest.mark.parametrize("inner", ["ipv4", "ipv6"])
+def test_behind_nat_the_value_leaves_addresses_and_ports_out(fresh, inner):
+    """A NAT VNF rewrites the inner addresses and ports between stamper and checker:
+    with the nat setting both compute the value from the other fields only, so the
+    same packet under another flow stamps and checks the same."""
+    from sfcframe.testrun import run_tc
+
+    fresh.configure(plan.Srv6Options(nat=True))
+    ip_id, seq, ack = PACKETS[0]
+    stamped = []
+    for flow in (None, NATTED[inner]):
+        h = (srv6_hash4(ip_id, seq, ack, *(flow or FLOWS[inner]), flow=False) if inner == "ipv4"
+             else srv6_hash6(seq, ack, *(flow or FLOWS[inner]), flow=False))
+        frame = srv6_frame(inner, ip_id, seq, ack, at="sff", flow=flow)
+        out = run_tc(fresh.fds["srv6_stamp"], frame)
+        assert out.packet == set_tag_and_label(frame, h)
+        stamped.append(h)
+        expected = srv6_frame(inner, ip_id, seq, ack, flow=flow, tag=srv6_tag(h),
+                              fl=srv6_flow_label(h))
+        assert check(fresh, expected, nat=True) == {"match": 1}
+    assert stamped[0] == stamped[1] != value(inner, ip_id, seq, ack)
+
+
+#: the flows of FLOWS after a source NAT (another source address and port)
+NATTED = {"ipv4": ("10.77.2.1", "10.77.3.2", 40000, 5201),
+          "ipv6": ("fc00:2::1", "fd77:3::2", 40000, 5201)}

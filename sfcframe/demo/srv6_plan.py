@@ -95,7 +95,8 @@ class Srv6Options:
     the VNF host) or ``proxy`` (no SRv6 on the VNF host; sfcframe's proxy goes on
     ``in0``/``out0``). ``hop_limit``: what the checker expects (None:
     :func:`expected_hop_limit`). ``corrupt``: tests only, the stamper flips a bit
-    of an HMAC-covered segment.
+    of an HMAC-covered segment. ``nat``: the VNF rewrites the inner packet's
+    addresses and ports, so the per-packet value is made of the rest.
     """
 
     inner: str = "ipv4"
@@ -103,6 +104,8 @@ class Srv6Options:
     sf: str = "end"
     hop_limit: int | None = None
     corrupt: bool = False
+    #: the VNF rewrites addresses and ports (NAT): the per-packet value leaves them out
+    nat: bool = False
 
     def __post_init__(self) -> None:
         if self.inner not in INNER:

@@ -100,6 +100,7 @@ class Srv6Programs:
         value.hop_limit = options.expected_hop_limit
         value.hmac = 1 if options.hmac else 0
         value.corrupt = 1 if options.corrupt else 0
+        value.nat = 1 if options.nat else 0
         table[table.Key(0)] = value
 
     def attach_stamper(self, netns: str, ifname: str) -> None:

@@ -30,8 +30,8 @@ from sfcframe.demo.srv6_topology import Srv6Topology
 from sfcframe.demo.vnfs import Vnf
 from sfcframe.errors import PluginError, UsageError
 
-#: VNFs the SRv6 testbed runs behind the proxy (the others rewrite or filter IPv4 only)
-SRV6_VNFS = ("forward",)
+#: VNFs the SRv6 testbed runs behind the proxy (the TUN delay program handles IPv4 only)
+SRV6_VNFS = ("forward", "drop", "nat")
 
 
 def plugin_installed() -> bool:
@@ -46,9 +46,12 @@ def resolve_sf(sf: str) -> str:
 
 
 def srv6_key(cfg: DemoConfig) -> str:
-    """``auto``: tcpip for IPv4 inner packets; metadata for IPv6 (tcpip keys IPv4 only)."""
+    """``auto``: metadata behind NAT, else tcpip for IPv4 inner packets; metadata for
+    IPv6 (tcpip keys IPv4 only)."""
     if cfg.key != "auto":
         return cfg.key
+    if cfg.vnf == "nat":
+        return "metadata"
     return "tcpip" if cfg.inner == "ipv4" else "metadata"
 
 
@@ -61,7 +64,8 @@ def proxy_params(cfg: DemoConfig) -> dict[str, str]:
 def run_srv6_demo(cfg: DemoConfig, progress: Progress | None = None,
                   say: Callable[[str], None] = lambda line: None) -> Srv6Summary:
     options = srv6_plan.Srv6Options(inner=cfg.inner, hmac=cfg.hmac, sf=resolve_sf(cfg.sf),
-                                    hop_limit=cfg.hop_limit, corrupt=cfg.corrupt)
+                                    hop_limit=cfg.hop_limit, corrupt=cfg.corrupt,
+                                    nat=cfg.vnf == "nat")
     with_proxy = options.sf == "proxy"
     key = srv6_key(cfg)
     spec = None

@@ -33,19 +33,24 @@ def _fold(h: int, *values: int) -> int:
 
 
 def srv6_hash4(ip_id: int, seq: int, ack: int, saddr: str, daddr: str, sport: int, dport: int,
-               chain: int = 1) -> int:
+               chain: int = 1, flow: bool = True) -> int:
     """``srv6_hash4`` of ``bpf_templates/demo_srv6_parse.j2``: packet_hash, then the
-    addresses and the ports (source port in the upper half)."""
+    addresses and the ports (source port in the upper half) unless ``flow`` is off
+    (a NAT VNF rewrites them)."""
     h = packet_hash(ip_id, seq, ack, chain)
+    if not flow:
+        return h
     return _fold(h, *words(saddr), *words(daddr), (sport << 16) | dport)
 
 
 def srv6_hash6(seq: int, ack: int, saddr: str, daddr: str, sport: int, dport: int,
-               chain: int = 1) -> int:
+               chain: int = 1, flow: bool = True) -> int:
     """``srv6_hash6``: sequence and acknowledgement numbers, the eight address words,
-    the ports."""
-    h = _mix(seq ^ ((chain * 0x9E3779B9) & M32))
-    return _fold(_mix(h ^ ack), *words(saddr), *words(daddr), (sport << 16) | dport)
+    the ports (the last two unless ``flow`` is off)."""
+    h = _mix(_mix(seq ^ ((chain * 0x9E3779B9) & M32)) ^ ack)
+    if not flow:
+        return h
+    return _fold(h, *words(saddr), *words(daddr), (sport << 16) | dport)
 
 
 def srv6_tag(h: int) -> int:

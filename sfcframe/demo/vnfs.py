@@ -2,9 +2,9 @@
 proxy hides the encapsulation from them).
 
 - ``forward``: plain IPv4 forwarding (``ip_forward``).
-- ``drop``: forwarding, and iptables drops 1 % of the packets that arrive from
-  the SFF at random (``-m statistic --mode random``).
-- ``nat``: forwarding with MASQUERADE on the interface toward the receivers:
+- ``drop``: forwarding, and iptables (ip6tables for IPv6) drops 1 % of the
+  packets that arrive from the SFF at random (``-m statistic --mode random``).
+- ``nat``: forwarding with MASQUERADE (IPv4 and IPv6) on the interface toward the receivers:
   addresses and ports change, so only a key that does not look at them (the
   ``metadata`` key) finds the cached encapsulation again.
 - ``delay``: a user-space program (:mod:`sfcframe.demo.tundelay`) holds every
@@ -28,6 +28,8 @@ KINDS = ("forward", "drop", "nat", "delay")
 #: the key `--key auto` picks: tcpip cannot survive NAT, metadata cannot survive user space
 AUTO_KEY = {"forward": "tcpip", "drop": "tcpip", "nat": "metadata", "delay": "tcpip"}
 DROP_PROBABILITY = 0.01
+#: IPv4 and IPv6 (inner IPv6 packets: the SRv6 testbed)
+TABLES = ("iptables", "ip6tables")
 TUN = "tun0"
 TUN_TABLE = "100"
 TUN_QUEUE = 4096
@@ -44,7 +46,7 @@ class Vnf:
 
     def describe(self) -> str:
         return {
-            "forward": "IPv4 forwarding",
+            "forward": "IP forwarding",
             "drop": f"forwarding, {self.drop_probability:.0%} random drop (iptables statistic)",
             "nat": "forwarding + MASQUERADE (in-kernel NAT)",
             "delay": f"user-space TUN program holding packets {self.delay_ms:g} ms",
@@ -55,13 +57,15 @@ class Vnf:
             raise TopologyError(f"unknown VNF {self.kind!r} (known: {', '.join(KINDS)})")
         in_if, out_if = topo.vnf_ifaces
         if self.kind == "drop":
-            topo.exec(
-                "vnf", "iptables", "-A", "FORWARD", "-i", in_if, "-m", "statistic",
-                "--mode", "random", "--probability", str(self.drop_probability), "-j", "DROP",
-            )
+            for tables in TABLES:
+                topo.exec(
+                    "vnf", tables, "-A", "FORWARD", "-i", in_if, "-m", "statistic",
+                    "--mode", "random", "--probability", str(self.drop_probability), "-j", "DROP",
+                )
         elif self.kind == "nat":
-            topo.exec("vnf", "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", out_if,
-                      "-j", "MASQUERADE")
+            for tables in TABLES:
+                topo.exec("vnf", tables, "-t", "nat", "-A", "POSTROUTING", "-o", out_if,
+                          "-j", "MASQUERADE")
         elif self.kind == "delay":
             self._setup_delay(topo, in_if)
 
@@ -90,10 +94,12 @@ class Vnf:
     def counters(self, topo: Topology) -> dict:
         """What the VNF itself saw (iptables drops, TUN program counters)."""
         if self.kind == "drop":
-            out = topo.exec("vnf", "iptables", "-nvxL", "FORWARD", check=False).stdout
-            for line in out.splitlines():
-                if "statistic" in line and "DROP" in line:
-                    return {"dropped": int(line.split()[0])}
+            dropped = 0
+            for tables in TABLES:
+                out = topo.exec("vnf", tables, "-nvxL", "FORWARD", check=False).stdout
+                dropped += sum(int(line.split()[0]) for line in out.splitlines()
+                               if "statistic" in line and "DROP" in line)
+            return {"dropped": dropped}
         if self.kind == "delay":
             return dict(self.extra)
         return {}
