@@ -203,6 +203,32 @@ def nsh_build(key: str, max_md_bytes: int = 16) -> BuildSpec:
     return BuildSpec(f"nsh-{key}", "nsh", key, tuple(params))
 
 
+SRV6_SEGMENTS = (1, 4, 8, 16)
+#: the SID of the SRv6 rows' proxy
+SRV6_SID = "fc00::a"
+
+
+def srv6_build(key: str) -> BuildSpec:
+    """One build for every SRv6 depth: up to 16 segments (a wide, 368-byte entry)."""
+    params: list[tuple[str, Any]] = [("sid", SRV6_SID), ("max_segments", max(SRV6_SEGMENTS))]
+    if key == "metadata":
+        params.append(("carrier", "mark"))
+    return BuildSpec(f"srv6-{key}", "srv6", key, tuple(params))
+
+
+def srv6_header(segments: int) -> bytes:
+    """H.Encaps with ``segments`` segments, our SID active with one segment left after
+    it, no TLVs; the payload length is filled in per packet (Srv6Encap.encapsulate)."""
+    from sfcframe.encaps.srv6 import headers as h
+
+    path = [f"fc00:e::{i + 1:x}" for i in range(segments)]
+    if segments > 1:
+        path[1] = SRV6_SID  # Segments Left 1: our SID, then path[0]
+    # one segment: Segments Left = Last Entry + 1, our SID only in the destination
+    srh = h.srh(path, 1, h.NH_IPV4)
+    return h.ipv6("fc00:1::1", SRV6_SID, h.NH_ROUTING, hlim=64, fl=0x12345) + srh
+
+
 def _key_group(key: str) -> str:
     return "metadata (mark)" if key == "metadata" else key
 
@@ -226,6 +252,13 @@ def default_rows() -> list[Row]:
             hdr = nsh_header(md)
             rows.append(Row(f"nsh-{key}-md{md}", f"nsh {_key_group(key)}", build, f"MD{md}",
                             hdr, f"NSH MD type {md}, {len(hdr)}-byte header, SI 254 -> 253"))
+    for key in ("tcpip", "metadata"):
+        build = srv6_build(key)
+        for segments in SRV6_SEGMENTS:
+            hdr = srv6_header(segments)
+            rows.append(Row(f"srv6-{key}-S{segments}", f"srv6 {_key_group(key)}", build,
+                            str(segments), hdr, f"SRv6 End.AD, {segments} segment(s), "
+                            f"{len(hdr)}-byte outer headers cached and restored"))
     return rows
 
 
@@ -297,6 +330,15 @@ class LoadedBuild:
     def mark_for(self, ingress: RunResult) -> int:
         return self.resolved.key.plugin.carry_to_egress(ingress.meta, self.resolved.key_params)
 
+    def frame(self, header: bytes, inner: bytes) -> bytes:
+        """The frame a row sends: ``header`` in front of ``inner`` (lengths filled in by
+        the encapsulation), or the plain inner packet."""
+        if not header:
+            return ether(ETH_P_IP) + inner
+        plugin = self.resolved.encap.plugin
+        ethertype, payload = plugin.encapsulate(header, inner, self.resolved.encap_params)
+        return ether(ethertype) + payload
+
     def expected(self, header: bytes, inner: bytes) -> tuple[str, bytes, str, bytes]:
         """(ingress outcome, stripped frame, egress outcome, restored frame) per the oracle."""
         if not header:
@@ -304,15 +346,18 @@ class LoadedBuild:
             return "plain", plain, "plain", plain
         plugin = self.resolved.encap.plugin
         values = self.resolved.encap_params
-        parse = plugin.reference_ingress(header + inner, values)
+        frame = self.frame(header, inner)
+        parse = plugin.reference_ingress(frame[14:], values, ethertype=plugin.ethertypes(values)[0])
         if parse.outcome != "ok":
             raise RuntimeError(f"bench header is not accepted by the oracle: {parse.outcome}")
         stripped = ether(parse.inner_ethertype) + inner
-        status, restored = plugin.reference_restore(parse.cached, values)
+        status, restored = plugin.reference_restore(parse.cached, values, inner)
         if status != "ok":
             raise RuntimeError(f"bench header does not restore per the oracle: {status}")
-        out = ether(plugin.ethertype) + restored + inner if restored else stripped
-        return "cached", stripped, "restored", out
+        if not restored:
+            return "cached", stripped, "restored", stripped
+        restored = plugin.reference_fixup(restored, inner, values)
+        return "cached", stripped, "restored", frame[:14] + restored + inner
 
     def close(self) -> None:
         self._cache.close()
@@ -376,8 +421,7 @@ def _pair(run: Callable[[int], RunResult], prog_fd: int, floor_fd: int,
 
 def measure_row(row: Row, build: LoadedBuild, floors: Floors, inners: Sequence[bytes]) -> RowRound:
     out = RowRound()
-    eth_type = build.resolved.encap.plugin.ethertype if row.header else ETH_P_IP
-    frames = [ether(eth_type) + row.header + inner for inner in inners]
+    frames = [build.frame(row.header, inner) for inner in inners]
     expects = [build.expected(row.header, inner) for inner in inners] if row.check else []
     before = build.counters()
     gc_was = gc.isenabled()
