@@ -274,3 +274,21 @@ def test_every_variant_edit_applies_to_the_current_templates():
         text = render(resolve_spec(build.encap, build.key, build.params_dict())).files[MAIN_FILE]
         for edit in build.edits:
             text = edit.apply(text)  # raises when the pattern no longer matches
+
+
+def test_srv6_bench_summary_and_comparison_on_fake_runs():
+    from sfcframe.bench import srv6
+
+    def run(goodput, cpu, checked=100_000):
+        return {"goodput_mbps": goodput, "cpu_s_per_mpkt": cpu, "retransmits": 3,
+                "checked": checked, "mismatches": 0, "egress_misses": 0, "passed": True}
+
+    cells = [{"row": row, "inner": "ipv4", "summary": srv6.summarize_cell(runs)}
+             for row, runs in (("control", [run(3000, 5.0), run(3200, 5.2), run(3100, 5.1)]),
+                               ("tcpip", [run(2500, 6.0), run(2400, 6.2), run(2600, 6.1)]))]
+    assert cells[1]["summary"]["goodput_mbps"]["median"] == 2500
+    (cmp,) = srv6.analyse(cells)
+    assert cmp == {"row": "tcpip", "inner": "ipv4", "goodput_ratio": round(2500 / 3100, 3),
+                   "cpu_ratio": round(6.1 / 5.1, 3)}
+    assert srv6.plan_cells(["control", "tcpip"], ["ipv4", "ipv6"]) == [
+        ("control", "ipv4"), ("tcpip", "ipv4"), ("control", "ipv6"), ("tcpip", "ipv6")]

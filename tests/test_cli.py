@@ -171,7 +171,7 @@ def test_compile_error_shows_clang_and_exits_1(kernel_ready, bad_plugins):
     "command",
     ["plugins", "build", "up", "list", "stats", "set", "down", "size", "demo", "bench",
      "bench cost", "bench memory", "bench goodput", "bench drop", "bench delay", "bench collisions",
-     "bench report"],
+     "bench srv6", "bench report"],
 )
 def test_every_command_has_working_help(command):
     proc = run(*command.split(), "--help")

@@ -271,11 +271,36 @@ def _run_goodput(args: argparse.Namespace) -> int:
     return code if doc["results"]["teardown"]["clean"] else 1
 
 
+def _add_srv6(parser: argparse.ArgumentParser) -> None:
+    from sfcframe.bench import srv6 as S  # light: no kernel work at import
+
+    parser.add_argument("--runs", type=_positive, default=S.DEFAULT_RUNS,
+                        help="runs (rounds) per cell (default %(default)s)")
+    parser.add_argument("--seconds", type=_positive_float, default=S.DEFAULT_SECONDS,
+                        help="iperf3 time per run (default %(default)s)")
+    parser.add_argument("--rows", type=_name_list(S.ROWS), default=list(S.ROWS), metavar="ROWS",
+                        help=f"rows (default {','.join(S.ROWS)}; control: the kernel's End, "
+                        "no proxy)")
+    parser.add_argument("--inner", type=_name_list(S.INNERS), default=list(S.INNERS),
+                        metavar="FAMILIES", help=f"inner packet families (default "
+                        f"{','.join(S.INNERS)})")
+    parser.add_argument("--seed", type=int, default=1, help="run order seed (default 1)")
+
+
+def _run_srv6(args: argparse.Namespace) -> int:
+    from sfcframe.bench import srv6
+
+    doc = srv6.run_srv6(rows=args.rows, inners=args.inner, runs=args.runs,
+                        seconds=args.seconds, seed=args.seed, say=_say)
+    return _finish_traffic(args, doc, "srv6")
+
+
 TRAFFIC_PLOTS = {
     "drop": lambda plot: plot.plot_drop,
     "delay": lambda plot: plot.plot_delay,
     "collisions": lambda plot: plot.plot_collisions,
     "goodput": lambda plot: plot.plot_goodput,
+    "srv6": lambda plot: plot.plot_srv6,
 }
 
 
@@ -300,7 +325,7 @@ def _run_report(args: argparse.Namespace) -> int:
         for name, draw in (("cost", plot.plot_cost), ("cost-breakdown", plot.plot_breakdown),
                            ("memory", plot.plot_memory), ("drop", plot.plot_drop),
                            ("delay", plot.plot_delay), ("collisions", plot.plot_collisions),
-                           ("goodput", plot.plot_goodput)):
+                           ("goodput", plot.plot_goodput), ("srv6", plot.plot_srv6)):
             source = args.results / f"{name}.json"
             if source.exists():
                 print(f"wrote {draw(results.load(source), args.results / f'{name}.png')}")
@@ -324,6 +349,9 @@ BENCHMARKS: dict[str, tuple[str, Callable, Callable, bool]] = {
     "goodput": ("the paper's Fig. 4: goodput vs MPLS label depth per proxy row (control, "
                 "static, tcpip, metadata), kernel CPU per packet, ingress hooks compared "
                 "(demo testbed)", _add_goodput, _run_goodput, True),
+    "srv6": ("SRv6 End.AD: goodput and kernel CPU per packet, proxy + VNF against the "
+             "kernel's End, between the kernel's H.Encaps and End.DX4/End.DT6",
+             _add_srv6, _run_srv6, True),
     "report": ("redraw the plots and rewrite the generated tables of BENCHMARKS.md from "
                "bench-results/*.json",
                _add_report, _run_report, False),
@@ -341,6 +369,7 @@ examples:
   sfcframe bench goodput                   # Fig. 4: goodput vs label depth, CPU/packet,
                                            # hooks compared (~8 min: 3 runs x 5 s per cell)
   sfcframe bench goodput --labels 0,10 --runs 1 --seconds 2 --hooks xdp-native
+  sfcframe bench srv6 --runs 3             # SRv6 proxy vs the kernel's End, IPv4 and IPv6
   sfcframe bench report                    # tables of BENCHMARKS.md from the JSON
 """
 

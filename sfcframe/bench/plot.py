@@ -338,3 +338,40 @@ def plot_goodput(doc: dict, path: Path) -> Path:
                  f"median with min-max; {m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}",
                  fontsize=10)
     return _save(fig, plt, path)
+
+
+def plot_srv6(doc: dict, path: Path) -> Path:
+    """Goodput and kernel CPU per packet per row, grouped by inner family (bench srv6)."""
+    plt = _pyplot()
+    p = doc["parameters"]
+    cells = doc["results"]["cells"]
+    inners = [i for i in p["inners"] if any(c["inner"] == i for c in cells)]
+    rows = [r for r in p["rows"] if any(c["row"] == r for c in cells)]
+    by = {(c["row"], c["inner"]): c["summary"] for c in cells}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    width = 0.8 / max(1, len(rows))
+    for ax, what, ylabel in ((axes[0], "goodput_mbps", "goodput Mb/s (iperf3, 2 streams)"),
+                             (axes[1], "cpu_s_per_mpkt", "system + softirq CPU-s per million packets")):
+        for i, row in enumerate(rows):
+            pos, med, lo, hi = [], [], [], []
+            for j, inner in enumerate(inners):
+                s = (by.get((row, inner)) or {}).get(what)
+                if not s:
+                    continue
+                pos.append(j + (i - (len(rows) - 1) / 2) * width)
+                med.append(s["median"])
+                lo.append(s["median"] - s["min"])
+                hi.append(s["max"] - s["median"])
+            ax.bar(pos, med, width, yerr=[lo, hi], capsize=2, label=row,
+                   color=GOODPUT_COLORS.get(row))
+        ax.set_xticks(range(len(inners)), [f"inner {i}" for i in inners])
+        ax.set_ylabel(ylabel)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_title("SRv6 goodput: proxy + VNF vs the kernel's End", fontsize=10)
+    axes[1].set_title("kernel CPU per packet (all CPUs, traffic window)", fontsize=10)
+    m = doc["machine"]
+    fig.suptitle(f"sfcframe bench srv6: {p['runs']} run(s) x {p['seconds']:g} s per cell, "
+                 f"median with min-max; {m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}",
+                 fontsize=10)
+    return _save(fig, plt, path)

@@ -173,6 +173,8 @@ def _measured(m) -> str:
             return f"{m['bytes_per_entry']:.2f} B/entry (worst: {m['worst_row']}); by cache_size {sizes}"
         if "bytes" in m:
             return f"{m['bytes']} B (worst: {m['worst_row']})"
+    if isinstance(m, str):
+        return m
     return json.dumps(m)
 
 
@@ -386,3 +388,40 @@ def goodput_targets(doc: dict) -> str:
 SECTIONS["goodput"] = lambda doc: (header(doc) + "\n" + goodput_table(doc) + "\nTargets:\n\n"
                                    + goodput_targets(doc))
 _SOURCES["goodput"] = "goodput"
+
+
+# ---- SRv6 (sfcframe.bench.srv6) ---------------------------------------------------------------
+
+
+def srv6_table(doc: dict) -> str:
+    p = doc["parameters"]
+    cells = doc["results"]["cells"]
+    ratios = {(c["row"], c["inner"]): c for c in doc["results"]["comparison"]}
+    lines = [f"Through the SRv6 kernel-peer testbed, {p['runs']} runs x {p['seconds']:g} s per cell "
+             "(median, min–max over runs); relative to the control of the same inner family:", "",
+             "| row | inner | goodput Mb/s | vs control | kernel CPU-s / Mpkt | vs control | "
+             "retransmits | packets checked | mismatches / egress misses |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for c in cells:
+        s = c["summary"]
+        r = ratios.get((c["row"], c["inner"]), {})
+
+        def rel(key: str) -> str:
+            v = r.get(key)
+            return "–" if v is None else f"{v:.0%}"
+
+        lines.append(f"| {c['row']} | {c['inner']} | {_sp(s['goodput_mbps'])} | {rel('goodput_ratio')} | "
+                     f"{_sp(s['cpu_s_per_mpkt'], '{:.2f}')} | {rel('cpu_ratio')} | "
+                     f"{_sp(s['retransmits'])} | {s['checked']:,} | "
+                     f"{s['mismatches']} / {s['egress_misses']} |")
+    m = doc["method"]
+    if doc["results"].get("unavailable"):
+        lines += ["", "Not measured: " + "; ".join(
+            f"{k}: {v}" for k, v in doc["results"]["unavailable"].items()) + "."]
+    lines += ["", f"Control: {m['control']}. Proxy: {m['proxy']}. CPU: {m['cpu_per_packet']}."]
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS["srv6"] = lambda doc: (header(doc) + "\n" + srv6_table(doc) + "\nTargets:\n\n"
+                                + targets_table(doc))
+_SOURCES["srv6"] = "srv6"

@@ -28,6 +28,15 @@ class Srv6Summary(Summary):
     kernel: dict[str, dict[str, int]] = field(default_factory=dict)
     #: the receiver's TCP segments received over the traffic window (/proc/net/snmp)
     receiver_tcp_in: int = 0
+    #: CPU-seconds of all CPUs per /proc/stat column over the traffic (iperf3 start to end)
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cpu_s_per_mpkt(self) -> float | None:
+        """Kernel CPU (system + softirq) per million checked packets; None for a stalled run."""
+        if self.checked < 10_000 or not self.cpu:
+            return None
+        return round((self.cpu["system"] + self.cpu["softirq"]) / (self.checked / 1e6), 3)
 
     @property
     def stamped(self) -> int:
@@ -66,7 +75,8 @@ class Srv6Summary(Summary):
         out["packets"]["stamped"] = self.stamped
         out["srv6"] = {"mismatch_fields": self.fields, "kernel": self.kernel,
                        "checked": self.checked, "decapsulated": self.decapsulated,
-                       "receiver_tcp_in_segs": self.receiver_tcp_in}
+                       "receiver_tcp_in_segs": self.receiver_tcp_in,
+                       "cpu_s": self.cpu, "cpu_s_per_mpkt": self.cpu_s_per_mpkt}
         return out
 
     def text(self) -> str:

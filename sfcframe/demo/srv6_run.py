@@ -27,6 +27,7 @@ from sfcframe.demo.run import DemoConfig, Progress, _teardown, drive_traffic, pr
 from sfcframe.demo.srv6_programs import MISMATCH_KINDS, Srv6Programs
 from sfcframe.demo.srv6_report import Srv6Summary, checker_view
 from sfcframe.demo.srv6_topology import Srv6Topology
+from sfcframe.demo.testbed import cpu_times
 from sfcframe.demo.vnfs import Vnf
 from sfcframe.errors import PluginError, UsageError
 
@@ -55,6 +56,23 @@ def srv6_key(cfg: DemoConfig) -> str:
     return "tcpip" if cfg.inner == "ipv4" else "metadata"
 
 
+def proxy_spec(cfg: DemoConfig, key: str):
+    """The proxy's resolved build for this run (ParamError / PluginError if invalid)."""
+    from sfcframe.spec import resolve_spec
+
+    raw = proxy_params(cfg)
+    if cfg.cache_size is not None:
+        raw["cache_size"] = str(cfg.cache_size)
+    return resolve_spec("srv6", key, raw)
+
+
+def covers_inner(cfg: DemoConfig, key: str) -> bool:
+    """Whether the key of this run covers its inner packets (else they would be no_key)."""
+    spec = proxy_spec(cfg, key)
+    wanted = 0x0800 if cfg.inner == "ipv4" else 0x86DD
+    return wanted in spec.key.plugin.inner_ethertypes(spec.key_params)
+
+
 def proxy_params(cfg: DemoConfig) -> dict[str, str]:
     params = {"sid": srv6_plan.SID_PROXY, "ingress": cfg.ingress}
     params.update(cfg.params)
@@ -70,15 +88,10 @@ def run_srv6_demo(cfg: DemoConfig, progress: Progress | None = None,
     key = srv6_key(cfg)
     spec = None
     if with_proxy:
-        from sfcframe.spec import resolve_spec
-
         if cfg.vnf not in SRV6_VNFS:
             raise UsageError(f"--encap srv6 runs behind a {' or '.join(SRV6_VNFS)} VNF, not {cfg.vnf!r}")
-        raw = proxy_params(cfg)
-        if cfg.cache_size is not None:
-            raw["cache_size"] = str(cfg.cache_size)
         try:
-            spec = resolve_spec("srv6", key, raw)  # validates everything before any change
+            spec = proxy_spec(cfg, key)  # validates everything before any change
         except PluginError as exc:
             if plugin_installed():
                 raise
@@ -111,10 +124,11 @@ def run_srv6_demo(cfg: DemoConfig, progress: Progress | None = None,
         # 3. stamper and checker attached after the warm-up: their counters cover the traffic
         progs.attach_stamper(topo.ns("sff"), topo.sff_iface)
         progs.attach_checker(topo.ns(topo.checker_role), topo.checker_iface)
-        kernel0, rcv0 = topo.kernel_counters(), topo.snmp("rcv")
+        kernel0, rcv0, cpu0 = topo.kernel_counters(), topo.snmp("rcv"), cpu_times()
         # 4. traffic, a progress line per second
         streams = drive_traffic(topo, cfg, lambda started: _snapshot(started, progs, proxy, with_proxy),
                                 progress)
+        cpu1 = cpu_times()
         if vnf is not None:
             vnf.stop()
         # 5. numbers
@@ -130,6 +144,7 @@ def run_srv6_demo(cfg: DemoConfig, progress: Progress | None = None,
         summary.kernel = {name: {k: kernel1[name][k] - kernel0[name][k] for k in kernel1[name]}
                           for name in kernel1}
         summary.receiver_tcp_in = rcv1.get("TcpInSegs", 0) - rcv0.get("TcpInSegs", 0)
+        summary.cpu = {k: round(cpu1[k] - cpu0[k], 2) for k in cpu1}
     finally:
         if os.getpid() != owner:
             os._exit(1)  # a forked helper that unwound into this frame (see run_demo)
