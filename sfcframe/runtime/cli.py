@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import signal
 import sys
 import threading
@@ -53,14 +55,29 @@ def _kv(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+#: the longest interval or duration a flag takes: one day
+MAX_SECONDS = 86400.0
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be above zero")
+    if not math.isfinite(value) or not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected seconds above 0 and at most {MAX_SECONDS:.0f}")
     return value
+
+
+def _needs_root(command: str) -> None:
+    """The state directory and the pins are root's only."""
+    from sfcframe.errors import KernelFeatureError
+
+    if os.geteuid() != 0:
+        raise KernelFeatureError(
+            f"sfcframe {command} needs root (the state in /run/sfcframe and the pinned maps "
+            "are root's only)")
 
 
 def add_parsers(sub) -> None:
@@ -211,6 +228,7 @@ def _list(args: argparse.Namespace) -> int:
     from sfcframe.runtime import state
     from sfcframe.runtime.stats import attachment
 
+    _needs_root("list")
     rows = []
     for record in state.all_records():
         interfaces = attachment(record)
@@ -250,6 +268,8 @@ def _list(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     from sfcframe.runtime import prometheus, state
     from sfcframe.runtime.stats import collect, render_text
+
+    _needs_root("stats")
 
     def documents() -> list[dict[str, Any]]:
         records = [state.require(args.name)] if args.name else state.all_records()
@@ -296,6 +316,7 @@ def _stats(args: argparse.Namespace) -> int:
 def _set(args: argparse.Namespace) -> int:
     from sfcframe.runtime.instance import read_settings, read_static, set_settings
 
+    _needs_root("set")
     record = set_settings(args.name, args.settings, static_header=args.static_header)
     now = read_settings(record)
     print(f"{record.name}: strict={str(now['strict']).lower()} ({now['source']})")
@@ -309,6 +330,7 @@ def _down(args: argparse.Namespace) -> int:
     from sfcframe.runtime.errors import AttachError
     from sfcframe.runtime.instance import down
 
+    _needs_root("down")
     report = down(args.name)
     if not report.running:
         print(f"{args.name}: not running")
@@ -338,6 +360,7 @@ def _size(args: argparse.Namespace) -> int:
         from sfcframe.runtime import state
         from sfcframe.runtime.observe import observe
 
+        _needs_root("size --observe")
         record = state.require(args.observe)
         obs = observe(args.observe, args.seconds, args.interval)
         params = {**record.params, **dict(args.param)}

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 from sfcframe.runtime.errors import ConfigError, InstanceError
 
 SCHEMA = 1
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
 
 def state_dir() -> Path:
@@ -36,7 +36,7 @@ def pin_root() -> Path:
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name or ""):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise ConfigError(
             f"instance name {name!r}: use 1-32 letters, digits, '-' or '_' "
             "(it names a file and a bpffs directory)"
@@ -187,7 +187,7 @@ def all_records() -> list[Record]:
         return []
     records = []
     for path in sorted(directory.glob("*.json")):
-        record = load(path.stem) if NAME_RE.match(path.stem) else None
+        record = load(path.stem) if NAME_RE.fullmatch(path.stem) else None
         if record is not None:
             records.append(record)
     return records
