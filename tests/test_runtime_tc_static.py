@@ -20,11 +20,12 @@ from sfcframe.runtime.errors import AttachError
 pytestmark = pytest.mark.kernel
 
 
-def _ingress_filter(bed: Testbed, ifname: str):
+def _ingress_filter(bed: Testbed, ifname: str, prog_id: int):
+    """Our filter on clsact ingress as pyroute2 dumps it: at our coordinates, running prog_id."""
     with bed.ipr() as ipr:
         index = ipr.link_lookup(ifname=ifname)[0]
         return attach.find_filter(ipr, index, attach.TC_PARENT["ingress"], attach.PRIO,
-                                  attach.HANDLE, "sfc_ingress")
+                                  attach.HANDLE, {prog_id})
 
 
 def test_tc_ingress_up_real_packets_down(hairpin):
@@ -38,8 +39,9 @@ def test_tc_ingress_up_real_packets_down(hairpin):
     assert record["programs"]["sfc_ingress"]["hook"] == "tc-ingress"
     assert record["programs"]["sfc_ingress"]["prog_type"] == "sched_cls"
     assert bed.xdp("va") == []  # no XDP at all
-    flt = _ingress_filter(bed, "va")  # pyroute2: our filter on clsact ingress
-    assert flt is not None and flt["info"] >> 16 == attach.PRIO and flt["handle"] == attach.HANDLE
+    ingress_id = record["programs"]["sfc_ingress"]["prog_id"]
+    flt = _ingress_filter(bed, "va", ingress_id)
+    assert flt is not None and flt.name == "sfc_ingress" and flt.direction == "ingress"
     kinds = sorted((t["kind"], t["id"]) for t in bed.tc("va"))
     assert kinds == sorted([("clsact/ingress", record["programs"]["sfc_ingress"]["prog_id"]),
                             ("clsact/egress", record["programs"]["sfc_egress"]["prog_id"])])
@@ -73,7 +75,7 @@ def test_tc_ingress_up_real_packets_down(hairpin):
     assert "va: TC ingress filter deleted" in proc.stdout and "va: clsact deleted" in proc.stdout
     assert_no_trace(name)
     bed.assert_clean("va")
-    assert _ingress_filter(bed, "va") is None
+    assert _ingress_filter(bed, "va", ingress_id) is None
 
 
 def test_tc_ingress_from_config_and_param(hairpin, tmp_path):

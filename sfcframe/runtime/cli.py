@@ -30,7 +30,9 @@ ingress filter) and the egress program as a TC clsact egress filter (prio
 24512, handle 0x5fc) on every interface; GRO, GRO fraglist,
 LRO and hardware GRO are switched off on them (restored by down; see README).
 Maps and programs are pinned under /sys/fs/bpf/sfcframe/NAME/, the state is in
-/run/sfcframe/NAME.json. Any failure rolls back every step already done.
+/run/sfcframe/NAME.json. Any failure rolls back every step already done. One
+instance per interface: an interface another instance proxies, or with a TC
+filter at prio 24512, is refused (README: "Operating safely").
 """
 
 SIZE_EPILOG = """\
@@ -224,30 +226,40 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(args: argparse.Namespace) -> int:
-    from sfcframe.runtime import state
+def _list_row(instance) -> dict[str, Any]:
     from sfcframe.runtime.stats import attachment
 
+    record = instance.record
+    if instance.damaged:
+        row = dict.fromkeys(("encap", "key", "describe", "netns", "strict", "started",
+                             "ingress_hook", "mode"))
+        return {**row, "name": instance.name, "status": "damaged", "reason": instance.problem,
+                "interfaces": []}
+    interfaces = attachment(record)
+    return {
+        "name": record.name,
+        "encap": record.encap,
+        "key": record.key,
+        "describe": record.describe,
+        "netns": record.netns,
+        "status": record.status if all(i["ok"] for i in interfaces) else "degraded",
+        "reason": None,
+        "strict": record.settings.get("strict", record.default_strict),
+        "started": round(record.started, 3),
+        "ingress_hook": record.ingress_hook,
+        "mode": record.mode,
+        "interfaces": [
+            {"name": i["name"], "xdp_mode": i["xdp_mode"], "ingress_hook": i["ingress_hook"],
+             "ok": i["ok"]} for i in interfaces
+        ],
+    }
+
+
+def _list(args: argparse.Namespace) -> int:
+    from sfcframe.runtime import health
+
     _needs_root("list")
-    rows = []
-    for record in state.all_records():
-        interfaces = attachment(record)
-        rows.append({
-            "name": record.name,
-            "encap": record.encap,
-            "key": record.key,
-            "describe": record.describe,
-            "netns": record.netns,
-            "status": record.status if all(i["ok"] for i in interfaces) else "degraded",
-            "strict": record.settings.get("strict", record.default_strict),
-            "started": round(record.started, 3),
-            "ingress_hook": record.ingress_hook,
-            "mode": record.mode,
-            "interfaces": [
-                {"name": i["name"], "xdp_mode": i["xdp_mode"], "ingress_hook": i["ingress_hook"],
-                 "ok": i["ok"]} for i in interfaces
-            ],
-        })
+    rows = [_list_row(instance) for instance in health.scan()]
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))
         return 0
@@ -256,6 +268,9 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'NAME':<16} {'ENCAP/KEY':<16} {'NETNS':<12} {'STATUS':<9} INTERFACES")
     for row in rows:
+        if row["status"] == "damaged":
+            print(f"{row['name']:<16} {'-':<16} {'-':<12} {'damaged':<9} {row['reason']}")
+            continue
         arms = ", ".join(
             f"{i['name']}({i['xdp_mode'] or 'tc ingress'}){'' if i['ok'] else '!'}"
             for i in row["interfaces"]
@@ -266,14 +281,21 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from sfcframe.runtime import prometheus, state
-    from sfcframe.runtime.stats import collect, render_text
+    from sfcframe.runtime import health, prometheus
+    from sfcframe.runtime.errors import DamagedError
+    from sfcframe.runtime.stats import collect_instance, render_text
 
     _needs_root("stats")
 
     def documents() -> list[dict[str, Any]]:
-        records = [state.require(args.name)] if args.name else state.all_records()
-        return [collect(r) for r in records]
+        """One document per instance; a damaged one says why (only a named one is an error)."""
+        if not args.name:
+            return [collect_instance(i) for i in health.scan()]
+        doc = collect_instance(health.Instance(args.name, health.require(args.name)))
+        if doc["status"] == "damaged":
+            raise DamagedError(f"{args.name}: damaged: {doc['reason']}; "
+                               f"`sfcframe down {args.name}` cleans it up")
+        return [doc]
 
     def show(docs: list[dict[str, Any]], previous: dict[str, dict] | None, watching: bool) -> None:
         if args.prometheus:
@@ -346,6 +368,11 @@ def _down(args: argparse.Namespace) -> int:
             f"{args.name}: down incomplete: {report.failures[-1]}; the state is kept, "
             f"run `sfcframe down {args.name}` again"
         )
+    for line in report.unrestored:
+        print(f"sfcframe: {args.name}: not restored: {line}", file=sys.stderr)
+    if report.unrestored:
+        raise AttachError(f"{args.name}: down, but {len(report.unrestored)} interface(s) not "
+                          "as up found them (above)")
     print(f"{args.name} down")
     return 0
 
@@ -357,11 +384,11 @@ def _size(args: argparse.Namespace) -> int:
     if args.observe:
         if args.rate or args.delay:
             raise ConfigError("size: give either --observe NAME or --rate and --delay, not both")
-        from sfcframe.runtime import state
+        from sfcframe.runtime import health
         from sfcframe.runtime.observe import observe
 
         _needs_root("size --observe")
-        record = state.require(args.observe)
+        record = health.require(args.observe)
         obs = observe(args.observe, args.seconds, args.interval)
         params = {**record.params, **dict(args.param)}
         margin = sizing.DEFAULT_OBSERVED_MARGIN if args.margin is None else args.margin
