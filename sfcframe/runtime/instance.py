@@ -24,7 +24,7 @@ from typing import Callable
 from sfcframe.runtime import attach, health, netns, offloads, pins, signals, state, trust
 from sfcframe.runtime import undo as undo_copy
 from sfcframe.runtime.config import UpRequest
-from sfcframe.runtime.errors import AttachError, ConfigError, InstanceError
+from sfcframe.runtime.errors import AttachError, ConfigError, DamagedError, InstanceError
 from sfcframe.runtime.state import IfaceState, Record, TcFilter
 from sfcframe.runtime.teardown import DownReport, down  # noqa: F401 - the runtime's API
 
@@ -197,7 +197,11 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
     preflight()
     netns.check(req.netns)
     with state.locked(), signals.sigterm_as_interrupt():
-        if state.load(req.name) is not None:
+        try:
+            existing = state.load(req.name)
+        except DamagedError as exc:
+            raise InstanceError(f"{exc}; `sfcframe down {req.name}` first") from None
+        if existing is not None:
             raise InstanceError(
                 f"{req.name}: an instance of that name is running "
                 f"(`sfcframe down {req.name}` first)"
