@@ -9,6 +9,7 @@ iteration, StrictUndefined.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -37,12 +38,23 @@ class Rendered:
     files: dict[str, str]
 
     def write(self, directory: Path) -> list[Path]:
-        directory.mkdir(parents=True, exist_ok=True)
+        """Each file into ``directory`` (made if missing), replaced atomically: a
+        symlink planted at a file's name is replaced, never written through.
+        UsageError (one line) when the directory cannot be made or written."""
+        from sfcframe.errors import UsageError
+        from sfcframe.files import replace_file
+
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            what = "exists and is not a directory" if exc.errno == errno.EEXIST else exc.strerror
+            raise UsageError(f"output directory {directory}: {what}") from None
         written = []
         for name, text in sorted(self.files.items()):
-            path = directory / name
-            path.write_text(text)
-            written.append(path)
+            try:
+                written.append(replace_file(directory, name, text.encode(), 0o644))
+            except OSError as exc:
+                raise UsageError(f"cannot write {directory / name}: {exc.strerror}") from None
         return written
 
     def combined(self) -> str:

@@ -129,3 +129,40 @@ def test_bcc_missing(bed, tmp_path):
     assert_one_line(proc, 2, "bcc is not importable")
     assert_untouched(bed, name)
     assert last_line(proc).endswith("(it installs Debian's python3-bpfcc and a venv that sees it)")
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_config_files_that_cannot_be_read(bed, tmp_path):
+    name = bed.instance()
+    latin = tmp_path / "latin1.toml"
+    latin.write_bytes(f'name = "{name}"\nencap = "caf\xe9"\n'.encode("latin-1"))
+    assert_one_line(sfc("up", "--config", str(latin)), 2, str(latin), "not UTF-8")
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    assert_one_line(sfc("up", "--config", str(deep)), 2, str(deep), "nested too deeply")
+    assert_untouched(bed, name)
+
+
+@pytest.mark.parametrize(
+    "args", [["list"], ["stats"], ["stats", "--prometheus"], ["set", "x", "strict=true"],
+             ["down", "x"], ["size", "--observe", "x"]])
+def test_operating_commands_need_root(kernel_ready, args):
+    assert_one_line(sfc(*args, prefix=NOBODY), 2, "needs root")
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf", "1e400", "1e12"])
+def test_watch_needs_a_finite_interval(kernel_ready, value):
+    proc = sfc("stats", "--watch", value, timeout=20)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "--watch" in last_line(proc)
+
+
+def test_build_output_that_cannot_be_a_directory(tmp_path):
+    existing = tmp_path / "file.c"
+    existing.write_text("x")
+    for target in (existing, Path("/proc/sfcframe-out"), existing / "sub"):
+        proc = sfc("build", "--encap", "mpls", "--key", "tcpip", "-o", str(target))
+        assert_one_line(proc, 2, str(target))
+    assert existing.read_text() == "x"

@@ -1,132 +1,31 @@
 """`sfcframe up` with ingress=tc and mode=static on real veths in namespaces.
 
-Topology (both namespaces created here, removed in the fixture's finally):
-
-    peer ns: vb 10.9.1.1  <── veth ──>  va 10.9.1.2 :proxy ns (ip_forward, one-armed VNF)
-
-The peer sends raw SR-MPLS frames to va; the proxy's ingress strips them, the
-proxy namespace forwards the inner IPv4 packet back out of va (route to
-10.9.2.0/24 via the peer), the proxy's egress puts a header on, and the peer
-reads the frame off vb with a packet socket.
+Topology: the Hairpin testbed (fixtures/hairpin.py): va in the proxy namespace,
+its peer vb in a second namespace, both removed in the fixture's finally.
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import struct
-import time
 
 import pytest
-from fixtures.netns import Testbed, assert_no_trace, last_line, sfc, unique
+from fixtures.hairpin import hairpin, labels_of  # noqa: F401 - hairpin is a fixture
+from fixtures.netns import Testbed, assert_no_trace, last_line, sfc
 
 from sfcframe.encaps.mpls.scapy_layers import label_stack
 from sfcframe.runtime import attach, instance, state
 from sfcframe.runtime.config import UpRequest
 from sfcframe.runtime.errors import AttachError
-from sfcframe.testkit.packets import frame, tcp_ipv4
 
 pytestmark = pytest.mark.kernel
 
-ETH_P_MPLS = 0x8847
 
-
-class Hairpin(Testbed):
-    """The Testbed's namespace holds va (the proxied interface); vb moves to a peer namespace."""
-
-    __test__ = False
-
-    def __init__(self) -> None:
-        from pyroute2 import IPRoute, netns
-
-        super().__init__()
-        self.peer = unique()
-        netns.create(self.peer)
-        with self.ipr() as ipr:
-            ipr.link("set", index=ipr.link_lookup(ifname="vb")[0], net_ns_fd=self.peer)
-            va = ipr.link_lookup(ifname="va")[0]
-            ipr.addr("add", index=va, address="10.9.1.2", prefixlen=24)
-            ipr.route("add", dst="10.9.2.0/24", gateway="10.9.1.1")
-            self.va_mac = ipr.link("get", index=va)[0].get_attr("IFLA_ADDRESS")
-        with IPRoute(netns=self.peer) as ipr:
-            vb = ipr.link_lookup(ifname="vb")[0]
-            ipr.link("set", index=vb, state="up")
-            ipr.addr("add", index=vb, address="10.9.1.1", prefixlen=24)
-            self.vb_mac = ipr.link("get", index=vb)[0].get_attr("IFLA_ADDRESS")
-        self.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
-        self.run("sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0")
-        self.run("sysctl", "-qw", "net.ipv4.conf.va.send_redirects=0")
-
-    def cleanup(self) -> None:
-        from pyroute2 import netns
-
-        try:
-            super().cleanup()
-        finally:
-            if self.peer in netns.listnetns():
-                netns.remove(self.peer)
-
-    def exchange(self, frames: list[bytes], expect: int, timeout: float = 5.0) -> list[bytes]:
-        """Send ``frames`` from vb (peer namespace), return the MPLS frames vb receives."""
-        from pyroute2.netns import popns, pushns
-
-        pushns(self.peer)
-        try:
-            rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_MPLS))
-            rx.bind(("vb", 0))
-            tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-            tx.bind(("vb", 0))
-        finally:
-            popns()
-        try:
-            rx.settimeout(0.2)
-            for f in frames:
-                tx.send(f)
-            got: list[bytes] = []
-            deadline = time.monotonic() + timeout
-            while len(got) < expect and time.monotonic() < deadline:
-                try:
-                    data, addr = rx.recvfrom(65535)
-                except TimeoutError:
-                    continue
-                if addr[2] != socket.PACKET_OUTGOING:
-                    got.append(data)
-            return got
-        finally:
-            rx.close()
-            tx.close()
-
-    def encapsulated(self, labels: list[int], seq: int) -> bytes:
-        mac = lambda text: bytes.fromhex(text.replace(":", ""))  # noqa: E731
-        header = label_stack([(label, 0, 64) for label in labels])
-        inner = tcp_ipv4(src="10.9.1.1", dst="10.9.2.7", seq=seq)
-        return mac(self.va_mac) + mac(self.vb_mac) + frame(ETH_P_MPLS, header, inner)[12:]
-
-
-@pytest.fixture
-def hairpin(kernel_ready):
-    bed = Hairpin()
-    try:
-        yield bed
-    finally:
-        bed.cleanup()
-
-
-def _labels_of(wire: bytes) -> list[int]:
-    labels, at = [], 14
-    while True:
-        (word,) = struct.unpack_from("!I", wire, at)
-        labels.append(word >> 12)
-        at += 4
-        if word & 0x100:
-            return labels
-
-
-def _ingress_filter(bed: Testbed, ifname: str):
+def _ingress_filter(bed: Testbed, ifname: str, prog_id: int):
+    """Our filter on clsact ingress as pyroute2 dumps it: at our coordinates, running prog_id."""
     with bed.ipr() as ipr:
         index = ipr.link_lookup(ifname=ifname)[0]
         return attach.find_filter(ipr, index, attach.TC_PARENT["ingress"], attach.PRIO,
-                                  attach.HANDLE, "sfc_ingress")
+                                  attach.HANDLE, {prog_id})
 
 
 def test_tc_ingress_up_real_packets_down(hairpin):
@@ -140,8 +39,9 @@ def test_tc_ingress_up_real_packets_down(hairpin):
     assert record["programs"]["sfc_ingress"]["hook"] == "tc-ingress"
     assert record["programs"]["sfc_ingress"]["prog_type"] == "sched_cls"
     assert bed.xdp("va") == []  # no XDP at all
-    flt = _ingress_filter(bed, "va")  # pyroute2: our filter on clsact ingress
-    assert flt is not None and flt["info"] >> 16 == attach.PRIO and flt["handle"] == attach.HANDLE
+    ingress_id = record["programs"]["sfc_ingress"]["prog_id"]
+    flt = _ingress_filter(bed, "va", ingress_id)
+    assert flt is not None and flt.name == "sfc_ingress" and flt.direction == "ingress"
     kinds = sorted((t["kind"], t["id"]) for t in bed.tc("va"))
     assert kinds == sorted([("clsact/ingress", record["programs"]["sfc_ingress"]["prog_id"]),
                             ("clsact/egress", record["programs"]["sfc_egress"]["prog_id"])])
@@ -149,7 +49,7 @@ def test_tc_ingress_up_real_packets_down(hairpin):
     # real frames: stripped at TC ingress, forwarded by the kernel, restored at TC egress
     sent = [bed.encapsulated([100 + i, 200 + i, 300 + i], seq=5000 + i) for i in range(3)]
     got = bed.exchange(sent, expect=3)
-    assert sorted(_labels_of(g) for g in got) == [[200 + i, 300 + i] for i in range(3)]
+    assert sorted(labels_of(g) for g in got) == [[200 + i, 300 + i] for i in range(3)]
     for wire in got:
         inner = wire[14 + 8:]
         assert inner[8] == 63  # forwarded: TTL - 1
@@ -175,7 +75,7 @@ def test_tc_ingress_up_real_packets_down(hairpin):
     assert "va: TC ingress filter deleted" in proc.stdout and "va: clsact deleted" in proc.stdout
     assert_no_trace(name)
     bed.assert_clean("va")
-    assert _ingress_filter(bed, "va") is None
+    assert _ingress_filter(bed, "va", ingress_id) is None
 
 
 def test_tc_ingress_from_config_and_param(hairpin, tmp_path):
@@ -189,7 +89,7 @@ def test_tc_ingress_from_config_and_param(hairpin, tmp_path):
     assert record.ingress_hook == "tc" and record.spec["key"]["params"]["carrier"] == "mark"
     assert "sfc_carrier" not in record.programs
     got = bed.exchange([bed.encapsulated([7, 8], seq=1)], expect=1)
-    assert [_labels_of(g) for g in got] == [[8]]  # metadata key: id carried in skb->mark
+    assert [labels_of(g) for g in got] == [[8]]  # metadata key: id carried in skb->mark
     assert sfc("down", name).returncode == 0
     bed.assert_clean("va")
     # --param ingress=tc is the same core parameter; a conflicting flag is refused
@@ -225,13 +125,13 @@ def test_static_proxy_up_set_header_down(hairpin):
     assert proc.returncode == 0, proc.stderr
     assert "(static)" in proc.stdout
     got = bed.exchange([bed.encapsulated([1, 2, 3], seq=10)], expect=1)
-    assert [_labels_of(g) for g in got] == [[100, 200]]  # the whole stack popped, ours pushed
+    assert [labels_of(g) for g in got] == [[100, 200]]  # the whole stack popped, ours pushed
 
     proc = sfc("set", name, "--static-header", "7,8,9")
     assert proc.returncode == 0, proc.stderr
     assert "static header" in proc.stdout and "(static map)" in proc.stdout
     got = bed.exchange([bed.encapsulated([1], seq=11)], expect=1)
-    assert [_labels_of(g) for g in got] == [[7, 8, 9]]  # no reload, the next packet has it
+    assert [labels_of(g) for g in got] == [[7, 8, 9]]  # no reload, the next packet has it
 
     bad = sfc("set", name, "--static-header", "1048576")
     assert bad.returncode == 2 and "outside 0..1048575" in last_line(bad)
@@ -248,7 +148,7 @@ def test_static_proxy_up_set_header_down(hairpin):
 
     assert sfc("set", name, "--static-header", "default").returncode == 0
     got = bed.exchange([bed.encapsulated([1], seq=12)], expect=1)
-    assert [_labels_of(g) for g in got] == [[100, 200]]
+    assert [labels_of(g) for g in got] == [[100, 200]]
     cache_proxy = bed.instance()
     refused = sfc("up", "--name", cache_proxy, "--encap", "mpls", "--key", "tcpip", "--iface",
                   "va", "--netns", bed.ns, "--static-header", "1")

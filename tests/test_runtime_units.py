@@ -157,10 +157,61 @@ def test_good_names(name):
     assert check_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden", "-x", "x" * 33, "a b"])
+@pytest.mark.parametrize(
+    "name", ["", "../x", "a/b", ".hidden", "-x", "x" * 33, "a b", "rel2\n", "a\nb", "x\x00"])
 def test_bad_names(name):
     with pytest.raises(ConfigError):
         check_name(name)
+
+
+@pytest.mark.parametrize(
+    "top, params",
+    [("cache_size = 1024", "cache_size = 2048"), ("strict = true", "strict = false"),
+     ('ingress = "tc"', 'ingress = "xdp"'), ('mode = "static"', '"core.mode" = "cache"'),
+     ('static_header = "1"', 'static_header = "2"')],
+)
+def test_file_settings_that_disagree_are_refused(tmp_path, top, params):
+    path = tmp_path / "p.toml"
+    path.write_text(f'name = "n"\nencap = "mpls"\nkey = "tcpip"\ninterfaces = ["a"]\n{top}\n'
+                    f"[params]\n{params}\n")
+    with pytest.raises(ConfigError, match="disagree"):
+        build_request(_args(config=str(path)))
+
+
+def test_file_settings_that_agree_and_flags_over_the_file(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('name = "n"\nencap = "mpls"\nkey = "tcpip"\ninterfaces = ["a"]\n'
+                    "cache_size = 1024\n[params]\ncache_size = 1024\n")
+    assert build_request(_args(config=str(path))).params["cache_size"] == "1024"
+    assert build_request(_args(config=str(path), cache_size=64)).params["cache_size"] == "64"
+    with pytest.raises(ConfigError, match="disagree"):
+        build_request(_args(config=str(path), cache_size=64, param=[("cache_size", "128")]))
+
+
+# ---- static header notation (set --static-header, up --static-header) ------
+@pytest.mark.parametrize(
+    "text, message",
+    [("100,,200", "empty label"), (",100", "empty label"), ("100,", "empty label"),
+     ("100, ,200", "empty label"), ("0x00064040", "bottom-of-stack"),
+     ("0x0006414000064140", "bottom-of-stack")],
+)
+def test_mpls_static_header_refuses_malformed_stacks(text, message):
+    from sfcframe.errors import ParamError
+    from sfcframe.spec import resolve_spec
+
+    with pytest.raises(ParamError, match=message):
+        resolve_spec("mpls", "tcpip", {"mode": "static", "static_header": text})
+
+
+def test_mpls_static_header_notations():
+    from sfcframe.spec import resolve_spec
+
+    def header(text: str) -> bytes:
+        return resolve_spec("mpls", "tcpip", {"mode": "static", "static_header": text}).static_bytes
+
+    labels = bytes.fromhex("00064040000c8140")  # 100, 200 (S), TTL 64
+    assert header("100,200") == header("100, 200") == header("100 200") == labels
+    assert header("0x" + labels.hex()) == header("hex:" + labels.hex()) == labels
 
 
 # ---- ethtool --------------------------------------------------------------

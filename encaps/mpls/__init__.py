@@ -78,21 +78,39 @@ class MplsEncap(EncapPlugin):
         return "ok", cached
 
     def static_header(self, text: str, values: Mapping[str, Any]) -> bytes:
-        """A label list, topmost first: ``100,200,300`` (TC 0, TTL 64, the S bit
-        on the last). Hex bytes are accepted too (``0x...`` or ``hex:...``)."""
+        """A label list, topmost first: ``100,200,300`` or ``100 200 300`` (TC 0,
+        TTL 64, the S bit on the last). Hex bytes are accepted too (``0x...`` or
+        ``hex:...``): whole 4-byte labels, the bottom-of-stack bit on the last
+        label and on no other. An empty label (``100,,200``) is refused."""
+        import re
+
         text = text.strip()
         if text.lower().startswith(("0x", "hex:")):
-            header = super().static_header(text.split(":", 1)[-1], values)
+            header = super().static_header(text[4:] if text.lower().startswith("hex:") else text,
+                                           values)
             if len(header) % LABEL_BYTES:
                 raise ParamError(
                     f"encap mpls: static header {text!r}: {len(header)} bytes is not a "
                     "whole number of 4-byte labels"
                 )
-            labels = len(header) // LABEL_BYTES
+            words = [header[i : i + LABEL_BYTES] for i in range(0, len(header), LABEL_BYTES)]
+            bottom = [i for i, w in enumerate(words) if w[2] & 0x01]
+            if words and bottom != [len(words) - 1]:
+                raise ParamError(
+                    f"encap mpls: static header {text!r}: the bottom-of-stack bit must be set "
+                    f"on the last label and no other (set on label(s) {bottom or 'none'})"
+                )
+            labels = len(words)
         else:
-            parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
-            words = []
-            for part in parts:
+            parts = re.split(r"\s*,\s*|\s+", text)
+            labels = len(parts)
+            header = b""
+            for i, part in enumerate(parts):
+                if not part:
+                    raise ParamError(
+                        f"encap mpls: static header {text!r}: empty label at position {i + 1} "
+                        "(expected a list like 100,200,300)"
+                    )
                 try:
                     label = int(part, 0)
                 except ValueError:
@@ -104,12 +122,8 @@ class MplsEncap(EncapPlugin):
                     raise ParamError(
                         f"encap mpls: static header label {label} is outside 0..{(1 << 20) - 1}"
                     )
-                words.append(label)
-            labels = len(words)
-            header = b"".join(
-                ((w << 12) | (0x100 if i == labels - 1 else 0) | 64).to_bytes(4, "big")
-                for i, w in enumerate(words)
-            )
+                bos = 0x100 if i == labels - 1 else 0
+                header += ((label << 12) | bos | 64).to_bytes(4, "big")
         if labels > values["max_labels"]:
             raise ParamError(
                 f"encap mpls: static header has {labels} labels, more than "

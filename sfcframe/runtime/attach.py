@@ -2,18 +2,23 @@
 
 XDP is attached with ``XDP_FLAGS_UPDATE_IF_NOEXIST``: an interface that
 already runs an XDP program is refused, never taken over. It is detached with
-``XDP_FLAGS_REPLACE`` and the expected program, so ``down`` removes our
-program and nothing else, in the mode it was attached in (a generic program
-is only removed with the generic flag).
+``XDP_FLAGS_REPLACE`` and an fd of the program to remove, after its id was
+compared with the instance's: the kernel detaches that program or nothing, in
+the mode it runs in (a generic program is only removed with the generic flag).
 
-TC filters use fixed coordinates (``PRIO``/``HANDLE`` on the clsact ingress or
-egress parent) so they are deleted exactly; a clsact qdisc is only removed if
-``up`` created it and no other filter is left on it.
+TC filters sit at fixed coordinates (``PRIO``/``HANDLE`` on the clsact ingress
+or egress parent); an interface that has a filter at ``PRIO`` on either parent
+is refused by ``up`` (one instance per interface). A filter is only deleted
+after the dump showed our program in it (``TCA_BPF_ID``): coordinates alone
+prove nothing. A clsact qdisc is only removed if ``up`` created it and no other
+filter is left on it.
 """
 
 from __future__ import annotations
 
 import errno
+import struct
+from dataclasses import dataclass
 
 from sfcframe.runtime.errors import AttachError
 from sfcframe.runtime.netns import where
@@ -46,16 +51,29 @@ def link_index(ipr, ifname: str, netns: str | None) -> int:
     return found[0]
 
 
-def xdp_state(ipr, index: int) -> tuple[str | None, int | None]:
-    """(mode, program id) of the XDP program on an interface, (None, None) if none."""
+#: IFLA_XDP attributes of the program in each mode when several run (XDP_ATTACHED_MULTI)
+MODE_PROG_ID = {"native": "IFLA_XDP_DRV_PROG_ID", "generic": "IFLA_XDP_SKB_PROG_ID",
+                "offload": "IFLA_XDP_HW_PROG_ID"}
+
+
+def xdp_programs(ipr, index: int) -> dict[str, int]:
+    """{mode: program id} of every XDP program on an interface (usually one)."""
     link = ipr.link("get", index=index)[0]
     xdp = link.get_attr("IFLA_XDP")
-    if not xdp:
-        return None, None
-    attached = xdp.get_attr("IFLA_XDP_ATTACHED")
+    attached = xdp.get_attr("IFLA_XDP_ATTACHED") if xdp else None
     if not attached:
-        return None, None
-    return ATTACHED.get(attached, str(attached)), xdp.get_attr("IFLA_XDP_PROG_ID")
+        return {}
+    mode = ATTACHED.get(attached, str(attached))
+    if mode != "multi":
+        return {mode: xdp.get_attr("IFLA_XDP_PROG_ID")}
+    found = {m: xdp.get_attr(attr) for m, attr in MODE_PROG_ID.items()}
+    return {m: prog_id for m, prog_id in found.items() if prog_id}
+
+
+def xdp_state(ipr, index: int) -> tuple[str | None, int | None]:
+    """(mode, program id) of the XDP program on an interface, (None, None) if none."""
+    programs = xdp_programs(ipr, index)
+    return next(iter(programs.items()), (None, None))
 
 
 def _set_xdp(ipr, index: int, fd: int, flags: int, expected_fd: int | None = None) -> None:
@@ -112,13 +130,14 @@ def detach_xdp(ipr, index: int, mode: str, expected_fd: int | None) -> None:
         raise AttachError(f"detaching XDP failed: {exc}") from None
 
 
-def detach_xdp_if_ours(ipr, index: int, prog_id: int | None, expected_fd: int | None) -> str | None:
-    """Detach program ``prog_id`` in whatever mode it runs; its mode, or None if not there."""
-    mode, current = xdp_state(ipr, index)
-    if prog_id is None or current != prog_id or mode not in MODE_FLAGS:
-        return None
-    detach_xdp(ipr, index, mode, expected_fd)
-    return mode
+def detach_xdp_if_ours(ipr, index: int, prog_id: int | None, expected_fd: int) -> str | None:
+    """Detach program ``prog_id`` (``expected_fd`` is an fd of it) in whatever mode it
+    runs; its mode, or None if it is not attached there."""
+    for mode, current in xdp_programs(ipr, index).items():
+        if prog_id is not None and current == prog_id and mode in MODE_FLAGS:
+            detach_xdp(ipr, index, mode, expected_fd)
+            return mode
+    return None
 
 
 # ---- TC -------------------------------------------------------------------
@@ -170,18 +189,72 @@ def _filters(ipr, index: int, parent: int) -> list:
         return []
 
 
-def find_filter(ipr, index: int, parent: int, prio: int, handle: int, function: str):
-    """Our filter at these coordinates (a bpf filter named ``function``), or None."""
-    for msg in _filters(ipr, index, parent):
-        if msg["handle"] != handle or (msg["info"] >> 16) != prio:
-            continue
-        if msg.get_attr("TCA_KIND") != "bpf":
-            continue
-        options = msg.get_attr("TCA_OPTIONS")
-        if options is not None and options.get_attr("TCA_BPF_NAME") not in (None, function):
-            continue
-        return msg
+@dataclass(frozen=True)
+class TcAttachment:
+    """One filter on a clsact hook as the kernel dumps it."""
+
+    direction: str  # "egress" | "ingress"
+    parent: int
+    prio: int
+    handle: int
+    kind: str
+    name: str | None  # TCA_BPF_NAME
+    prog_id: int | None  # TCA_BPF_ID: the program the filter runs (bpf filters)
+
+
+#: attributes inside TCA_OPTIONS of a bpf filter that pyroute2 0.9 does not decode
+TCA_BPF_ID = 11
+
+
+def _bpf_prog_id(options) -> int | None:
+    """TCA_BPF_ID from the raw bytes of a bpf filter's TCA_OPTIONS."""
+    raw = bytes(options.data[options.offset + 4 : options.offset + options.length])
+    at = 0
+    while at + 4 <= len(raw):
+        length, kind = struct.unpack_from("=HH", raw, at)
+        if length < 4:
+            return None
+        if kind & 0x3FFF == TCA_BPF_ID and length >= 8:
+            return struct.unpack_from("=I", raw, at + 4)[0]
+        at += (length + 3) & ~3
     return None
+
+
+def tc_filters(ipr, index: int) -> list[TcAttachment]:
+    """Every filter on the clsact ingress and egress hooks of an interface."""
+    found = []
+    for direction, parent in TC_PARENT.items():
+        for msg in _filters(ipr, index, parent):
+            if not msg["handle"]:
+                continue  # the dump's per-priority header, not a filter
+            kind = msg.get_attr("TCA_KIND")
+            options = msg.get_attr("TCA_OPTIONS")
+            bpf = kind == "bpf" and options is not None
+            found.append(TcAttachment(
+                direction, parent, msg["info"] >> 16, msg["handle"], kind,
+                options.get_attr("TCA_BPF_NAME") if bpf else None,
+                _bpf_prog_id(options) if bpf else None,
+            ))
+    return found
+
+
+def find_filter(ipr, index: int, parent: int, prio: int, handle: int,
+                prog_ids) -> TcAttachment | None:
+    """The filter at these coordinates if it runs one of ``prog_ids``, else None."""
+    for flt in tc_filters(ipr, index):
+        if (flt.parent, flt.prio, flt.handle) == (parent, prio, handle) and \
+                flt.prog_id is not None and flt.prog_id in prog_ids:
+            return flt
+    return None
+
+
+def delete_filter_if_ours(ipr, index: int, parent: int, prio: int, handle: int,
+                          prog_ids) -> bool:
+    """Delete the filter at these coordinates if it runs one of ``prog_ids``."""
+    if find_filter(ipr, index, parent, prio, handle, prog_ids) is None:
+        return False
+    del_filter(ipr, index, parent, prio, handle)
+    return True
 
 
 def del_filter(ipr, index: int, parent: int, prio: int, handle: int) -> None:
@@ -194,11 +267,8 @@ def del_filter(ipr, index: int, parent: int, prio: int, handle: int) -> None:
 
 
 def filters_left(ipr, index: int) -> int:
-    """Filters of anyone on the clsact hooks (dump entries with a handle: one per filter)."""
-    count = 0
-    for parent in TC_PARENT.values():
-        count += sum(1 for m in _filters(ipr, index, parent) if m["handle"])
-    return count
+    """Filters of anyone on the clsact hooks."""
+    return len(tc_filters(ipr, index))
 
 
 def del_clsact(ipr, index: int) -> None:

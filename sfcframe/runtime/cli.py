@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import signal
 import sys
 import threading
@@ -28,7 +30,9 @@ ingress filter) and the egress program as a TC clsact egress filter (prio
 24512, handle 0x5fc) on every interface; GRO, GRO fraglist,
 LRO and hardware GRO are switched off on them (restored by down; see README).
 Maps and programs are pinned under /sys/fs/bpf/sfcframe/NAME/, the state is in
-/run/sfcframe/NAME.json. Any failure rolls back every step already done.
+/run/sfcframe/NAME.json. Any failure rolls back every step already done. One
+instance per interface: an interface another instance proxies, or with a TC
+filter at prio 24512, is refused (README: "Operating safely").
 """
 
 SIZE_EPILOG = """\
@@ -53,14 +57,29 @@ def _kv(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+#: the longest interval or duration a flag takes: one day
+MAX_SECONDS = 86400.0
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be above zero")
+    if not math.isfinite(value) or not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected seconds above 0 and at most {MAX_SECONDS:.0f}")
     return value
+
+
+def _needs_root(command: str) -> None:
+    """The state directory and the pins are root's only."""
+    from sfcframe.errors import KernelFeatureError
+
+    if os.geteuid() != 0:
+        raise KernelFeatureError(
+            f"sfcframe {command} needs root (the state in /run/sfcframe and the pinned maps "
+            "are root's only)")
 
 
 def add_parsers(sub) -> None:
@@ -207,29 +226,40 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(args: argparse.Namespace) -> int:
-    from sfcframe.runtime import state
+def _list_row(instance) -> dict[str, Any]:
     from sfcframe.runtime.stats import attachment
 
-    rows = []
-    for record in state.all_records():
-        interfaces = attachment(record)
-        rows.append({
-            "name": record.name,
-            "encap": record.encap,
-            "key": record.key,
-            "describe": record.describe,
-            "netns": record.netns,
-            "status": record.status if all(i["ok"] for i in interfaces) else "degraded",
-            "strict": record.settings.get("strict", record.default_strict),
-            "started": round(record.started, 3),
-            "ingress_hook": record.ingress_hook,
-            "mode": record.mode,
-            "interfaces": [
-                {"name": i["name"], "xdp_mode": i["xdp_mode"], "ingress_hook": i["ingress_hook"],
-                 "ok": i["ok"]} for i in interfaces
-            ],
-        })
+    record = instance.record
+    if instance.damaged:
+        row = dict.fromkeys(("encap", "key", "describe", "netns", "strict", "started",
+                             "ingress_hook", "mode"))
+        return {**row, "name": instance.name, "status": "damaged", "reason": instance.problem,
+                "interfaces": []}
+    interfaces = attachment(record)
+    return {
+        "name": record.name,
+        "encap": record.encap,
+        "key": record.key,
+        "describe": record.describe,
+        "netns": record.netns,
+        "status": record.status if all(i["ok"] for i in interfaces) else "degraded",
+        "reason": None,
+        "strict": record.settings.get("strict", record.default_strict),
+        "started": round(record.started, 3),
+        "ingress_hook": record.ingress_hook,
+        "mode": record.mode,
+        "interfaces": [
+            {"name": i["name"], "xdp_mode": i["xdp_mode"], "ingress_hook": i["ingress_hook"],
+             "ok": i["ok"]} for i in interfaces
+        ],
+    }
+
+
+def _list(args: argparse.Namespace) -> int:
+    from sfcframe.runtime import health
+
+    _needs_root("list")
+    rows = [_list_row(instance) for instance in health.scan()]
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))
         return 0
@@ -238,6 +268,9 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'NAME':<16} {'ENCAP/KEY':<16} {'NETNS':<12} {'STATUS':<9} INTERFACES")
     for row in rows:
+        if row["status"] == "damaged":
+            print(f"{row['name']:<16} {'-':<16} {'-':<12} {'damaged':<9} {row['reason']}")
+            continue
         arms = ", ".join(
             f"{i['name']}({i['xdp_mode'] or 'tc ingress'}){'' if i['ok'] else '!'}"
             for i in row["interfaces"]
@@ -248,12 +281,21 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from sfcframe.runtime import prometheus, state
-    from sfcframe.runtime.stats import collect, render_text
+    from sfcframe.runtime import health, prometheus
+    from sfcframe.runtime.errors import DamagedError
+    from sfcframe.runtime.stats import collect_instance, render_text
+
+    _needs_root("stats")
 
     def documents() -> list[dict[str, Any]]:
-        records = [state.require(args.name)] if args.name else state.all_records()
-        return [collect(r) for r in records]
+        """One document per instance; a damaged one says why (only a named one is an error)."""
+        if not args.name:
+            return [collect_instance(i) for i in health.scan()]
+        doc = collect_instance(health.Instance(args.name, health.require(args.name)))
+        if doc["status"] == "damaged":
+            raise DamagedError(f"{args.name}: damaged: {doc['reason']}; "
+                               f"`sfcframe down {args.name}` cleans it up")
+        return [doc]
 
     def show(docs: list[dict[str, Any]], previous: dict[str, dict] | None, watching: bool) -> None:
         if args.prometheus:
@@ -296,6 +338,7 @@ def _stats(args: argparse.Namespace) -> int:
 def _set(args: argparse.Namespace) -> int:
     from sfcframe.runtime.instance import read_settings, read_static, set_settings
 
+    _needs_root("set")
     record = set_settings(args.name, args.settings, static_header=args.static_header)
     now = read_settings(record)
     print(f"{record.name}: strict={str(now['strict']).lower()} ({now['source']})")
@@ -309,6 +352,7 @@ def _down(args: argparse.Namespace) -> int:
     from sfcframe.runtime.errors import AttachError
     from sfcframe.runtime.instance import down
 
+    _needs_root("down")
     report = down(args.name)
     if not report.running:
         print(f"{args.name}: not running")
@@ -324,6 +368,11 @@ def _down(args: argparse.Namespace) -> int:
             f"{args.name}: down incomplete: {report.failures[-1]}; the state is kept, "
             f"run `sfcframe down {args.name}` again"
         )
+    for line in report.unrestored:
+        print(f"sfcframe: {args.name}: not restored: {line}", file=sys.stderr)
+    if report.unrestored:
+        raise AttachError(f"{args.name}: down, but {len(report.unrestored)} interface(s) not "
+                          "as up found them (above)")
     print(f"{args.name} down")
     return 0
 
@@ -335,10 +384,11 @@ def _size(args: argparse.Namespace) -> int:
     if args.observe:
         if args.rate or args.delay:
             raise ConfigError("size: give either --observe NAME or --rate and --delay, not both")
-        from sfcframe.runtime import state
+        from sfcframe.runtime import health
         from sfcframe.runtime.observe import observe
 
-        record = state.require(args.observe)
+        _needs_root("size --observe")
+        record = health.require(args.observe)
         obs = observe(args.observe, args.seconds, args.interval)
         params = {**record.params, **dict(args.param)}
         margin = sizing.DEFAULT_OBSERVED_MARGIN if args.margin is None else args.margin

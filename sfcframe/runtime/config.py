@@ -21,6 +21,10 @@ A config file holds the same things as the flags::
 
 A flag given on the command line wins over the file; ``--param`` pairs are
 merged into ``[params]`` name by name and ``--iface`` replaces ``interfaces``.
+A setting given twice at the same level with different values is refused
+rather than resolved silently: a top-level key and the same name in
+``[params]`` (``cache_size``, ``strict``, ``ingress``, ``mode``,
+``static_header``), or a flag and the same name in ``--param``.
 ``ingress``, ``mode`` and ``static_header`` are core parameters: as top-level
 keys, in ``[params]``, as ``--param ingress=tc`` or as ``--ingress`` /
 ``--mode`` / ``--static-header``; in-process callers set
@@ -45,6 +49,8 @@ KNOWN_KEYS = {
 }
 #: core parameters that are also top-level keys, flags and UpRequest fields
 CORE_FIELDS = ("ingress", "mode", "static_header")
+#: every setting that is both a top-level key / flag and a core parameter
+DOUBLED = ("cache_size", "strict", *CORE_FIELDS)
 
 
 @dataclass
@@ -101,6 +107,11 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (TOML must be): byte {exc.start}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path}: arrays or tables nested too deeply") from None
     unknown = sorted(set(data) - KNOWN_KEYS)
     if unknown:
         raise ConfigError(
@@ -125,26 +136,39 @@ def read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _same(a: str, b: str) -> bool:
+    return a.strip().lower() == b.strip().lower()
+
+
+def _merge_once(params: dict[str, str], top: dict[str, str], where: str, how: str) -> None:
+    """Put ``top`` (settings named by a key or flag) into ``params``; a name
+    that ``params`` holds with another value (plain or ``core.``) is refused."""
+    for name, value in top.items():
+        for key in (name, f"core.{name}"):
+            if key in params and not _same(params[key], value):
+                raise ConfigError(
+                    f"{where}: {how(name)} = {value!r} and {key} = {params[key]!r} disagree; "
+                    "give it once"
+                )
+            params.pop(key, None)
+        params[name] = value
+
+
 def build_request(args) -> UpRequest:
     """Merge ``args`` (argparse namespace of ``up``) over ``args.config``."""
     data: dict[str, Any] = read_toml(Path(args.config)) if args.config else {}
     params = {str(k): _text(v) for k, v in data.get("params", {}).items()}
-    if "cache_size" in data:
-        params["cache_size"] = _text(data["cache_size"])
-    if "strict" in data:
-        params["strict"] = _text(data["strict"])
-    for name in CORE_FIELDS:
-        if name in data:
-            params[name] = _text(data[name])
-    params.update(dict(args.param))
-    for name in CORE_FIELDS:
-        flag = getattr(args, name, None)
-        if flag is not None:
-            params[name] = str(flag)
-    if args.cache_size is not None:
-        params["cache_size"] = str(args.cache_size)
-    if args.strict is not None:
-        params["strict"] = _text(args.strict)
+    _merge_once(params, {n: _text(data[n]) for n in DOUBLED if n in data},
+                f"config file {args.config}", lambda n: n)
+    flags = {n: _text(getattr(args, n, None)) for n in DOUBLED
+             if getattr(args, n, None) is not None}
+    given = dict(args.param)
+    _merge_once(given, flags, "up", lambda n: "--" + n.replace("_", "-"))
+    for name in DOUBLED:  # the command line over the file, whichever spelling each used
+        if name in given or f"core.{name}" in given:
+            params.pop(name, None)
+            params.pop(f"core.{name}", None)
+    params.update(given)
 
     def pick(flag: str, key: str | None = None, default: Any = None) -> Any:
         value = getattr(args, flag)

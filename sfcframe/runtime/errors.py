@@ -15,6 +15,14 @@ class InstanceError(SfcError):
     exit_code = 1
 
 
+class DamagedError(InstanceError):
+    """An instance whose state record or pins are unusable (unreadable, invalid, missing)."""
+
+
+class TrustError(DamagedError):
+    """A state file or directory someone other than root could have written: not used."""
+
+
 class AttachError(SfcError):
     """An interface, namespace or hook that cannot be used; nothing is left behind."""
 

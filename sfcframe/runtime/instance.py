@@ -1,4 +1,4 @@
-"""``up``, ``down`` and ``set``: every change to the host, and its undo.
+"""``up`` and ``set``: every change to the host, and its undo (``down``: :mod:`.teardown`).
 
 ``up`` checks everything it can before it changes anything (root, bcc, bpffs,
 the name, the namespace, the interfaces, XDP already held, the spec), then
@@ -7,24 +7,26 @@ undo onto a stack and updates the state record; any failure (or Ctrl-C) runs
 the stack backwards, so an ``up`` that fails leaves the host as it found it.
 Order on the way up: pin maps and programs, write settings, switch offloads
 off, TC filters on every interface, then XDP on every interface (egress is in
-place before ingress starts stripping). ``down`` goes the other way.
+place before ingress starts stripping). ``down`` (:mod:`.teardown`) goes the
+other way. One instance per interface: an interface another instance has in
+its record, or with a TC filter at sfcframe's priority, is refused before
+anything changes, and every undo step checks the program id before it
+removes anything, so a failed ``up`` cannot take another instance's filter.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
-import signal
 import struct
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from sfcframe.runtime import attach, netns, offloads, pins, state
+from sfcframe.runtime import attach, health, netns, offloads, pins, signals, state, trust
+from sfcframe.runtime import undo as undo_copy
 from sfcframe.runtime.config import UpRequest
-from sfcframe.runtime.errors import AttachError, ConfigError, InstanceError
+from sfcframe.runtime.errors import AttachError, ConfigError, DamagedError, InstanceError
 from sfcframe.runtime.state import IfaceState, Record, TcFilter
+from sfcframe.runtime.teardown import DownReport, down  # noqa: F401 - the runtime's API
 
 SETTINGS_MAP = "sfc_settings"
 STATIC_MAP = "sfc_static"
@@ -53,47 +55,6 @@ class Undo:
         return failures
 
 
-@contextlib.contextmanager
-def _signals_ignored():
-    """No second Ctrl-C or SIGTERM may cut a roll-back short."""
-    try:
-        saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM during up/down behaves like Ctrl-C: the undo stack runs.
-
-    Only in this process: pyroute2 forks helpers to open sockets in a namespace
-    and stops them with SIGTERM; a forked copy must die, not unwind (and undo)
-    the parent's work.
-    """
-    owner = os.getpid()
-
-    def handler(signum, frame):
-        if os.getpid() != owner:
-            os._exit(128 + signum)
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def preflight() -> None:
     """Root, bcc and bpffs, before anything else is looked at."""
     from sfcframe.loader import bcc_module, require_root
@@ -104,10 +65,53 @@ def preflight() -> None:
 
 
 def _owner(prog_id: int | None, exclude: str = "") -> str:
+    """The instance whose record names program ``prog_id``, or ''."""
     for record in state.all_records():
-        if record.name != exclude and any(i.xdp_prog_id == prog_id for i in record.interfaces):
+        if record.name != exclude and any(
+                p["prog_id"] == prog_id for p in record.programs.values()):
             return record.name
     return ""
+
+
+def _claimed_by(netns_ino: int, netns_name: str | None, ifindex: int) -> str:
+    """The instance whose record has this interface (same namespace, same ifindex), or ''."""
+    for inst in health.scan():
+        record = inst.record
+        if record is None:
+            continue
+        same_ns = (record.netns_ino == netns_ino if record.netns_ino is not None
+                   else record.netns == netns_name)
+        if same_ns and any(i.ifindex == ifindex for i in record.interfaces):
+            return record.name
+    return ""
+
+
+def check_interface_free(ipr, iface: IfaceState, hook: str, netns_ino: int) -> None:
+    """Refuse an interface another instance (or another tool) holds at our hooks."""
+    where = netns.where(iface.netns)
+    mode, prog_id = attach.xdp_state(ipr, iface.ifindex)
+    if prog_id and hook == "xdp":
+        raise AttachError(
+            attach.held_message(iface.name, iface.netns, mode, prog_id, _owner(prog_id)))
+    claimed = _claimed_by(netns_ino, iface.netns, iface.ifindex)
+    if claimed:
+        raise AttachError(
+            f"interface {iface.name}{where} is proxied by sfcframe instance {claimed} "
+            f"(one instance per interface: `sfcframe down {claimed}` or proxy another one)"
+        )
+    for flt in attach.tc_filters(ipr, iface.ifindex):
+        if flt.prio != attach.PRIO:
+            continue
+        owner = _owner(flt.prog_id)
+        who = (f"sfcframe instance {owner}" if owner
+               else f"program id {flt.prog_id}, not an sfcframe instance")
+        raise AttachError(
+            f"interface {iface.name}{where}: TC {flt.direction} prio {attach.PRIO} is taken "
+            f"({who}); one instance per interface: proxy another interface"
+            + (f" or `sfcframe down {owner}`" if owner else
+               f" or delete it (tc filter del dev {iface.name} {flt.direction} "
+               f"prio {attach.PRIO})")
+        )
 
 
 def write_settings(map_path: str | Path, strict: bool | None) -> None:
@@ -192,14 +196,18 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
 
     preflight()
     netns.check(req.netns)
-    with state.locked(), _sigterm_as_interrupt():
-        if state.load(req.name) is not None:
+    with state.locked(), signals.sigterm_as_interrupt():
+        try:
+            existing = state.load(req.name)
+        except DamagedError as exc:
+            raise InstanceError(f"{exc}; `sfcframe down {req.name}` first") from None
+        if existing is not None:
             raise InstanceError(
                 f"{req.name}: an instance of that name is running "
                 f"(`sfcframe down {req.name}` first)"
             )
         pdir = state.pin_dir(req.name)
-        if pdir.exists():
+        if os.path.lexists(pdir):
             raise InstanceError(
                 f"{req.name}: pins left at {pdir} without a state record; "
                 f"remove them with `sfcframe down {req.name}`"
@@ -211,6 +219,7 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
         where = netns.where(req.netns)
         undo = Undo()
         module = None
+        netns_ino = netns.identity(req.netns)
         with netns.iproute(req.netns) as ipr:
             try:
                 ifaces = [
@@ -218,13 +227,7 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
                     for name in req.interfaces
                 ]
                 for iface in ifaces:
-                    mode, prog_id = attach.xdp_state(ipr, iface.ifindex)
-                    if prog_id and hook == "xdp":
-                        raise AttachError(
-                            attach.held_message(
-                                iface.name, req.netns, mode, prog_id, _owner(prog_id)
-                            )
-                        )
+                    check_interface_free(ipr, iface, hook, netns_ino)
                     # ethtool works there, and nothing refuses (fixed, --keep-offloads)
                     offloads.plan(req.netns, iface.name, not req.keep_offloads)
                 module = compile_and_load(rendered)
@@ -244,12 +247,17 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
                     xdp_mode_requested=req.xdp_mode,
                     pin_dir=str(pdir),
                     interfaces=ifaces,
+                    netns_ino=netns_ino,
                 )
                 undo.push("remove the state record", record.remove)
                 record.save()
 
-                # 1. pins
+                # 1. pins: a directory of our own (0700, made here), the undo copy first
+                trust.private_dir(state.pin_root())
+                trust.new_private_dir(pdir)
                 undo.push(f"unpin {pdir}", lambda: pins.remove_instance_dir(pdir))
+                undo_copy.create(pdir, len(ifaces))
+                record.save()
                 for name in pins.map_names(module):
                     path = pdir / "maps" / name
                     pins.pin(pins.map_fd(module, name), path)
@@ -300,7 +308,7 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
                 for iface in ifaces if hook == "xdp" else ():
                     iface.xdp_prog_id = record.programs[INGRESS_PROG]["prog_id"]
                     record.save()
-                    undo.push(
+                    undo.push(  # ingress_fd is the loaded program: its id is xdp_prog_id
                         f"detach XDP from {iface.name}",
                         lambda i=iface: attach.detach_xdp_if_ours(
                             ipr, i.ifindex, i.xdp_prog_id, ingress_fd
@@ -319,7 +327,7 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
                 record.save()
                 return record
             except BaseException as exc:
-                with _signals_ignored():
+                with signals.ignored():
                     failures = undo.run()
                 if failures and isinstance(exc, Exception):
                     raise AttachError(
@@ -356,125 +364,13 @@ def _attach_tc(ipr, iface: IfaceState, module, undo: Undo, record: Record,
         )
         iface.filters.append(flt)
         record.save()
-        undo.push(
+        undo.push(  # only a filter running our program: never one found at our coordinates
             f"delete TC {direction} filter on {iface.name}",
-            lambda flt=flt: _delete_filter(ipr, iface.ifindex, flt),
+            lambda flt=flt: attach.delete_filter_if_ours(
+                ipr, iface.ifindex, flt.parent, flt.prio, flt.handle, {flt.prog_id}),
         )
         attach.add_filter(ipr, iface.ifindex, direction, module.fds[prog.function], prog.function)
     record.save()
-
-
-def _delete_filter(ipr, index: int, flt: TcFilter) -> bool:
-    """Delete our filter if it is there (it may not be: see the order in up)."""
-    if attach.find_filter(ipr, index, flt.parent, flt.prio, flt.handle, flt.function):
-        attach.del_filter(ipr, index, flt.parent, flt.prio, flt.handle)
-        return True
-    return False
-
-
-# ---- down -----------------------------------------------------------------
-@dataclass
-class DownReport:
-    name: str
-    running: bool
-    done: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-
-
-def down(name: str) -> DownReport:
-    state.check_name(name)
-    with state.locked(), _sigterm_as_interrupt():
-        record = state.load(name)
-        pdir = state.pin_dir(name)
-        report = DownReport(name, running=record is not None or pdir.exists())
-        if record is None:
-            if pdir.exists():
-                pins.remove_instance_dir(pdir)
-                report.done.append(f"removed leftover pins at {pdir}")
-            return report
-        record.status = "stopping"
-        record.save()
-        try:
-            _detach_all(record, report)
-        except AttachError as exc:
-            report.failures.append(str(exc))
-        if report.failures:
-            return report  # keep the record and the pins: `down` can be run again
-        if Path(record.pin_dir).exists():
-            pins.remove_instance_dir(Path(record.pin_dir))
-            report.done.append(f"unpinned {record.pin_dir}")
-        record.remove()
-        return report
-
-
-def _detach_all(record: Record, report: DownReport) -> None:
-    try:
-        netns.check(record.netns)
-    except AttachError:
-        report.notes.append(f"netns {record.netns} is gone (and its interfaces with it)")
-        return
-    ingress_pin = record.programs.get(INGRESS_PROG, {}).get("pin")
-    expected = None
-    with contextlib.ExitStack() as stack:
-        if ingress_pin and Path(ingress_pin).exists():
-            expected = stack.enter_context(pins.opened(ingress_pin))
-        with netns.iproute(record.netns) as ipr:
-            for iface in record.interfaces:
-                _detach_iface(ipr, record, iface, expected, report)
-
-
-def _current_index(ipr, iface: IfaceState) -> int | None:
-    found = ipr.link_lookup(ifname=iface.name)
-    return found[0] if found else None
-
-
-def _detach_iface(ipr, record: Record, iface: IfaceState, expected_fd, report: DownReport) -> None:
-    where = netns.where(record.netns)
-    index = _current_index(ipr, iface)
-    if index is None:
-        report.notes.append(f"{iface.name}{where} is gone")
-        return
-    if index != iface.ifindex:
-        report.notes.append(f"{iface.name}{where} was re-created; only its clean-up is checked")
-    try:
-        if iface.xdp_prog_id is not None:
-            mode = attach.detach_xdp_if_ours(ipr, index, iface.xdp_prog_id, expected_fd)
-            if mode:
-                report.done.append(f"{iface.name}: XDP ({mode}) detached")
-            else:
-                _, prog_id = attach.xdp_state(ipr, index)
-                if prog_id:
-                    report.notes.append(
-                        f"{iface.name}: XDP program id {prog_id} is not ours (ours was "
-                        f"{iface.xdp_prog_id}); left in place"
-                    )
-        for flt in iface.filters:
-            if _delete_filter(ipr, index, flt):
-                report.done.append(f"{iface.name}: TC {flt.direction} filter deleted")
-        if iface.clsact_created and attach.has_clsact(ipr, index):
-            if attach.filters_left(ipr, index) == 0:
-                attach.del_clsact(ipr, index)
-                report.done.append(f"{iface.name}: clsact deleted")
-            else:
-                report.notes.append(f"{iface.name}: clsact kept (other filters use it)")
-        if iface.offloads_changed:
-            missing = offloads.restore(record.netns, iface.name, iface.offloads_changed)
-            if missing:
-                report.failures.append(
-                    f"{iface.name}: could not restore {', '.join(missing)} "
-                    f"(ethtool -K {iface.name} ...)"
-                )
-            else:
-                back = ", ".join(f"{k} {v}" for k, v in sorted(iface.offloads_changed.items()))
-                report.done.append(f"{iface.name}: offloads restored ({back})")
-    except AttachError as exc:
-        report.failures.append(f"{iface.name}: {exc}")
-    except OSError as exc:
-        if exc.errno == errno.ENODEV:
-            report.notes.append(f"{iface.name}{where} is gone")
-        else:
-            raise
 
 
 # ---- set ------------------------------------------------------------------
@@ -524,7 +420,7 @@ def set_settings(name: str, assignments: list[str], static_header: str | None = 
     if not parsed and static_header is None:
         raise ConfigError("set: nothing to set (e.g. strict=true, or --static-header 100,200)")
     with state.locked():
-        record = state.require(name)
+        record = health.require(name)
         if static_header is not None:
             header = parse_static_header(record, static_header)
             write_static(record, header)

@@ -9,6 +9,7 @@ existence is checked first and ``flags=0`` forbids creation.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,15 +20,37 @@ from sfcframe.runtime.errors import AttachError
 NETNS_DIR = Path("/run/netns")
 
 
+def valid_name(netns: str) -> bool:
+    """A name ``ip netns`` could have made (a file name in /run/netns)."""
+    return (isinstance(netns, str) and netns not in ("", ".", "..") and len(netns) < 256
+            and not any(c in netns for c in "/\0\n"))
+
+
 def check(netns: str | None) -> None:
     if netns is None:
         return
-    if "/" in netns or netns in ("", ".", ".."):
+    if not valid_name(netns):
         raise AttachError(f"network namespace {netns!r}: not a namespace name")
     if not (NETNS_DIR / netns).exists():
         raise AttachError(
             f"network namespace {netns!r} not found (no {NETNS_DIR / netns}; see `ip netns list`)"
         )
+
+
+def identity(netns: str | None) -> int:
+    """The namespace's inode: a namespace deleted and created again under the
+    same name has another one (None: this thread's namespace)."""
+    check(netns)
+    path = NETNS_DIR / netns if netns else Path("/proc/thread-self/ns/net")
+    return os.stat(path).st_ino
+
+
+def named() -> list[str]:
+    """Every named namespace (``ip netns list``)."""
+    try:
+        return sorted(n for n in os.listdir(NETNS_DIR) if valid_name(n))
+    except FileNotFoundError:
+        return []
 
 
 @contextlib.contextmanager

@@ -16,13 +16,14 @@ grows over the window, which is the loss rate when the traffic is steady.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-from sfcframe.runtime import state, stats
-from sfcframe.runtime.errors import ConfigError
+from sfcframe.runtime import health, state, stats
+from sfcframe.runtime.errors import ConfigError, DamagedError
 
 
 @dataclass
@@ -75,9 +76,10 @@ def counter_reader(record: state.Record) -> tuple[Callable[[], tuple[int, int]],
 def wait_up(name: str, stop: threading.Event, poll: float = 0.05) -> bool:
     """Wait until instance ``name`` is up (True) or ``stop`` is set (False)."""
     while not stop.is_set():
-        record = state.load(name)
-        if record is not None and record.status == "up":
-            return True
+        with contextlib.suppress(DamagedError):
+            record = state.load(name)
+            if record is not None and record.status == "up":
+                return True
         time.sleep(poll)
     return False
 
@@ -87,7 +89,7 @@ def observe(name: str, seconds: float = 10.0, interval: float = 0.01,
     """Sample the instance ``name`` for ``seconds`` (or until ``stop`` is set)."""
     if seconds <= 0 or interval <= 0:
         raise ConfigError("observe: --seconds and --interval must be above zero")
-    record = state.require(name)
+    record = health.require(name)
     if stats.CACHE_MAP not in record.maps:
         raise ConfigError(f"observe: {name} has no cache (nothing to size)")
     read, plain = counter_reader(record)

@@ -1,9 +1,11 @@
 """Pinning a loaded module's maps and programs in bpffs, and reopening them.
 
-Layout: ``<pin root>/<name>/maps/<map>`` and ``<pin root>/<name>/progs/<function>``.
-Every map the module declares is pinned (bcc's module knows their names), so
-key-specific maps (e.g. the metadata key's ``sfc_id_seq``) survive the ``up``
-process with the rest.
+Layout: ``<pin root>/<name>/maps/<map>``, ``<pin root>/<name>/progs/<function>``
+and ``<pin root>/<name>/undo`` (:mod:`.undo`). Every map the module declares
+is pinned (bcc's module knows their names), so key-specific maps (e.g. the
+metadata key's ``sfc_id_seq``) survive the ``up`` process with the rest.
+Directories are 0700 and pins 0600, whatever the umask (:mod:`.trust`); the
+clean-up removes only these entries and says what else it found.
 """
 
 from __future__ import annotations
@@ -11,11 +13,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import stat
 from pathlib import Path
 
 from sfcframe import bpfsys
 from sfcframe.errors import KernelFeatureError
 from sfcframe.maps import fdinfo
+from sfcframe.runtime import trust
+
+#: what an instance's pin directory holds: sub-directories of pins, and single pins
+PIN_SUBDIRS = ("maps", "progs")
+PIN_FILES = ("undo",)
 
 
 def check_bpffs(path: Path) -> None:
@@ -53,38 +61,79 @@ def map_fd(module, name: str) -> int:
 
 
 def pin(fd: int, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Pin ``fd`` at ``path`` (its directory, inside the instance's, made 0700), mode 0600."""
+    if not path.parent.exists():
+        trust.new_private_dir(path.parent)
     try:
         bpfsys.obj_pin(fd, path)
+        os.chmod(path, trust.FILE_MODE)
     except OSError as exc:
         raise KernelFeatureError(f"cannot pin {path}: {exc.strerror}") from None
 
 
-def unpin_tree(directory: Path) -> list[str]:
-    """Remove the pins under ``directory`` and the directories; returns what was removed."""
+def _is_pin(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def unpin_tree(directory: Path) -> tuple[list[str], list[str]]:
+    """Remove an instance's pins (``maps/*``, ``progs/*``, ``undo``) and its
+    directories; returns (removed, left: anything else found, not touched)."""
     removed: list[str] = []
-    if not directory.exists():
-        return removed
-    for root, dirs, files in os.walk(directory, topdown=False):
-        for name in files:
-            path = Path(root) / name
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed.append(str(path))
-        for name in dirs:
-            with contextlib.suppress(FileNotFoundError):
-                (Path(root) / name).rmdir()
-    with contextlib.suppress(FileNotFoundError):
+    left: list[str] = []
+    try:
+        st = os.lstat(directory)
+    except FileNotFoundError:
+        return removed, left
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != trust.ROOT_UID:
+        return removed, [f"{directory} (not a directory of root's)"]
+    for sub in PIN_SUBDIRS:
+        folder = directory / sub
+        if not folder.exists():
+            continue
+        for entry in sorted(folder.iterdir()):
+            if _is_pin(entry):
+                entry.unlink()
+                removed.append(str(entry))
+            else:
+                left.append(str(entry))
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    for name in PIN_FILES:
+        if _is_pin(directory / name):
+            (directory / name).unlink()
+            removed.append(str(directory / name))
+    try:
         directory.rmdir()
-    return removed
+    except FileNotFoundError:
+        pass
+    except OSError:  # not empty: something we did not pin is in it
+        left += [str(p) for p in directory.iterdir() if p.name not in PIN_SUBDIRS]
+    return removed, sorted(set(left))
 
 
-def remove_instance_dir(directory: Path) -> list[str]:
+def remove_instance_dir(directory: Path) -> tuple[list[str], list[str]]:
     """:func:`unpin_tree`, then the pin root too if no other instance is left in it."""
-    removed = unpin_tree(directory)
+    removed, left = unpin_tree(directory)
     with contextlib.suppress(OSError):
         directory.parent.rmdir()
-    return removed
+    return removed, left
+
+
+def pinned_prog_ids(directory: Path) -> dict[int, Path]:
+    """{program id: pin} of every program pinned under ``directory/progs``."""
+    found: dict[int, Path] = {}
+    folder = directory / "progs"
+    if not folder.is_dir() or folder.is_symlink():
+        return found
+    for entry in sorted(folder.iterdir()):
+        if not _is_pin(entry):
+            continue
+        with contextlib.suppress(OSError, KeyError, ValueError), opened(entry) as fd:
+            found[prog_id(fd)] = entry
+    return found
 
 
 def prog_id(fd: int) -> int:

@@ -3,8 +3,10 @@
 Counters are named ``sfcframe_<direction>_packets_total`` with the labels
 ``instance`` and ``outcome``; the key's own counter maps become
 ``sfcframe_key_packets_total{map=...}``. Gauges: cache entries and capacity,
-bytes per entry, map memory, strict mode, and one ``sfcframe_interface_info``
-per proxied interface (value 1 while attached as recorded, else 0).
+bytes per entry, map memory, strict mode, one ``sfcframe_interface_info``
+per proxied interface (value 1 while attached as recorded, else 0), and
+``sfcframe_instance_damaged`` per instance (1: its record or pins cannot be
+read; it has no other samples then).
 """
 
 from __future__ import annotations
@@ -73,9 +75,16 @@ def render(docs: Iterable[dict[str, Any]]) -> str:
             "sfcframe_interface_info", "gauge",
             "One per proxied interface: 1 while XDP and TC are attached as recorded, else 0.",
         ),
+        "damaged": _Family(
+            "sfcframe_instance_damaged", "gauge",
+            "1 if the instance's state record or pins cannot be read (see sfcframe list).",
+        ),
     }
     for doc in docs:
         name = doc["name"]
+        families["damaged"].add(int(doc.get("status") == "damaged"), instance=name)
+        if doc.get("status") == "damaged":
+            continue
         for direction in ("ingress", "egress"):
             for outcome, value in doc["counters"][direction].items():
                 families[direction].add(value, instance=name, outcome=outcome)

@@ -16,7 +16,6 @@ compiling the spec with bcc), else computed from the rule the kernel follows
 
 from __future__ import annotations
 
-import ctypes
 import math
 import os
 import re
@@ -130,32 +129,16 @@ def computed_bytes(entries: int, key_size: int, value_size: int) -> int:
     return per * entries + BUCKET_BYTES * next_pow2(entries)
 
 
-class _MapCreateAttr(ctypes.Structure):
-    _fields_ = [
-        ("map_type", ctypes.c_uint32),
-        ("key_size", ctypes.c_uint32),
-        ("value_size", ctypes.c_uint32),
-        ("max_entries", ctypes.c_uint32),
-        ("map_flags", ctypes.c_uint32),
-    ]
-
-
-BPF_MAP_CREATE = 0
-BPF_MAP_TYPE_LRU_HASH = 9
-BPF_MAP_TYPE_ARRAY = 2
 #: cache=ring: the slot's tag holds the 64-bit id
 RING_KEY_SIZE = 8
 
 
 def measured_bytes(entries: int, key_size: int, value_size: int) -> int:
     """memlock of a real LRU hash map with this layout and size."""
-    from sfcframe import bpfsys
+    from sfcframe.runtime import bpfobj
     from sfcframe.maps import map_memory
 
-    fd = bpfsys.bpf(
-        BPF_MAP_CREATE,
-        _MapCreateAttr(BPF_MAP_TYPE_LRU_HASH, key_size, value_size, entries, 0),
-    )
+    fd = bpfobj.create_map(bpfobj.BPF_MAP_TYPE_LRU_HASH, key_size, value_size, entries)
     try:
         return map_memory(fd).memlock
     finally:
@@ -203,11 +186,11 @@ def ring_bytes(entries: int, value_size: int) -> int:
 
 def measured_ring_bytes(entries: int, value_size: int) -> int:
     """memlock of a real array map of ring slots with this size."""
-    from sfcframe import bpfsys
+    from sfcframe.runtime import bpfobj
     from sfcframe.maps import map_memory
 
     slot = RING_KEY_SIZE + (value_size + 7) // 8 * 8  # the u64 tag aligns the slot to 8
-    fd = bpfsys.bpf(BPF_MAP_CREATE, _MapCreateAttr(BPF_MAP_TYPE_ARRAY, 4, slot, entries, 0))
+    fd = bpfobj.create_map(bpfobj.BPF_MAP_TYPE_ARRAY, 4, slot, entries)
     try:
         return map_memory(fd).memlock
     finally:

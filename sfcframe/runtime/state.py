@@ -7,11 +7,18 @@ any later process, and ``down`` can also clean up after an ``up`` that was
 killed half-way. Maps and programs are pinned under
 ``/sys/fs/bpf/sfcframe/<name>/``. ``SFCFRAME_STATE_DIR`` and
 ``SFCFRAME_PIN_ROOT`` move both (the pin root must be on a bpffs).
+
+Every path is derived from the validated instance name: a record's own
+``pin_dir``, ``maps`` and program ``pin`` fields are informational and are
+replaced on load. Records are written 0600 into a 0700 directory and read
+with ``O_NOFOLLOW``; one that root does not own alone, or whose content is
+not valid (:mod:`.validate`), is refused as damaged (:mod:`.trust`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -21,10 +28,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from sfcframe.runtime.errors import ConfigError, InstanceError
+from sfcframe.files import replace_file
+from sfcframe.runtime import trust, validate
+from sfcframe.runtime.errors import ConfigError, DamagedError, InstanceError
 
 SCHEMA = 1
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+#: a state record is a few KB; anything far larger is not one
+MAX_RECORD_BYTES = 1 << 20
 
 
 def state_dir() -> Path:
@@ -35,8 +46,12 @@ def pin_root() -> Path:
     return Path(os.environ.get("SFCFRAME_PIN_ROOT", "/sys/fs/bpf/sfcframe"))
 
 
+def valid_name(name: Any) -> bool:
+    return isinstance(name, str) and NAME_RE.fullmatch(name) is not None
+
+
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name or ""):
+    if not valid_name(name):
         raise ConfigError(
             f"instance name {name!r}: use 1-32 letters, digits, '-' or '_' "
             "(it names a file and a bpffs directory)"
@@ -55,14 +70,17 @@ def pin_dir(name: str) -> Path:
 @contextlib.contextmanager
 def locked() -> Iterator[None]:
     """One sfcframe changing the host at a time (up, down and set take it)."""
-    directory = state_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    directory = trust.private_dir(state_dir())
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(directory / ".lock", flags, trust.FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -99,6 +117,32 @@ class IfaceState:
 
 
 @dataclass
+class Footprint:
+    """What ``up`` did to the host, as much as ``down`` needs to undo it: the
+    record's part that is also kept in the undo copy next to the pins."""
+
+    name: str
+    netns: str | None
+    netns_ino: int | None
+    interfaces: list[IfaceState]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "name": self.name, "netns": self.netns,
+                "netns_ino": self.netns_ino, "interfaces": [asdict(i) for i in self.interfaces]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], name: str) -> "Footprint":
+        problems = validate.footprint_problems(data, name)
+        if problems:
+            raise DamagedError(f"{name}: undo copy is invalid ({'; '.join(problems[:3])})")
+        try:
+            interfaces = [IfaceState.from_dict(i) for i in data.get("interfaces", [])]
+        except TypeError as exc:
+            raise DamagedError(f"{name}: undo copy is invalid ({exc})") from None
+        return cls(name, data.get("netns"), data.get("netns_ino"), interfaces)
+
+
+@dataclass
 class Record:
     name: str
     netns: str | None
@@ -120,6 +164,8 @@ class Record:
     started: float = field(default_factory=time.time)
     pid: int = field(default_factory=os.getpid)
     schema: int = SCHEMA
+    #: inode of the network namespace at ``up`` (a re-created namespace has another)
+    netns_ino: int | None = None
 
     @property
     def encap(self) -> str:
@@ -142,6 +188,9 @@ class Record:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def footprint(self) -> Footprint:
+        return Footprint(self.name, self.netns, self.netns_ino, self.interfaces)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Record":
         data = dict(data)
@@ -149,29 +198,66 @@ class Record:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    def derive_paths(self) -> "Record":
+        """Every path from the name, whatever the record said."""
+        pins = pin_dir(self.name)
+        self.pin_dir = str(pins)
+        self.maps = {m: str(pins / "maps" / m) for m in self.maps}
+        for function, prog in self.programs.items():
+            prog["pin"] = str(pins / "progs" / function)
+        return self
+
     def save(self) -> None:
-        """Write atomically: a reader sees the old record or the new one."""
-        path = state_path(self.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.as_dict(), indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+        """Write atomically (a reader sees the old record or the new one), mode
+        0600; then the undo copy next to the pins, once they exist."""
+        from sfcframe.runtime import undo
+
+        text = json.dumps(self.as_dict(), indent=2, sort_keys=True) + "\n"
+        replace_file(trust.private_dir(state_dir()), f"{self.name}.json", text.encode(),
+                     trust.FILE_MODE)
+        undo.write(pin_dir(self.name), self.footprint().as_dict())
 
     def remove(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             state_path(self.name).unlink()
 
 
-def load(name: str) -> Record | None:
-    path = state_path(check_name(name))
+def _read_record_file(path: Path) -> bytes | None:
+    """The record's bytes; None if there is none; TrustError if others could have written it."""
     try:
-        text = path.read_text()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            trust.check_file(path, os.lstat(path))
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        trust.check_file(path, os.fstat(handle.fileno()))
+        return handle.read(MAX_RECORD_BYTES + 1)
+
+
+def load(name: str) -> Record | None:
+    """The instance's record; None if it has none. DamagedError if it is not
+    usable (TrustError: not root's alone; else unreadable or invalid)."""
+    path = state_path(check_name(name))
+    raw = _read_record_file(path)
+    if raw is None:
+        return None
+    if len(raw) > MAX_RECORD_BYTES:
+        raise DamagedError(f"{name}: state record {path} is larger than {MAX_RECORD_BYTES} bytes")
     try:
-        return Record.from_dict(json.loads(text))
-    except (ValueError, TypeError, KeyError) as exc:
-        raise InstanceError(f"{name}: state record {path} is unreadable ({exc})") from None
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise DamagedError(f"{name}: state record {path} is not valid JSON ({exc})") from None
+    problems = validate.record_problems(data, name)
+    if problems:
+        raise DamagedError(
+            f"{name}: state record {path} is invalid ({'; '.join(problems[:3])})")
+    try:
+        return Record.from_dict(data).derive_paths()
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise DamagedError(f"{name}: state record {path} is incomplete ({exc})") from None
 
 
 def require(name: str) -> Record:
@@ -181,13 +267,28 @@ def require(name: str) -> Record:
     return record
 
 
-def all_records() -> list[Record]:
+def record_names() -> list[str]:
+    """Names of every state record in the state directory."""
     directory = state_dir()
     if not directory.is_dir():
         return []
+    return sorted(p.stem for p in directory.glob("*.json") if valid_name(p.stem))
+
+
+def pinned_names() -> list[str]:
+    """Names of every instance directory under the pin root."""
+    root = pin_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if valid_name(p.name))
+
+
+def all_records() -> list[Record]:
+    """Every usable record (damaged ones are left out: see :mod:`.health`)."""
     records = []
-    for path in sorted(directory.glob("*.json")):
-        record = load(path.stem) if NAME_RE.match(path.stem) else None
-        if record is not None:
-            records.append(record)
+    for name in record_names():
+        with contextlib.suppress(DamagedError):
+            record = load(name)
+            if record is not None:
+                records.append(record)
     return records

@@ -12,9 +12,11 @@ import struct
 import time
 from typing import Any
 
+from sfcframe.errors import SfcError
 from sfcframe.maps import fdinfo, map_memory
-from sfcframe.runtime import attach, instance, netns, pins
+from sfcframe.runtime import attach, instance, netns, ownership, pins
 from sfcframe.runtime.errors import AttachError
+from sfcframe.runtime.health import Instance
 from sfcframe.runtime.state import SCHEMA, Record
 
 CACHE_MAP = "sfc_cache"
@@ -61,23 +63,23 @@ def map_info(path: str) -> dict[str, Any]:
 
 
 def attachment(record: Record) -> list[dict[str, Any]]:
-    """Each interface as recorded, plus what the kernel shows now (``ok``)."""
+    """Each interface as recorded, plus what the kernel shows now (``ok``): the
+    same namespace and ifindex, running the recorded programs."""
     rows = []
     live: dict[str, tuple] = {}
     try:
-        with netns.iproute(record.netns) as ipr:
-            for iface in record.interfaces:
-                found = ipr.link_lookup(ifname=iface.name)
-                if not found:
-                    live[iface.name] = (None, None, [])
-                    continue
-                index = found[0]
-                _, prog_id = attach.xdp_state(ipr, index)
-                present = [
-                    f.direction for f in iface.filters
-                    if attach.find_filter(ipr, index, f.parent, f.prio, f.handle, f.function)
-                ]
-                live[iface.name] = (index, prog_id, present)
+        if ownership.same_namespace(record.footprint()) is None:
+            with netns.iproute(record.netns) as ipr:
+                for iface in record.interfaces:
+                    index, _ = ownership.device(ipr, iface)
+                    if index is None:
+                        continue
+                    _, prog_id = attach.xdp_state(ipr, index)
+                    present = [
+                        f.direction for f in iface.filters
+                        if attach.find_filter(ipr, index, f.parent, f.prio, f.handle, {f.prog_id})
+                    ]
+                    live[iface.name] = (index, prog_id, present)
     except AttachError:
         pass  # namespace gone: every interface reads as not attached
     for iface in record.interfaces:
@@ -170,12 +172,33 @@ def collect(record: Record) -> dict[str, Any]:
     }
 
 
+def damaged(name: str, reason: str) -> dict[str, Any]:
+    """The document of an instance that cannot be read (README: stats --json schema)."""
+    from sfcframe.runtime import state
+
+    return {"schema": SCHEMA, "name": name, "time": round(time.time(), 3), "status": "damaged",
+            "reason": reason, "pin_dir": str(state.pin_dir(name))}
+
+
+def collect_instance(instance: Instance) -> dict[str, Any]:
+    """:func:`collect`, or the damaged document saying why it cannot be read."""
+    if instance.damaged:
+        return damaged(instance.name, instance.problem)
+    try:
+        return collect(instance.record)
+    except (OSError, SfcError, KeyError, ValueError, struct.error) as exc:
+        return damaged(instance.name, f"reading its pins failed: {exc}")
+
+
 def _mib(n: int) -> str:
     return f"{n / 1048576:.2f} MiB" if n >= 1048576 else f"{n / 1024:.1f} KiB"
 
 
 def render_text(doc: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
     """A short human-readable report; with ``previous``, rates per second too."""
+    if doc["status"] == "damaged":
+        return (f"{doc['name']}: damaged: {doc['reason']}\n"
+                f"  `sfcframe down {doc['name']}` cleans it up")
     static = doc.get("mode") == "static"
     lines = [
         f"{doc['name']}: {doc['encap']}/{doc['key']}{' static' if static else ''} {doc['status']}"
