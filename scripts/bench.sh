@@ -23,5 +23,6 @@ step goodput
 step drop --runs 3 --seconds 6
 step delay --seconds 6
 step collisions --runs 3 --seconds 6
+step srv6 --runs 3 --seconds 5
 step report
 echo "== all benchmarks: $(( $(date +%s) - start )) s"

@@ -55,6 +55,14 @@ class ValueLayout:
 
     capacity: int
 
+    @classmethod
+    def of_size(cls, size: int) -> "ValueLayout":
+        """The layout of a map value of ``size`` bytes (sizeof(struct sfc_value)): a
+        narrow entry is at most 4 + NARROW_MAX bytes, a wide one is larger."""
+        if size <= _NARROW.size + NARROW_MAX:
+            return cls(size - _NARROW.size)
+        return cls(size - _WIDE.size - _PROTO.size)
+
     @property
     def wide(self) -> bool:
         return self.capacity > NARROW_MAX

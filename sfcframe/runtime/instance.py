@@ -21,6 +21,7 @@ import struct
 from pathlib import Path
 from typing import Callable
 
+from sfcframe.entry import FLAG_SET, ValueLayout
 from sfcframe.runtime import attach, health, netns, offloads, pins, signals, state, trust
 from sfcframe.runtime import undo as undo_copy
 from sfcframe.runtime.config import UpRequest
@@ -32,7 +33,7 @@ SETTINGS_MAP = "sfc_settings"
 STATIC_MAP = "sfc_static"
 INGRESS_PROG = "sfc_ingress"
 #: struct sfc_value flags: set at runtime (sfc_static; the build's header applies otherwise)
-VALUE_SET = 0x2
+VALUE_SET = FLAG_SET
 
 
 class Undo:
@@ -127,18 +128,17 @@ def write_settings(map_path: str | Path, strict: bool | None) -> None:
 def static_value(header: bytes | None, ethertype: int, value_size: int) -> bytes:
     """The struct sfc_value for sfc_static[0]: None = back to the build's header
     (flags 0), b"" = none (egress passes frames as not_configured)."""
-    if header is None:
-        return bytes(value_size)
-    head = struct.pack("!BBH", VALUE_SET, len(header), ethertype if header else 0)
-    if len(head) + len(header) > value_size:
+    layout = ValueLayout.of_size(value_size)
+    if header is not None and len(header) > layout.capacity:
         raise ConfigError(f"static header of {len(header)} bytes does not fit the entry")
-    return (head + header).ljust(value_size, b"\x00")
+    return layout.static(header, ethertype)
 
 
 def write_static(record: Record, header: bytes | None) -> None:
     from sfcframe import discovery
 
-    ethertype = discovery.load("encap", record.encap).plugin.ethertype
+    encap = discovery.load("encap", record.encap).plugin
+    ethertype = encap.ethertypes(record.spec["encap"]["params"])[0]
     table = pins.open_map(record.maps[STATIC_MAP])
     try:
         table.update(struct.pack("=I", 0), static_value(header, ethertype, table.value_size))
@@ -152,11 +152,13 @@ def read_static(record: Record) -> dict[str, object] | None:
         return None
     table = pins.open_map(record.maps[STATIC_MAP])
     try:
-        raw = table.lookup(struct.pack("=I", 0)) or bytes(4)
+        layout = ValueLayout.of_size(table.value_size)
+        raw = table.lookup(struct.pack("=I", 0)) or bytes(layout.size)
     finally:
         table.close()
-    if raw[0] & VALUE_SET:
-        return {"header": raw[4 : 4 + raw[1]].hex(), "source": "static map"}
+    entry = layout.unpack(raw)
+    if entry.flags & VALUE_SET:
+        return {"header": entry.header.hex(), "source": "static map"}
     return {"header": record.spec.get("core", {}).get("static_header", ""),
             "source": "build default"}
 
