@@ -237,3 +237,22 @@ def test_largest_build_passes_the_verifier(proxy_factory):
     proxy = proxy_factory("srv6", "tcpip", sid=",".join(f"fc00::{i}" for i in range(1, 9)),
                           max_segments=24, max_tlv_bytes=48, max_ext_bytes=0)
     assert proxy.spec.header_capacity == 40 + 8 + 16 * 24 + 48 == 480
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("hook", ["xdp", "tc"])
+def test_static_mode_pushes_the_configured_headers_with_the_right_payload_length(
+        harness_factory, hook):
+    """mode=static (the paper's baseline, End.AS-like): every SRv6 packet to our SID is
+    stripped, and egress pushes one configured header; the fix-up still sets the payload
+    length for each packet, the update rule (hop limit) does not run."""
+    configured = SRV6.example_header(VALUES)
+    harness = harness_factory("srv6", "tcpip", sid=SID, mode="static", ingress=hook,
+                              static_header=configured.hex())
+    assert harness.check_ingress(ether(ETH_P_IPV6) + packet()).expect.outcome == "stripped"
+    for inner in (tcp_ipv4(), tcp_ipv4(payload=b"x" * 500)):
+        out = harness.check_static_egress(ether(0x0800) + inner, configured)
+        assert out.expect.outcome == "pushed"
+        pushed = out.result.packet[14:14 + len(configured)]
+        assert struct.unpack_from("!H", pushed, 4)[0] == len(configured) - 40 + len(inner)
+        assert pushed[7] == configured[7]  # no update rule in static mode
