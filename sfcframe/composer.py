@@ -71,6 +71,9 @@ def _environment(spec: ResolvedSpec) -> jinja2.Environment:
             "core": jinja2.FileSystemLoader(core_dir),
             "encap": jinja2.FileSystemLoader(spec.encap.plugin.template_dir()),
             "key": jinja2.FileSystemLoader(spec.key.plugin.template_dir()),
+            # one prefix per stage: stage-<name>/<template>
+            **{f"stage-{st.name}": jinja2.FileSystemLoader(st.plugin.template_dir())
+               for st in spec.stages},
         }
     )
     return jinja2.Environment(
@@ -99,6 +102,15 @@ def render(spec: ResolvedSpec) -> Rendered:
         # the ingress hook (core parameter ingress): "xdp" or "tc"; plugin templates
         # are imported with context and may look at it
         "ingress_hook": spec.ingress_hook,
+        # the stages in order: what each one's macros get (CONTRACT.md, "Stages")
+        "stages": [SimpleNamespace(
+            name=st.name, source=f"stage {st.name}", carrier=st.carrier,
+            template=f"stage-{st.name}/{st.plugin.template}", offset=st.offset, size=st.size,
+            settings=st.settings, kinds=st.plugin.kinds,
+            histograms=sorted(st.plugin.histograms(st.values)),
+            counters=tuple(st.plugin.counters(st.values)),
+            p=SimpleNamespace(**st.plugin.template_values(st.values)),
+        ) for st in spec.stages],
     }
     files = {}
     for name, template in OUTPUTS.items():

@@ -1,6 +1,6 @@
 """Finding plugins through stevedore entry points.
 
-Namespaces: ``sfcframe.encaps`` and ``sfcframe.keys``. Every failure becomes a
+Namespaces: ``sfcframe.encaps``, ``sfcframe.keys`` and ``sfcframe.stages``. Every failure becomes a
 :class:`PluginError` naming the plugin and the distribution that provides it.
 """
 
@@ -14,10 +14,10 @@ from stevedore import DriverManager, ExtensionManager
 from stevedore.exception import NoMatches
 
 from sfcframe.errors import PluginError
-from sfcframe.plugin import CONTRACT_VERSION, EncapPlugin, KeyPlugin
+from sfcframe.plugin import CONTRACT_VERSION, EncapPlugin, KeyPlugin, StagePlugin
 
-NAMESPACES = {"encap": "sfcframe.encaps", "key": "sfcframe.keys"}
-CONTRACTS = {"encap": EncapPlugin, "key": KeyPlugin}
+NAMESPACES = {"encap": "sfcframe.encaps", "key": "sfcframe.keys", "stage": "sfcframe.stages"}
+CONTRACTS = {"encap": EncapPlugin, "key": KeyPlugin, "stage": StagePlugin}
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,15 @@ small head. Two layouts, chosen by the header capacity of the build:
 
 narrow (capacity <= 252, every MPLS and NSH build)::
 
-    __u8 flags; __u8 len; __be16 outer_proto; __u8 hdr[capacity];
+    __u8 flags; __u8 len; __be16 outer_proto; __u8 hdr[capacity]; [__u8 area[N];]
 
 wide (capacity > 252, e.g. SRv6 with 16 segments and TLVs)::
 
     __u8 flags; __u8 reserved; __u16 len; __u16 reserved2; __be16 outer_proto;
-    __u8 hdr[capacity];
+    __u8 hdr[capacity]; [__u8 area[N];]
+
+``area`` holds what the build's stages record per packet (e.g. an ingress
+timestamp); it exists only when they record something.
 
 ``outer_proto`` sits right in front of ``hdr`` in both, so egress writes the
 ethertype and the header in one run of bytes. The size is rounded up to 4.
@@ -43,6 +46,7 @@ class Entry:
     length: int  # header bytes, or plain packets counted
     outer_proto: int
     header: bytes
+    area: bytes = b""  # the stages' bytes
 
     @property
     def plain(self) -> bool:
@@ -51,9 +55,11 @@ class Entry:
 
 @dataclass(frozen=True)
 class ValueLayout:
-    """``struct sfc_value`` of a build with ``capacity`` header bytes."""
+    """``struct sfc_value`` of a build with ``capacity`` header bytes and ``area``
+    bytes of the stages' own (``__u8 area[]`` behind ``hdr[]``)."""
 
     capacity: int
+    area: int = 0
 
     @classmethod
     def of_size(cls, size: int) -> "ValueLayout":
@@ -73,10 +79,15 @@ class ValueLayout:
 
     @property
     def size(self) -> int:
-        return (self.head_size + self.capacity + 3) // 4 * 4
+        return (self.head_size + self.capacity + self.area + 3) // 4 * 4
+
+    @property
+    def area_offset(self) -> int:
+        """Where the stages' bytes start in the entry."""
+        return self.head_size + self.capacity
 
     def pack(self, flags: int, header: bytes = b"", outer_proto: int = 0,
-             length: int | None = None) -> bytes:
+             length: int | None = None, area: bytes = b"") -> bytes:
         """Entry bytes; ``length`` defaults to len(header) (a plain marker gives its count)."""
         if len(header) > self.capacity:
             raise ValueError(f"header of {len(header)} bytes exceeds capacity {self.capacity}")
@@ -85,7 +96,8 @@ class ValueLayout:
             head = _WIDE.pack(flags, 0, length, 0) + _PROTO.pack(outer_proto)
         else:
             head = _NARROW.pack(flags, length, outer_proto)
-        return (head + header).ljust(self.size, b"\x00")
+        entry = (head + header).ljust(self.area_offset, b"\x00") + area
+        return entry.ljust(self.size, b"\x00")
 
     def unpack(self, raw: bytes) -> Entry:
         if self.wide:
@@ -94,7 +106,8 @@ class ValueLayout:
         else:
             flags, length, proto = _NARROW.unpack_from(raw)
         header = b"" if flags & FLAG_PLAIN else raw[self.head_size:self.head_size + length]
-        return Entry(flags, length, proto, header)
+        return Entry(flags, length, proto, header,
+                     raw[self.area_offset:self.area_offset + self.area])
 
     def plain_marker(self, count: int = 1) -> bytes:
         return self.pack(FLAG_PLAIN, length=count)

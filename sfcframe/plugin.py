@@ -203,6 +203,140 @@ class EncapPlugin(_Plugin):
         length) fills it in here."""
         return self.ethertypes(values)[0], header + inner
 
+    # ---- carriers: where stages find their data ----------------------
+    def carriers(self, values: Mapping[str, Any]) -> tuple[str, ...]:
+        """Names of the carriers this encapsulation offers to stages (e.g.
+        ``ioam``: the IOAM options it carries). For each, the template's
+        ``carriers`` macro defines ``carrier_<name>_find()`` (CONTRACT.md)."""
+        return ()
+
+    def carrier_find(self, carrier: str, header: bytes, kind: int,
+                     values: Mapping[str, Any]) -> tuple[int, int] | None:
+        """Python twin of ``carrier_<carrier>_find()``: (offset, length) of the
+        data of ``kind`` in a cached ``header``, or None."""
+        raise NotImplementedError(f"encap {self.name} offers no carrier {carrier!r}")
+
+    def carrier_hop_limit(self, carrier: str, header: bytes, values: Mapping[str, Any]) -> int:
+        """Python twin of ``carrier_<carrier>_hop_limit()``: the hop limit (TTL) a
+        telemetry stage records for a restored ``header``."""
+        raise NotImplementedError(f"encap {self.name} offers no carrier {carrier!r}")
+
+    def carrier_room(self, carrier: str, header: bytes, values: Mapping[str, Any]) -> int:
+        """Python twin of ``carrier_<carrier>_room()``: bytes the carrier data may grow
+        by in place (``carrier_<carrier>_grow()``); 0: it cannot grow."""
+        return 0
+
+    def carrier_replace(self, carrier: str, header: bytes, offset: int, length: int,
+                        body: bytes, values: Mapping[str, Any]) -> bytes:
+        """``header`` with the carrier data at ``offset`` (``length`` bytes) replaced by
+        ``body``, the lengths that cover it fixed where ``body`` grew (the Python side
+        of ``carrier_<carrier>_grow()``). Default: the bytes replaced."""
+        return header[:offset] + body + header[offset + length:]
+
+    def carrier_embed(self, carrier: str, header: bytes, kind: int, body: bytes,
+                      values: Mapping[str, Any]) -> bytes:
+        """A valid header like ``header`` (from :meth:`header_strategy`) that also
+        carries ``body`` as data of ``kind`` in ``carrier``, for the test kit."""
+        raise NotImplementedError(f"encap {self.name} offers no carrier {carrier!r}")
+
+
+@dataclass(frozen=True)
+class Loose:
+    """A field of an expected output the oracle cannot know exactly (a time): its
+    bytes are not compared; its big-endian value must lie within lo..hi."""
+
+    offset: int
+    size: int
+    lo: int
+    hi: int
+    order: str = "big"  # byte order of the value ("little": host order on x86)
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """Reference result of a stage on one packet (test oracle).
+
+    ``outcome`` is ``"ok"`` or an outcome name; ``data`` the expected bytes
+    (the stage's entry bytes at ingress, the carrier data at egress) with
+    ``loose`` fields checked by range instead of by value."""
+
+    outcome: str
+    data: bytes = b""
+    loose: tuple[Loose, ...] = ()
+
+
+class StagePlugin(_Plugin):
+    """A metadata stage (INT/IOAM, proof of transit, APN ...): it rides inside an
+    encapsulation, in a carrier the encapsulation offers, and acts on the cached
+    header on behalf of the SFC-unaware function: it may record bytes of its own
+    into the cache entry at ingress and edit the header at egress. Several
+    stages compose in one build, in the order given (``--stage a --stage b``)."""
+
+    #: carriers it can ride, in order of preference (names encapsulations offer)
+    carriers: tuple[str, ...] = ()
+    #: the kind of carrier data it acts on (for ``ioam``: the IOAM option type)
+    kinds: tuple[int, ...] = ()
+
+    def entry_bytes(self, values: Mapping[str, Any]) -> int:
+        """Bytes this stage adds to every cache entry (``area`` in C), 0..64."""
+        return 0
+
+    def settings(self, values: Mapping[str, Any]) -> tuple[Param, ...]:
+        """Runtime settings (``int`` parameters: node ids, secrets): they live in
+        the stage's settings map, written by ``sfcframe set NAME <stage>.<name>=V``,
+        never in the rendered C. The C reads them as ``__u64`` fields."""
+        return ()
+
+    def ingress_outcomes(self, values: Mapping[str, Any]) -> list[Outcome]:
+        """Ingress outcomes the stage may return (``SFC_IN_<NAME>``)."""
+        return []
+
+    def egress_outcomes(self, values: Mapping[str, Any]) -> list[Outcome]:
+        """Egress outcomes the stage may return (``SFC_EG_<NAME>``)."""
+        return []
+
+    def counters(self, values: Mapping[str, Any]) -> tuple[str, ...]:
+        """Names of the stage's own per-CPU counters (not outcomes: a packet may
+        move one and still end in any outcome), e.g. ``filled``, ``overflow``.
+        The C counts with ``stage_<name>_count(STAGE_<NAME>_<COUNTER>)``;
+        ``sfcframe stats`` shows them."""
+        return ()
+
+    def initial_settings(self, values: Mapping[str, Any]) -> dict[str, int]:
+        """Settings the runtime computes when it starts an instance, in place of
+        their defaults (e.g. the offset from the kernel's monotonic clock to
+        POSIX time). Default: none."""
+        return {}
+
+    def histograms(self, values: Mapping[str, Any]) -> dict[str, str]:
+        """Per-CPU log2 histograms the stage fills: {map name: what and unit};
+        ``sfcframe stats`` shows their percentiles. Bucket i counts values in
+        [2^i, 2^(i+1)) (bucket 0 also 0), 64 buckets."""
+        return {}
+
+    # ---- test oracle -------------------------------------------------
+    @abc.abstractmethod
+    def reference_ingress(self, body: bytes | None, kind: int | None, values: Mapping[str, Any],
+                          settings: Mapping[str, int], now: tuple[int, int]) -> StageResult:
+        """What ingress does for a packet whose carrier holds ``body`` of ``kind``
+        (None: the packet has none): the outcome and the stage's expected entry
+        bytes. ``now`` bounds the kernel's clock (monotonic ns) during the run."""
+
+    @abc.abstractmethod
+    def reference_egress(self, body: bytes | None, kind: int | None, area: bytes,
+                         values: Mapping[str, Any], settings: Mapping[str, int],
+                         now: tuple[int, int], *, hop_limit: int = 0,
+                         room: int = 0) -> StageResult:
+        """What egress does to the carrier data ``body`` given the entry bytes
+        ``area`` ingress recorded: the outcome (a counter name, or an egress
+        outcome) and the expected new body. ``hop_limit`` and ``room`` are what
+        the carrier's ``carrier_<name>_hop_limit()`` / ``_room()`` say for the
+        header being restored."""
+
+    @abc.abstractmethod
+    def body_strategy(self, values: Mapping[str, Any]):
+        """Hypothesis strategy of (kind, body) pairs the stage acts on."""
+
 
 class KeyPlugin(_Plugin):
     """A key strategy: how ingress and egress agree on a packet's cache key."""

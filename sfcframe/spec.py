@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from sfcframe import discovery
 from sfcframe.discovery import LoadedPlugin
@@ -73,6 +73,37 @@ CORE_PARAMS = (
 _QUIET_DEFAULTS = {"ingress": "xdp", "mode": "cache", "static_header": "", "cache": "lru"}
 
 
+#: most bytes one stage may add to a cache entry
+STAGE_AREA_MAX = 64
+
+
+@dataclass
+class ResolvedStage:
+    """A stage of a build: its plugin, validated values, the carrier it rides and
+    its bytes in the entry's area (``val->area[offset .. offset + size)``)."""
+
+    loaded: LoadedPlugin
+    values: dict[str, Any]
+    carrier: str
+    offset: int
+    size: int
+
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+    @property
+    def plugin(self):
+        return self.loaded.plugin
+
+    @property
+    def settings(self) -> tuple[Param, ...]:
+        return tuple(self.plugin.settings(self.values))
+
+    def default_settings(self) -> dict[str, int]:
+        return {p.name: p.default for p in self.settings}
+
+
 @dataclass
 class ResolvedSpec:
     encap: LoadedPlugin
@@ -84,15 +115,25 @@ class ResolvedSpec:
     egress_outcomes: list[Outcome] = field(default_factory=list)
     #: mode=static: the build's default header (wire bytes after the Ethernet header)
     static_bytes: bytes = b""
+    #: metadata stages, in the order they run
+    stages: list[ResolvedStage] = field(default_factory=list)
 
     @property
     def ingress_hook(self) -> str:
         return self.core.get("ingress", "xdp")
 
     @property
+    def area_bytes(self) -> int:
+        """Bytes the stages add to an entry (val->area), 8-aligned per stage."""
+        if not self.stages:
+            return 0
+        last = self.stages[-1]
+        return last.offset + (last.size + 7) // 8 * 8
+
+    @property
     def value_layout(self) -> ValueLayout:
         """struct sfc_value of this build (sfcframe.entry)."""
-        return ValueLayout(self.header_capacity)
+        return ValueLayout(self.header_capacity, self.area_bytes)
 
     @property
     def value_size(self) -> int:
@@ -151,17 +192,22 @@ class ResolvedSpec:
             return ",".join(f"{k}={_text(v)}" for k, v in sorted(values.items()))
 
         core = {k: v for k, v in self.core.items() if _QUIET_DEFAULTS.get(k, object()) != v}
+        stages = "".join(f" stage={st.name}({fmt(st.values)})" for st in self.stages)
         return (
             f"encap={self.encap.name}({fmt(self.encap_params)}) "
-            f"key={self.key.name}({fmt(self.key_params)}) {fmt(core).replace(',', ' ')}"
+            f"key={self.key.name}({fmt(self.key_params)}){stages} {fmt(core).replace(',', ' ')}"
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "encap": {"name": self.encap.name, "params": self.encap_params},
             "key": {"name": self.key.name, "params": self.key_params},
             "core": self.core,
         }
+        if self.stages:
+            out["stages"] = [{"name": st.name, "params": st.values, "carrier": st.carrier}
+                             for st in self.stages]
+        return out
 
 
 def _text(value: Any) -> str:
@@ -194,19 +240,23 @@ def parse_static_header(encap: LoadedPlugin, values: Mapping[str, Any],
 
 
 def split_params(
-    raw: Mapping[str, str], encap: LoadedPlugin, key: LoadedPlugin
-) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    """Route ``name=value`` pairs to the encap, the key or the core.
+    raw: Mapping[str, str], encap: LoadedPlugin, key: LoadedPlugin,
+    stages: Sequence[LoadedPlugin] = (),
+) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, dict[str, str]]]:
+    """Route ``name=value`` pairs to the core, the encap, the key or a stage.
 
     ``encap.name`` / ``key.name`` / ``<plugin>.name`` qualify an ambiguous name.
+    Returns (core, encap, key, {stage name: its pairs}).
     """
     owners = {
         "core": {p.name for p in CORE_PARAMS},
         "encap": {p.name for p in encap.plugin.params},
         "key": {p.name for p in key.plugin.params},
+        **{f"stage {st.name}": {p.name for p in st.plugin.params} for st in stages},
     }
-    aliases = {"core": "core", "encap": "encap", "key": "key", encap.name: "encap", key.name: "key"}
-    routed: dict[str, dict[str, str]] = {"core": {}, "encap": {}, "key": {}}
+    aliases = {"core": "core", "encap": "encap", "key": "key", encap.name: "encap", key.name: "key",
+               **{st.name: f"stage {st.name}" for st in stages}}
+    routed: dict[str, dict[str, str]] = {owner: {} for owner in owners}
     for name, value in raw.items():
         if "." in name:
             prefix, _, bare = name.partition(".")
@@ -216,18 +266,21 @@ def split_params(
             continue
         matches = [o for o, names in owners.items() if name in names]
         if len(matches) > 1:
+            first = matches[0].split()[-1]
             raise ParamError(
                 f"parameter {name!r} is declared by {' and '.join(matches)}: "
-                f"qualify it, e.g. {matches[0]}.{name}=..."
+                f"qualify it, e.g. {first}.{name}=..."
             )
         if not matches:
-            known = sorted(owners["core"] | owners["encap"] | owners["key"])
+            known = sorted(set().union(*owners.values()))
+            where = f"encap {encap.name} and key {key.name}" + "".join(
+                f", stage {st.name}" for st in stages)
             raise ParamError(
-                f"unknown parameter {name!r} for encap {encap.name} and key {key.name} "
-                f"(known: {', '.join(known)})"
+                f"unknown parameter {name!r} for {where} (known: {', '.join(known)})"
             )
         routed[matches[0]][name] = value
-    return routed["core"], routed["encap"], routed["key"]
+    stage_raw = {st.name: routed[f"stage {st.name}"] for st in stages}
+    return routed["core"], routed["encap"], routed["key"], stage_raw
 
 
 def resolve_cache(key: LoadedPlugin, core: Mapping[str, Any]) -> str:
@@ -244,12 +297,17 @@ def resolve_cache(key: LoadedPlugin, core: Mapping[str, Any]) -> str:
 
 
 def resolve_spec(
-    encap: str, key: str, params: Mapping[str, Any] | None = None
+    encap: str, key: str, params: Mapping[str, Any] | None = None,
+    stages: Sequence[str] = (),
 ) -> ResolvedSpec:
-    """Load both plugins and validate every parameter before anything renders."""
+    """Load the plugins and validate every parameter before anything renders."""
     encap_p = discovery.load("encap", encap)
     key_p = discovery.load("key", key)
-    core_raw, encap_raw, key_raw = split_params(dict(params or {}), encap_p, key_p)
+    if len(set(stages)) != len(stages):
+        raise ParamError(f"stage listed twice in {', '.join(stages)}")
+    stage_ps = [discovery.load("stage", name) for name in stages]
+    core_raw, encap_raw, key_raw, stage_raw = split_params(dict(params or {}), encap_p, key_p,
+                                                            stage_ps)
     core = resolve(CORE_PARAMS, core_raw, "core")
     encap_values = _resolve_plugin(encap_p, encap_raw, core, f"encap {encap}")
     key_values = _resolve_plugin(key_p, key_raw, core, f"key {key}")
@@ -262,8 +320,11 @@ def resolve_spec(
             f"encap {encap}: header capacity {capacity} bytes is outside 0..{CAPACITY_MAX} "
             "(a cache entry is built on the BPF stack)"
         )
+    resolved_stages = _resolve_stages(stage_ps, stage_raw, encap_p, encap_values, core)
     static_bytes = b""
     if core["mode"] == "static":
+        if resolved_stages:
+            raise ParamError("core: stages act on cached headers; mode=static caches none")
         static_bytes = parse_static_header(encap_p, encap_values, core, core["static_header"])
         core["static_header"] = static_bytes.hex()  # canonical: the bytes pushed
         if core.pop("cache") != "auto":
@@ -290,11 +351,39 @@ def resolve_spec(
         encap_params=encap_values,
         key_params=key_values,
         core=core,
-        ingress_outcomes=compose(ingress, _sourced(encap_p.plugin.ingress_outcomes(encap_values),
-                                                   encap)),
-        egress_outcomes=compose(EGRESS, _sourced(encap_p.plugin.egress_outcomes(encap_values),
-                                                 encap)),
+        ingress_outcomes=compose(ingress, [
+            *_sourced(encap_p.plugin.ingress_outcomes(encap_values), encap),
+            *(o for st in resolved_stages
+              for o in _sourced(st.plugin.ingress_outcomes(st.values), st.name))]),
+        egress_outcomes=compose(EGRESS, [
+            *_sourced(encap_p.plugin.egress_outcomes(encap_values), encap),
+            *(o for st in resolved_stages
+              for o in _sourced(st.plugin.egress_outcomes(st.values), st.name))]),
+        stages=resolved_stages,
     )
+
+
+def _resolve_stages(loaded: Sequence[LoadedPlugin], raw: Mapping[str, Mapping[str, str]],
+                    encap: LoadedPlugin, encap_values: Mapping[str, Any],
+                    core: Mapping[str, Any]) -> list["ResolvedStage"]:
+    """Each stage's values, the carrier it rides in this encapsulation and where its
+    bytes sit in the entry's area, in the order given."""
+    offered = encap.plugin.carriers(encap_values)
+    out, offset = [], 0
+    for st in loaded:
+        values = _resolve_plugin(st, raw.get(st.name, {}), core, f"stage {st.name}")
+        st.plugin.validate_core(values, core)
+        carrier = next((c for c in st.plugin.carriers if c in offered), None)
+        if carrier is None:
+            raise ParamError(
+                f"stage {st.name} rides {' or '.join(st.plugin.carriers) or 'no carrier'}; "
+                f"encap {encap.name} offers {', '.join(offered) or 'none'}")
+        size = st.plugin.entry_bytes(values)
+        if not 0 <= size <= STAGE_AREA_MAX:
+            raise ParamError(f"stage {st.name}: entry_bytes {size} outside 0..{STAGE_AREA_MAX}")
+        out.append(ResolvedStage(st, values, carrier, offset, size))
+        offset += (size + 7) // 8 * 8  # each stage's bytes 8-aligned within the area
+    return out
 
 
 def _sourced(outcomes: list[Outcome], source: str) -> list[Outcome]:

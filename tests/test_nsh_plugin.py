@@ -20,12 +20,12 @@ from sfcframe.testrun import TC_ACT_OK, TC_ACT_SHOT, XDP_DROP, XDP_PASS
 
 NSH = NshEncap()
 KEY = TcpIpKey()
-DEFAULT = {"max_md_bytes": 16}
+DEFAULT = {"max_md_bytes": 16, "max_ioam_bytes": 0}
 ETH_P_IP = 0x0800
 MACS = bytes.fromhex("020000000002" "020000000001")
 
 #: every parameter set the kernel tests compile (one KernelProxy each)
-PARAM_SETS = [{"max_md_bytes": 0}, {"max_md_bytes": 16}, {"max_md_bytes": 64}, {"max_md_bytes": 244}]
+PARAM_SETS = [{"max_md_bytes": 0, "max_ioam_bytes": 0}, {"max_md_bytes": 16, "max_ioam_bytes": 0}, {"max_md_bytes": 64, "max_ioam_bytes": 0}, {"max_md_bytes": 244, "max_ioam_bytes": 0}]
 PARAM_IDS = [f"md{p['max_md_bytes']}" for p in PARAM_SETS]
 
 
@@ -94,7 +94,7 @@ def test_md2_without_context_headers_is_8_bytes():
 @settings(max_examples=200, deadline=None)
 @given(data=st.data(), max_md=st.sampled_from([0, 3, 16, 18, 64, 127, 244]))
 def test_strategy_headers_are_valid_and_dissect_back(data, max_md):
-    values = {"max_md_bytes": max_md}
+    values = {"max_md_bytes": max_md, "max_ioam_bytes": 0}
     header = data.draw(NSH.header_strategy(values))
     nsh = dissect(header)
     assert bytes(nsh) == header, "scapy must rebuild the same bytes"
@@ -111,7 +111,7 @@ def test_strategy_headers_are_valid_and_dissect_back(data, max_md):
 
 @pytest.mark.parametrize("max_md", [0, 4, 16, 19, 20, 64, 244])
 def test_example_header_is_valid(max_md):
-    values = {"max_md_bytes": max_md}
+    values = {"max_md_bytes": max_md, "max_ioam_bytes": 0}
     header = NSH.example_header(values)
     assert NSH.reference_ingress(header, values).outcome == "ok"
     assert dissect(header).mdtype == (2 if max_md >= 20 else 1)
@@ -122,7 +122,7 @@ def test_example_header_is_valid(max_md):
 # =========================================================================
 @pytest.mark.parametrize("max_md, capacity", [(0, 24), (15, 24), (16, 24), (17, 25), (64, 72), (244, 252)])
 def test_capacity_and_max_strip(max_md, capacity):
-    values = {"max_md_bytes": max_md}
+    values = {"max_md_bytes": max_md, "max_ioam_bytes": 0}
     assert NSH.header_capacity(values) == capacity == NSH.max_strip(values)
 
 
@@ -161,11 +161,11 @@ def test_reference_md2():
     parse = NSH.reference_ingress(MD2 + inner_tcp(), DEFAULT)
     assert parse == EncapParse("ok", strip_len=24, inner_ethertype=ETH_P_IP, cached=MD2)
     empty = nsh_md2(spi=1, si=2)
-    assert NSH.reference_ingress(empty, {"max_md_bytes": 0}) == EncapParse("ok", 8, ETH_P_IP, empty)
+    assert NSH.reference_ingress(empty, {"max_md_bytes": 0, "max_ioam_bytes": 0}) == EncapParse("ok", 8, ETH_P_IP, empty)
 
 
 def test_reference_md1_accepted_whatever_max_md_bytes():
-    assert NSH.reference_ingress(MD1, {"max_md_bytes": 0}).outcome == "ok"
+    assert NSH.reference_ingress(MD1, {"max_md_bytes": 0, "max_ioam_bytes": 0}).outcome == "ok"
 
 
 @pytest.mark.parametrize("header", [MD1, MD2, nsh_md2(spi=1, si=2)], ids=["md1", "md2", "md2-empty"])
@@ -192,7 +192,7 @@ def test_reference_bad_md_type(md_type):
 @pytest.mark.parametrize("words", [0, 1, 2, 3, 4, 5, 7, 8, 63])
 def test_reference_md1_length_must_be_6(words):
     bad = set_byte(MD1, 1, (MD1[1] & 0xC0) | words)
-    assert NSH.reference_ingress(bad + bytes(300), {"max_md_bytes": 244}).outcome == "malformed"
+    assert NSH.reference_ingress(bad + bytes(300), {"max_md_bytes": 244, "max_ioam_bytes": 0}).outcome == "malformed"
 
 
 @pytest.mark.parametrize("words", [0, 1])
@@ -203,7 +203,7 @@ def test_reference_md2_length_below_2(words):
 
 @pytest.mark.parametrize("max_md", [0, 16, 18, 64, 240])
 def test_reference_md2_too_deep(max_md):
-    values = {"max_md_bytes": max_md}
+    values = {"max_md_bytes": max_md, "max_ioam_bytes": 0}
     limit = max_md // 4 * 4
     assert NSH.reference_ingress(md2_of_size(limit) + inner_tcp(), values).outcome == "ok"
     assert NSH.reference_ingress(md2_of_size(limit + 4) + inner_tcp(), values).outcome == "too_deep"
@@ -229,7 +229,7 @@ NEXT_PROTOCOLS = {
     0x3: "unsupported_inner",
     0x4: "unsupported_inner",
     0x5: "unsupported_inner",
-    0x6: "malformed",
+    0x6: "unsupported_inner",  # IOAM (RFC 9452): not accepted with max_ioam_bytes=0
     0x7F: "malformed",
     0xFE: "malformed",
     0xFF: "malformed",

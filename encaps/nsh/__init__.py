@@ -14,8 +14,15 @@ Ingress checks, in this order (the C in nsh.c.j2 does the same):
    MD type 2 with Length*4 - 8 > max_md_bytes           -> too_deep
    any other MD type                                    -> malformed
 4. fewer than Length*4 bytes                            -> malformed
-5. Next Protocol 0x1 (IPv4)                             -> go on, inner 0x0800
-   0x2 IPv6, 0x3 Ethernet, 0x4 NSH, 0x5 MPLS            -> unsupported_inner
+5. Next Protocol 0x6 (IOAM, RFC 9452) with max_ioam_bytes 0 -> unsupported_inner
+   otherwise the IOAM header behind the NSH header:
+     fewer than 4 bytes, or IOAM HDR Len 0              -> malformed
+     IOAM HDR Len * 4 > max_ioam_bytes                  -> too_deep
+     fewer than IOAM HDR Len * 4 bytes                  -> malformed
+   and its Next Protocol decides as below (the NSH and IOAM headers are
+   cached and stripped together)
+6. Next Protocol 0x1 (IPv4)                             -> go on, inner 0x0800
+   0x2 IPv6, 0x3 Ethernet, 0x4 NSH, 0x5 MPLS, 0x6 IOAM  -> unsupported_inner
    anything else                                        -> malformed
 """
 
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from sfcframe.errors import ParamError
 from sfcframe.outcomes import Outcome
 from sfcframe.params import Param
 from sfcframe.plugin import ETH_P_IP, EncapParse, EncapPlugin
@@ -39,6 +47,12 @@ NSH_SI_OFFSET = 7
 NSH_NP_IPV4 = 0x1
 #: next protocols RFC 8300 assigns that this proxy does not strip down to
 NSH_NP_UNSUPPORTED = (0x2, 0x3, 0x4, 0x5)  # IPv6, Ethernet, NSH, MPLS
+#: RFC 9452: an IOAM header follows the NSH header
+NSH_NP_IOAM = 0x6
+#: IOAM header (RFC 9452): IOAM-Type, IOAM HDR Len (4-octet units, these 4 octets
+#: included), Reserved, Next Protocol; then the IOAM option's data
+IOAM_HDR_LEN = 4
+MAX_IOAM_BYTES_LIMIT = 255 * 4
 
 #: Length has 6 bits of 4-byte words: 252 header bytes, 244 of them metadata
 MAX_MD_BYTES_LIMIT = 63 * 4 - NSH_BASE_LEN
@@ -47,7 +61,8 @@ MAX_MD_BYTES_LIMIT = 63 * 4 - NSH_BASE_LEN
 def _capacity(values: Mapping[str, Any]) -> int:
     # MD type 1 always fits: its 16 context bytes are mandatory, so max_md_bytes
     # only bounds the variable-length metadata of MD type 2.
-    return NSH_BASE_LEN + max(NSH_MD1_CONTEXT_LEN, values["max_md_bytes"])
+    return (NSH_BASE_LEN + max(NSH_MD1_CONTEXT_LEN, values["max_md_bytes"])
+            + values["max_ioam_bytes"])
 
 
 class NshEncap(EncapPlugin):
@@ -69,7 +84,20 @@ class NshEncap(EncapPlugin):
             0,
             MAX_MD_BYTES_LIMIT,
         ),
+        Param(
+            "max_ioam_bytes",
+            "int",
+            0,
+            "largest IOAM header (RFC 9452, NSH next protocol 0x6) cached with the NSH "
+            "header, for stages such as ioam; 0: next protocol IOAM is unsupported_inner",
+            0,
+            MAX_IOAM_BYTES_LIMIT,
+        ),
     )
+
+    def validate(self, values: Mapping[str, Any]) -> None:
+        if values["max_ioam_bytes"] % 4:
+            raise ParamError("encap nsh: max_ioam_bytes counts 4-octet units (a multiple of 4)")
 
     def header_capacity(self, values: Mapping[str, Any]) -> int:
         return _capacity(values)
@@ -109,7 +137,21 @@ class NshEncap(EncapPlugin):
         if len(hdr) < length:
             return EncapParse("malformed")
         next_proto = hdr[3]
-        if next_proto in NSH_NP_UNSUPPORTED:
+        if next_proto == NSH_NP_IOAM:
+            if not values["max_ioam_bytes"]:
+                return EncapParse("unsupported_inner")
+            if len(hdr) < length + IOAM_HDR_LEN:
+                return EncapParse("malformed")
+            ioam_len = hdr[length + 1] * 4
+            if ioam_len < IOAM_HDR_LEN:
+                return EncapParse("malformed")
+            if ioam_len > values["max_ioam_bytes"]:
+                return EncapParse("too_deep")
+            if len(hdr) < length + ioam_len:
+                return EncapParse("malformed")
+            next_proto = hdr[length + 3]
+            length += ioam_len
+        if next_proto in NSH_NP_UNSUPPORTED or next_proto == NSH_NP_IOAM:
             return EncapParse("unsupported_inner")
         if next_proto != NSH_NP_IPV4:
             return EncapParse("malformed")
@@ -125,6 +167,54 @@ class NshEncap(EncapPlugin):
         if si <= 1:
             return "si_expired", b""
         return "ok", cached[:NSH_SI_OFFSET] + bytes([si - 1]) + cached[NSH_SI_OFFSET + 1 :]
+
+    # ---- the ioam carrier (RFC 9452) -----------------------------------
+    def carriers(self, values: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("ioam",) if values["max_ioam_bytes"] else ()
+
+    def carrier_find(self, carrier: str, header: bytes, kind: int,
+                     values: Mapping[str, Any]) -> tuple[int, int] | None:
+        """The IOAM option's data behind the IOAM header, if the header's IOAM-Type is ``kind``."""
+        if carrier != "ioam" or len(header) < NSH_BASE_LEN or header[3] != NSH_NP_IOAM:
+            return None
+        at = (header[1] & 0x3F) * 4
+        if len(header) < at + IOAM_HDR_LEN or header[at] != kind:
+            return None
+        end = at + header[at + 1] * 4
+        return (at + IOAM_HDR_LEN, end - at - IOAM_HDR_LEN) if end <= len(header) else None
+
+    def carrier_room(self, carrier: str, header: bytes, values: Mapping[str, Any]) -> int:
+        """Bytes the IOAM header may still grow by: max_ioam_bytes, and the entry's capacity."""
+        if carrier != "ioam" or len(header) < NSH_BASE_LEN or header[3] != NSH_NP_IOAM:
+            return 0
+        at = (header[1] & 0x3F) * 4
+        ioam_len = header[at + 1] * 4
+        if ioam_len > values["max_ioam_bytes"]:
+            return 0
+        return min(values["max_ioam_bytes"] - ioam_len, self.header_capacity(values) - len(header))
+
+    def carrier_replace(self, carrier: str, header: bytes, offset: int, length: int,
+                        body: bytes, values: Mapping[str, Any]) -> bytes:
+        """The IOAM option's data replaced; IOAM HDR Len follows a longer one."""
+        out = bytearray(super().carrier_replace(carrier, header, offset, length, body, values))
+        at = (header[1] & 0x3F) * 4
+        out[at + 1] += (len(body) - length) // 4
+        return bytes(out)
+
+    def carrier_hop_limit(self, carrier: str, header: bytes, values: Mapping[str, Any]) -> int:
+        """NSH's 6-bit TTL."""
+        return ((header[0] & 0x0F) << 2) | (header[1] >> 6)
+
+    def carrier_embed(self, carrier: str, header: bytes, kind: int, body: bytes,
+                      values: Mapping[str, Any]) -> bytes:
+        """``header`` with an IOAM header of ``kind`` carrying ``body`` (padded to 4)
+        behind it: NSH next protocol 0x6, the IOAM header's the old one."""
+        if carrier != "ioam":
+            return super().carrier_embed(carrier, header, kind, body, values)
+        body = body + bytes(-len(body) % 4)
+        nsh_len = (header[1] & 0x3F) * 4
+        ioam = bytes([kind, (IOAM_HDR_LEN + len(body)) // 4, 0, header[3]]) + body
+        return header[:3] + bytes([NSH_NP_IOAM]) + header[4:nsh_len] + ioam
 
     def example_header(self, values: Mapping[str, Any], inner_ethertype: int = ETH_P_IP) -> bytes:
         """MD type 2 with two TLVs (one padded) when they fit max_md_bytes, else MD type 1."""

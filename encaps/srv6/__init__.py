@@ -55,6 +55,8 @@ from sfcframe.encaps.srv6 import headers as h
 INNER = {h.NH_IPV4: ETH_P_IP, h.NH_IPV6: ETH_P_IPV6}
 NH_OF = {ETH_P_IP: h.NH_IPV4, ETH_P_IPV6: h.NH_IPV6}
 MAX_SIDS = 8
+#: options of the Hop-by-Hop header a stage's carrier looks through (Pad1 counts)
+HBH_OPTIONS_SCANNED = 8
 HOP_LIMIT = 7  # byte offset of the hop limit in the IPv6 header
 DA = slice(24, 40)  # destination address
 
@@ -186,6 +188,41 @@ class Srv6Encap(EncapPlugin):
     def reference_fixup(self, header: bytes, inner: bytes, values: Mapping[str, Any]) -> bytes:
         """The payload length for the packet the header goes onto."""
         return h.with_payload_length(header, len(inner))
+
+    # ---- the ioam carrier (RFC 9486): option 49 in the Hop-by-Hop header ----
+    def carriers(self, values: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("ioam",) if values["max_ext_bytes"] else ()
+
+    def carrier_find(self, carrier: str, header: bytes, kind: int,
+                     values: Mapping[str, Any]) -> tuple[int, int] | None:
+        """The data of the first IOAM option (type 49) of IOAM Option-Type ``kind``
+        in the Hop-by-Hop header, behind its Reserved and IOAM Option-Type bytes."""
+        if carrier != "ioam":
+            return None
+        for index, (at, opt_type, opt_len) in enumerate(h.hbh_options(header)):
+            if index == HBH_OPTIONS_SCANNED or at + 4 > self.header_capacity(values):
+                break
+            if opt_type == h.OPT_IOAM and opt_len >= 2 and header[at + 3] == kind:
+                return at + 4, opt_len - 2
+        return None
+
+    def carrier_hop_limit(self, carrier: str, header: bytes, values: Mapping[str, Any]) -> int:
+        """The outer IPv6 hop limit."""
+        return header[HOP_LIMIT]
+
+    def carrier_embed(self, carrier: str, header: bytes, kind: int, body: bytes,
+                      values: Mapping[str, Any]) -> bytes:
+        """``header`` with a Hop-by-Hop header (replacing any) that carries ``body`` as
+        IOAM option 49 of Option-Type ``kind``, 4n-aligned as RFC 9486 asks."""
+        if carrier != "ioam":
+            return super().carrier_embed(carrier, header, kind, body, values)
+        nh, rest = header[6], header[h.IPV6_LEN:]
+        if nh == h.NH_HOPOPTS:
+            nh, rest = rest[0], rest[(rest[1] + 1) * 8:]
+        option = h.ioam_option(kind, body)
+        hbh = h.options_header(nh, bytes([1, 0]) + option)  # PadN(2): the option at 4n
+        outer = header[:6] + bytes([h.NH_HOPOPTS]) + header[7:h.IPV6_LEN]
+        return outer + hbh + rest
 
     def encapsulate(self, header: bytes, inner: bytes,
                     values: Mapping[str, Any]) -> tuple[int, bytes]:

@@ -29,6 +29,11 @@ TLV_PAD1 = 0
 TLV_PADN = 4
 TLV_HMAC = 5
 
+#: IPv6 options (Hop-by-Hop / Destination Options)
+OPT_PAD1 = 0
+OPT_PADN = 1
+OPT_IOAM = 0x31  # RFC 9486
+
 
 def address(text: str) -> bytes:
     return ipaddress.IPv6Address(text).packed
@@ -94,3 +99,26 @@ def with_payload_length(header: bytes, inner_len: int) -> bytes:
     for ``inner_len`` bytes of inner packet behind it."""
     length = len(header) - IPV6_LEN + inner_len
     return header[:4] + struct.pack("!H", length & 0xFFFF) + header[6:]
+
+
+def ioam_option(kind: int, body: bytes) -> bytes:
+    """IPv6 option 49 (RFC 9486): type, length, Reserved, IOAM Option-Type, data."""
+    return struct.pack("!BBBB", OPT_IOAM, 2 + len(body), 0, kind) + body
+
+
+def hbh_options(header: bytes):
+    """(offset, type, data length) of each option of the Hop-by-Hop header right
+    behind the IPv6 header of ``header``, if it has one; Pad1 included."""
+    if len(header) < IPV6_LEN + 2 or header[6] != NH_HOPOPTS:
+        return
+    end = min(IPV6_LEN + (header[IPV6_LEN + 1] + 1) * 8, len(header))
+    at = IPV6_LEN + 2
+    while at < end:
+        if header[at] == OPT_PAD1:
+            yield at, OPT_PAD1, 0
+            at += 1
+            continue
+        if at + 2 > end or at + 2 + header[at + 1] > end:
+            return
+        yield at, header[at], header[at + 1]
+        at += 2 + header[at + 1]

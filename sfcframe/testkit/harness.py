@@ -8,10 +8,11 @@ the cache changed exactly as predicted (nothing half-modified).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from sfcframe.testkit.kernel import KernelProxy
-from sfcframe.testkit.oracle import Expect, Oracle
+from sfcframe.testkit.oracle import Expect, Oracle, matches
 from sfcframe.testkit.packets import ETH_P_IP, ether
 from sfcframe.testrun import RunResult
 
@@ -79,6 +80,11 @@ class Harness:
     def reset(self) -> None:
         self.proxy.clear()
 
+    def set_stage_settings(self, stage: str, settings) -> None:
+        """A stage's runtime settings, in the kernel and in the oracle."""
+        self.proxy.set_stage_settings(stage, settings)
+        self.oracle.stage_settings[stage] = {**self.oracle.stage_settings[stage], **settings}
+
     def _assert_run(self, direction: str, frame: bytes, expect: Expect, result: RunResult,
                     before: dict, after: dict) -> None:
         names = self.proxy.ingress_names if direction == "ingress" else self.proxy.egress_names
@@ -93,7 +99,14 @@ class Harness:
         )
         other = "ingress" if direction == "egress" else "egress"
         assert after[other] == before[other], f"{direction} run moved {other} counters"
-        if expect.packet is not None:
+        if expect.packet is not None and direction == "egress":
+            assert matches(expect.packet, result.packet, expect.loose), (
+                f"{direction} output differs ({expect.outcome}):\n"
+                f"{hexdiff(expect.packet, result.packet)}\n"
+                f"  loose fields (offset, size, range): "
+                f"{[(f.offset, f.size, f.lo, f.hi) for f in expect.loose]}"
+            )
+        elif expect.packet is not None:
             assert result.packet == expect.packet, (
                 f"{direction} output differs ({expect.outcome}):\n"
                 f"{hexdiff(expect.packet, result.packet)}\n"
@@ -103,8 +116,9 @@ class Harness:
     def check_ingress(self, frame: bytes) -> Checked:
         cache_before = self.proxy.cache()
         counters_before = self.proxy.counters()
-        expect = self.oracle.ingress(frame, cache_before)
+        t0 = time.monotonic_ns()
         result = self.proxy.ingress(frame)
+        expect = self.oracle.ingress(frame, cache_before, now=(t0, time.monotonic_ns()))
         self._assert_run("ingress", frame, expect, result, counters_before, self.proxy.counters())
         cache_after = self.proxy.cache()
         added = {k: v for k, v in cache_after.items() if k not in cache_before}
@@ -117,7 +131,8 @@ class Harness:
             return Checked(result, expect)
         assert len(added) == 1, f"ingress ({expect.outcome}) added {len(added)} entries"
         (key, value), = added.items()
-        assert value == expect.value, f"cache value:\n{hexdiff(expect.value, value)}"
+        assert matches(expect.value, value, expect.loose), (
+            f"cache value:\n{hexdiff(expect.value, value)}")
         if expect.key is not None:
             assert key == expect.key, f"cache key:\n{hexdiff(expect.key, key)}"
         return Checked(result, expect, new_key=key)
@@ -138,9 +153,17 @@ class Harness:
         counters_before = self.proxy.counters()
         key_outcome, key = self.egress_key(frame, mark)
         found = cache_before.get(key) if key_outcome == "ok" else None
-        expect = self.oracle.egress(frame, key_outcome, found, key)
+        t0 = time.monotonic_ns()
         result = self.proxy.egress(frame, mark=mark)
-        self._assert_run("egress", frame, expect, result, counters_before, self.proxy.counters())
+        expect = self.oracle.egress(frame, key_outcome, found, key, now=(t0, time.monotonic_ns()))
+        counters_after = self.proxy.counters()
+        self._assert_run("egress", frame, expect, result, counters_before, counters_after)
+        for stage in self.proxy.spec.stages:
+            moved = {n: counters_after[stage.name][n] - counters_before[stage.name][n]
+                     for n in counters_after[stage.name]}
+            want = expect.stage_counters.get(stage.name)
+            assert {n: d for n, d in moved.items() if d} == ({want: 1} if want else {}), (
+                f"stage {stage.name} counters moved {moved}, expected {want}")
         cache_after = self.proxy.cache()
         expected_cache = dict(cache_before)
         if found is not None:

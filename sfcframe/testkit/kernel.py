@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import sys
 from typing import Any, Mapping
 
 from sfcframe.cachemap import CacheView
@@ -16,8 +17,9 @@ from sfcframe.testrun import RunResult, run_tc, run_xdp
 class KernelProxy:
     """Compile once, then run ingress/egress on packets and read the maps."""
 
-    def __init__(self, encap: str, key: str, params: Mapping[str, Any] | None = None):
-        self.spec: ResolvedSpec = resolve_spec(encap, key, params or {})
+    def __init__(self, encap: str, key: str, params: Mapping[str, Any] | None = None,
+                 stages: tuple[str, ...] = ()):
+        self.spec: ResolvedSpec = resolve_spec(encap, key, params or {}, stages)
         self.module: LoadedModule = compile_and_load(render(self.spec))
         # mode=static has no cache map, but the sfc_static header map
         self._cache = None if self.spec.static else CacheView.of_fd(
@@ -30,6 +32,13 @@ class KernelProxy:
         self.egress_names = [o.name for o in self.spec.egress_outcomes]
         extra = self.spec.key_extra_counters
         self._extra = {name: (self.module.table(name), list(outcomes)) for name, outcomes in extra.items()}
+        # each stage's own counters, read like the key's (under the stage's name)
+        for st in self.spec.stages:
+            names = list(st.plugin.counters(st.values))
+            if names:
+                self._extra[st.name] = (self.module.table(f"stage_{st.name}_counters"), names)
+        for st in self.spec.stages:
+            self.set_stage_settings(st.name, st.default_settings())
 
     # ---- running ------------------------------------------------------
     def ingress(self, frame: bytes, mark: int = 0) -> RunResult:
@@ -78,6 +87,18 @@ class KernelProxy:
             for index in range(len(table)):
                 zero = table.Leaf(*([0] * len(table[table.Key(index)])))
                 table[table.Key(index)] = zero
+
+    def set_stage_settings(self, stage: str, settings: Mapping[str, int]) -> None:
+        """Write a stage's runtime settings map (as ``sfcframe set NAME stage.x=V``):
+        every setting, the missing ones at their defaults."""
+        st = next(s for s in self.spec.stages if s.name == stage)
+        values = {**st.default_settings(), **settings}
+        names = [p.name for p in st.settings]
+        if not names:
+            return
+        table = self.module.table(f"stage_{stage}_settings_map")
+        raw = b"".join(int(values[n]).to_bytes(8, sys.byteorder) for n in names)
+        table[ctypes.c_int(0)] = table.Leaf.from_buffer_copy(raw)
 
     def set_strict(self, strict: bool) -> None:
         leaf = self._settings.Leaf()

@@ -8,10 +8,11 @@ one frame, the outcome, the verdict, the output frame and the cache entry.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from sfcframe.entry import FLAG_PLAIN
+from sfcframe.plugin import Loose
 from sfcframe.spec import ResolvedSpec
 from sfcframe.testrun import TC_ACT_OK, TC_ACT_SHOT, XDP_DROP, XDP_PASS
 
@@ -28,6 +29,28 @@ class Expect:
     key: bytes | None = None  # the cache key stored (None: none, or opaque)
     value: bytes | None = None  # the cache value stored
     updated: dict[bytes, bytes | None] | None = None  # existing entries changed (None: deleted)
+    #: fields of packet (egress) / value (ingress) known only as ranges (a clock)
+    loose: tuple[Loose, ...] = ()
+    #: the stages' own counters that must move by one: {"<stage>": counter name}
+    stage_counters: dict[str, str] = field(default_factory=dict)
+
+
+def matches(expected: bytes, actual: bytes, loose: tuple[Loose, ...] = ()) -> bool:
+    """Equal bytes, except the loose fields, which must lie within their ranges."""
+    if len(expected) != len(actual):
+        return False
+    mask = bytearray(expected)
+    got = bytearray(actual)
+    for f in loose:
+        value = int.from_bytes(actual[f.offset:f.offset + f.size], f.order)
+        if not f.lo <= value <= f.hi:
+            return False
+        mask[f.offset:f.offset + f.size] = got[f.offset:f.offset + f.size]
+    return bytes(mask) == actual
+
+
+def _shift(loose, by: int) -> tuple[Loose, ...]:
+    return tuple(Loose(f.offset + by, f.size, f.lo, f.hi, f.order) for f in loose)
 
 
 class Oracle:
@@ -45,6 +68,8 @@ class Oracle:
             XDP_PASS, XDP_DROP)
         self._policy_in = {o.name: o.policy for o in spec.ingress_outcomes}
         self._policy_eg = {o.name: o.policy for o in spec.egress_outcomes}
+        #: the stages' runtime settings as the kernel has them (KernelProxy writes them)
+        self.stage_settings = {st.name: st.default_settings() for st in spec.stages}
 
     # ---- entry layout -------------------------------------------------
     @property
@@ -52,13 +77,13 @@ class Oracle:
         return self.layout.size
 
     def value(self, cached: bytes, plain: bool = False, count: int = 1,
-              outer_proto: int = 0) -> bytes:
+              outer_proto: int = 0, area: bytes = b"") -> bytes:
         """struct sfc_value bytes (sfcframe.entry): a header cached under the
         ethertype it arrived with, or a plain marker whose len counts the
         identical plain packets in flight."""
         if plain:
             return self.layout.plain_marker(count)
-        return self.layout.pack(0, cached, outer_proto)
+        return self.layout.pack(0, cached, outer_proto, area=area)
 
     # ---- verdicts -----------------------------------------------------
     def _verdict(self, policy: str, pass_v: int, drop_v: int) -> int:
@@ -79,8 +104,61 @@ class Oracle:
         return Expect(outcome, verdict, out, **kw)
 
     # ---- ingress ------------------------------------------------------
-    def ingress(self, frame: bytes, cache: Mapping[bytes, bytes] | None = None) -> Expect:
-        """Predict ingress for ``frame`` given the cache's entries ({key: value})."""
+    # ---- stages -------------------------------------------------------
+    def _stage_body(self, st, header: bytes) -> tuple[int | None, int, int]:
+        """(kind, offset, length) of the first carrier data of a kind the stage acts
+        on in ``header``; (None, 0, 0) if there is none."""
+        for kind in st.plugin.kinds:
+            found = self.encap.carrier_find(st.carrier, header, kind, self.values)
+            if found is not None:
+                return kind, found[0], found[1]
+        return None, 0, 0
+
+    def stages_ingress(self, header: bytes, now: tuple[int, int]
+                       ) -> tuple[str, bytes, tuple[Loose, ...]]:
+        """Every stage's ingress on a parsed header: the first outcome that is not
+        "ok" (or "ok"), the entry's area, and its loose fields (area offsets)."""
+        area = bytearray(self.spec.area_bytes)
+        loose: list[Loose] = []
+        for st in self.spec.stages:
+            kind, off, length = self._stage_body(st, header)
+            body = header[off:off + length] if kind is not None else None
+            done = st.plugin.reference_ingress(body, kind, st.values,
+                                               self.stage_settings[st.name], now)
+            if done.outcome != "ok":
+                return done.outcome, bytes(area), ()
+            area[st.offset:st.offset + len(done.data)] = done.data
+            loose += _shift(done.loose, st.offset)
+        return "ok", bytes(area), tuple(loose)
+
+    def stages_egress(self, header: bytes, area: bytes, now: tuple[int, int]
+                      ) -> tuple[str, bytes, tuple[Loose, ...], dict[str, str]]:
+        """Every stage's egress on a restored header: outcome ("ok" or an egress
+        outcome), the new header, loose fields (header offsets), counters moved."""
+        loose: tuple[Loose, ...] = ()
+        counted: dict[str, str] = {}
+        for st in self.spec.stages:
+            kind, off, length = self._stage_body(st, header)
+            body = header[off:off + length] if kind is not None else None
+            done = st.plugin.reference_egress(
+                body, kind, area[st.offset:st.offset + st.size], st.values,
+                self.stage_settings[st.name], now,
+                hop_limit=self.encap.carrier_hop_limit(st.carrier, header, self.values)
+                if kind is not None else 0,
+                room=self.encap.carrier_room(st.carrier, header, self.values))
+            if done.outcome in self._policy_eg:
+                return done.outcome, header, (), counted
+            counted[st.name] = done.outcome
+            if body is not None and done.data != body:
+                header = self.encap.carrier_replace(st.carrier, header, off, length, done.data,
+                                                    self.values)
+                loose += _shift(done.loose, off)
+        return "ok", header, loose, counted
+
+    def ingress(self, frame: bytes, cache: Mapping[bytes, bytes] | None = None,
+                now: tuple[int, int] = (0, 0)) -> Expect:
+        """Predict ingress for ``frame`` given the cache's entries ({key: value});
+        ``now`` bounds the kernel's clock during the run (for stages)."""
         cache_keys = cache or {}
         if len(frame) < 14:
             return self._in("ignored", frame)
@@ -100,6 +178,9 @@ class Oracle:
             if too_short:
                 return self._in("malformed", frame)
             return self._in("stripped", frame, packet=stripped)
+        stage_outcome, area, area_loose = self.stages_ingress(parse.cached, now)
+        if stage_outcome != "ok":
+            return self._in(stage_outcome, frame)
         outcome, key = self.key.reference_key(frame[14 + parse.strip_len :], parse.inner_ethertype,
                                               self.key_values)
         if outcome != "ok":
@@ -109,7 +190,8 @@ class Oracle:
         if too_short:
             return self._in("malformed", frame)
         return self._in("cached", frame, packet=stripped, key=key,
-                        value=self.value(parse.cached, outer_proto=ethertype))
+                        value=self.value(parse.cached, outer_proto=ethertype, area=area),
+                        loose=_shift(area_loose, self.layout.area_offset))
 
     def _not_ours(self, frame: bytes, ethertype: int, cache_keys) -> Expect:
         """A frame that is not the encapsulation's takes the plain path."""
@@ -158,9 +240,10 @@ class Oracle:
         return frame[:12] + struct.pack("!H", outer_proto) + header + frame[14:]
 
     def egress(self, frame: bytes, key_outcome: str, found: bytes | None,
-               key: bytes | None = None) -> Expect:
+               key: bytes | None = None, now: tuple[int, int] = (0, 0)) -> Expect:
         """Predict egress given the key step's outcome and the entry the lookup finds
-        (under ``key``); ``updated`` says what becomes of that entry."""
+        (under ``key``); ``updated`` says what becomes of that entry; ``now`` bounds
+        the kernel's clock during the run (for stages)."""
         if key_outcome != "ok":
             return self._eg(key_outcome, frame)
         if found is None:
@@ -175,4 +258,8 @@ class Oracle:
             return self._eg(outcome, frame)
         if not header:
             return self._eg("restored", frame)
-        return self._eg("restored", frame, packet=self._pushed(frame, entry.outer_proto, header))
+        outcome, header, loose, counted = self.stages_egress(header, entry.area, now)
+        if outcome != "ok":
+            return self._eg(outcome, frame, stage_counters=counted)
+        return self._eg("restored", frame, packet=self._pushed(frame, entry.outer_proto, header),
+                        loose=_shift(loose, 14), stage_counters=counted)

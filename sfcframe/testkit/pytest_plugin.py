@@ -4,9 +4,10 @@ Registered as a pytest plugin (entry point ``pytest11: sfcframe``), so any
 project that installs sfcframe — a third-party plugin included — gets:
 
 - ``kernel_ready``: fails the test (never skips) when root, BTF or bcc is missing;
-- ``proxy_factory(encap, key, **params)``: a :class:`KernelProxy`, compiled once per session;
-- ``harness_factory(encap, key, strict=False, **params)``: a :class:`Harness` on an
-  emptied cache with zeroed counters.
+- ``proxy_factory(encap, key, stages=(), **params)``: a :class:`KernelProxy`, compiled
+  once per session;
+- ``harness_factory(encap, key, strict=False, stages=(), **params)``: a :class:`Harness`
+  on an emptied cache with zeroed counters and the stages' default settings.
 """
 
 from __future__ import annotations
@@ -45,10 +46,10 @@ def proxy_factory(kernel_ready):
 
     proxies: dict = {}
 
-    def get(encap: str, key: str, **params) -> KernelProxy:
-        ident = (encap, key, tuple(sorted(params.items())))
+    def get(encap: str, key: str, stages: tuple[str, ...] = (), **params) -> KernelProxy:
+        ident = (encap, key, tuple(stages), tuple(sorted(params.items())))
         if ident not in proxies:
-            proxies[ident] = KernelProxy(encap, key, params)
+            proxies[ident] = KernelProxy(encap, key, params, tuple(stages))
         return proxies[ident]
 
     yield get
@@ -60,9 +61,12 @@ def proxy_factory(kernel_ready):
 def harness_factory(proxy_factory):
     from sfcframe.testkit.harness import Harness
 
-    def make(encap: str, key: str, strict: bool = False, **params) -> Harness:
-        harness = Harness(proxy_factory(encap, key, **params), strict=strict)
+    def make(encap: str, key: str, strict: bool = False, stages: tuple[str, ...] = (),
+             **params) -> Harness:
+        harness = Harness(proxy_factory(encap, key, stages, **params), strict=strict)
         harness.reset()
+        for st in harness.proxy.spec.stages:  # a fresh harness: the stages' defaults
+            harness.set_stage_settings(st.name, st.default_settings())
         return harness
 
     return make
