@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--encap", required=True, help="encapsulation plugin, e.g. mpls, nsh")
     build.add_argument("--key", required=True, help="key strategy plugin, e.g. tcpip, metadata")
+    build.add_argument("--stage", action="append", default=[], metavar="STAGE",
+                       help="metadata stage plugin, e.g. ioam (repeatable; they run in the "
+                       "order given; its parameters: --param STAGE.NAME=VALUE)")
     build.add_argument(
         "--param",
         action="append",
@@ -118,7 +121,7 @@ def _plugins(args: argparse.Namespace) -> int:
 
     report: dict[str, Any] = {"core": {"params": [p.as_dict() for p in CORE_PARAMS]}}
     failures = []
-    for kind in ("encap", "key"):
+    for kind in ("encap", "key", "stage"):
         loaded, errors = discovery.load_all(kind)
         failures += errors
         report[kind + "s"] = [
@@ -127,6 +130,7 @@ def _plugins(args: argparse.Namespace) -> int:
                 "distribution": f"{lp.distribution} {lp.version}",
                 "description": lp.plugin.description,
                 "params": [p.as_dict() for p in lp.plugin.params],
+                **(_stage_report(lp.plugin) if kind == "stage" else {}),
             }
             for lp in loaded
         ]
@@ -140,6 +144,13 @@ def _plugins(args: argparse.Namespace) -> int:
     return 2 if failures else 0
 
 
+def _stage_report(plugin) -> dict[str, Any]:
+    """A stage's carriers and runtime settings (with its parameters at their defaults)."""
+    defaults = {p.name: p.default for p in plugin.params}
+    return {"carriers": list(plugin.carriers),
+            "settings": [p.as_dict() for p in plugin.settings(defaults)]}
+
+
 def _print_plugins(report: dict[str, Any]) -> None:
     def params(items: list[dict]) -> None:
         if not items:
@@ -150,11 +161,16 @@ def _print_plugins(report: dict[str, Any]) -> None:
 
     print("core parameters (every build):")
     params(report["core"]["params"])
-    for kind, title in (("encaps", "encapsulations"), ("keys", "key strategies")):
+    for kind, title in (("encaps", "encapsulations"), ("keys", "key strategies"),
+                        ("stages", "metadata stages")):
         print(f"\n{title}:")
         for plugin in report[kind]:
             print(f"  {plugin['name']}  ({plugin['distribution']})  {plugin['description']}")
             params(plugin["params"])
+            if "settings" in plugin:
+                print(f"      rides: {', '.join(plugin['carriers'])}; runtime settings "
+                      f"(sfcframe set NAME {plugin['name']}.SETTING=VALUE):")
+                params(plugin["settings"])
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -166,7 +182,7 @@ def _build(args: argparse.Namespace) -> int:
         raw["cache_size"] = str(args.cache_size)
     if args.strict is not None:
         raw["strict"] = "true" if args.strict else "false"
-    spec = resolve_spec(args.encap, args.key, raw)
+    spec = resolve_spec(args.encap, args.key, raw, tuple(args.stage))
     rendered = render(spec)
     summary: dict[str, Any] = {"spec": spec.as_dict(), "describe": spec.describe()}
     if args.output:

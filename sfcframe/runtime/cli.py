@@ -95,6 +95,9 @@ def add_parsers(sub) -> None:
     up.add_argument("--name", help="instance name (letters, digits, - and _)")
     up.add_argument("--encap", help="encapsulation plugin, e.g. mpls, nsh")
     up.add_argument("--key", help="key strategy plugin, e.g. tcpip, metadata")
+    up.add_argument("--stage", action="append", metavar="STAGE",
+                    help="metadata stage, e.g. ioam (repeatable, in order; its runtime "
+                    "settings: sfcframe set NAME STAGE.SETTING=VALUE)")
     up.add_argument(
         "--iface", action="append", metavar="IFACE", help="interface to proxy (repeatable)"
     )
@@ -154,12 +157,14 @@ def add_parsers(sub) -> None:
 
     setp = sub.add_parser(
         "set",
-        help="change runtime settings of a running instance (strict=true|false|default)",
+        help="change runtime settings of a running instance (strict=true|false|default, "
+        "STAGE.SETTING=VALUE|default)",
         description="Write runtime settings into the instance's sfc_settings map; the "
         "programs apply them to the next packet, nothing is reloaded.",
     )
     setp.add_argument("name", help="instance name")
-    setp.add_argument("settings", nargs="*", metavar="SETTING=VALUE", help="e.g. strict=false")
+    setp.add_argument("settings", nargs="*", metavar="SETTING=VALUE",
+                      help="e.g. strict=false, ioam.node_id=7")
     setp.add_argument(
         "--static-header", metavar="HEADER", default=None,
         help="mode=static: the header egress pushes from the next packet on (mpls: labels "
@@ -345,6 +350,9 @@ def _set(args: argparse.Namespace) -> int:
     static = read_static(record)
     if static is not None:
         print(f"{record.name}: static header {static['header'] or 'none'} ({static['source']})")
+    staged = [a.split("=", 1)[0].strip() for a in args.settings if "." in a.split("=", 1)[0]]
+    if staged:  # which were set, never the values (a stage may keep secrets there)
+        print(f"{record.name}: set {', '.join(staged)}")
     return 0
 
 

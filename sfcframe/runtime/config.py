@@ -14,6 +14,7 @@ A config file holds the same things as the flags::
     ingress = "xdp"          # optional: xdp | tc (core parameter ingress)
     mode = "cache"           # optional: cache | static (core parameter mode)
     static_header = "100,200"  # optional, mode=static: the header egress pushes
+    stages = ["ioam"]        # optional: metadata stages, in the order they run
 
     [params]                 # plugin and core parameters, as --param NAME=VALUE
     pop = 1
@@ -45,7 +46,7 @@ from sfcframe.runtime.state import check_name
 XDP_MODES = ("native", "generic", "auto")
 KNOWN_KEYS = {
     "name", "encap", "key", "interfaces", "netns", "cache_size", "strict", "xdp_mode",
-    "keep_offloads", "params", "ingress", "mode", "static_header",
+    "keep_offloads", "params", "ingress", "mode", "static_header", "stages",
 }
 #: core parameters that are also top-level keys, flags and UpRequest fields
 CORE_FIELDS = ("ingress", "mode", "static_header")
@@ -67,6 +68,8 @@ class UpRequest:
     ingress: str | None = None
     mode: str | None = None
     static_header: str | None = None
+    #: metadata stages, in the order they run
+    stages: list[str] = field(default_factory=list)
 
     def spec_params(self) -> dict[str, str]:
         """``params`` with the core fields merged in; a field and a param that
@@ -189,6 +192,9 @@ def build_request(args) -> UpRequest:
     if xdp_mode not in XDP_MODES:
         raise ConfigError(f"up: xdp_mode {xdp_mode!r}: use one of {', '.join(XDP_MODES)}")
     keep = args.keep_offloads or bool(data.get("keep_offloads", False))
+    stages = list(getattr(args, "stage", None) or data.get("stages", []))
+    if not all(isinstance(s, str) for s in stages):
+        raise ConfigError(f"config file {args.config}: stages must be a list of stage names")
     return UpRequest(
         name=check_name(name),
         encap=encap,
@@ -198,4 +204,5 @@ def build_request(args) -> UpRequest:
         params=params,
         xdp_mode=xdp_mode,
         keep_offloads=keep,
+        stages=stages,
     )

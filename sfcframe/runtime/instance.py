@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Callable
 
 from sfcframe.entry import FLAG_SET, ValueLayout
-from sfcframe.runtime import attach, health, netns, offloads, pins, signals, state, trust
+from sfcframe.runtime import (attach, health, netns, offloads, pins, signals, stage_settings,
+                              state, trust)
 from sfcframe.runtime import undo as undo_copy
 from sfcframe.runtime.config import UpRequest
 from sfcframe.runtime.errors import AttachError, ConfigError, DamagedError, InstanceError
@@ -215,7 +216,7 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
                 f"remove them with `sfcframe down {req.name}`"
             )
         params = req.spec_params()
-        spec = resolve_spec(req.encap, req.key, params)
+        spec = resolve_spec(req.encap, req.key, params, tuple(req.stages))
         hook = spec.ingress_hook
         rendered = render(spec)
         where = netns.where(req.netns)
@@ -243,8 +244,12 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
                     ingress_outcomes=[o.name for o in spec.ingress_outcomes],
                     egress_outcomes=[o.name for o in spec.egress_outcomes],
                     extra_counters={
-                        m: list(names) for m, names in spec.key_extra_counters.items()
+                        **{m: list(names) for m, names in spec.key_extra_counters.items()},
+                        **{f"stage_{st.name}_counters": list(st.plugin.counters(st.values))
+                           for st in spec.stages if st.plugin.counters(st.values)},
                     },
+                    histograms={m: what for st in spec.stages
+                                for m, what in st.plugin.histograms(st.values).items()},
                     default_strict=bool(spec.core["strict"]),
                     xdp_mode_requested=req.xdp_mode,
                     pin_dir=str(pdir),
@@ -275,9 +280,10 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
                     }
                 record.save()
 
-                # 2. settings
+                # 2. settings (the stages': defaults, and what they compute now)
                 write_settings(record.maps[SETTINGS_MAP], record.default_strict)
                 record.settings = {"strict": record.default_strict}
+                stage_settings.initial(record.maps, record.spec)
 
                 # Each step below is recorded and its undo pushed BEFORE it is
                 # taken (every undo tolerates a step that did not happen), so a
@@ -376,12 +382,15 @@ def _attach_tc(ipr, iface: IfaceState, module, undo: Undo, record: Record,
 
 
 # ---- set ------------------------------------------------------------------
-SETTINGS = {"strict": "true | false | default (the build's value)"}
+SETTINGS = {"strict": "true | false | default (the build's value)",
+            "STAGE.SETTING": "a stage's runtime setting (sfcframe plugins lists them) or default"}
 
 
 def parse_setting(text: str) -> tuple[str, bool | None]:
     name, sep, value = text.partition("=")
     name, value = name.strip(), value.strip().lower()
+    if sep and "." in name:  # a stage's setting: validated against the stage (set_settings)
+        return name, value
     if not sep or name not in SETTINGS:
         known = ", ".join(f"{k}={v}" for k, v in SETTINGS.items())
         raise ConfigError(f"set: expected SETTING=VALUE with one of: {known}; got {text!r}")
@@ -427,6 +436,11 @@ def set_settings(name: str, assignments: list[str], static_header: str | None = 
             header = parse_static_header(record, static_header)
             write_static(record, header)
             record.settings["static_header"] = "default" if header is None else header.hex()
+        staged = [(*setting.split(".", 1), value) for setting, value in parsed if "." in setting]
+        if staged:  # validated before anything is written; values stay out of the record
+            record.settings["stages_set"] = sorted(set(record.settings.get("stages_set", []))
+                                                   | set(stage_settings.assign(
+                                                       record.maps, record.spec, staged)))
         for setting, value in parsed:
             if setting == "strict":
                 write_settings(record.maps[SETTINGS_MAP], value)

@@ -166,6 +166,8 @@ class Record:
     schema: int = SCHEMA
     #: inode of the network namespace at ``up`` (a re-created namespace has another)
     netns_ino: int | None = None
+    #: the stages' log2 histogram maps: {map name: what they count}
+    histograms: dict[str, str] = field(default_factory=dict)
 
     @property
     def encap(self) -> str:
@@ -174,6 +176,11 @@ class Record:
     @property
     def key(self) -> str:
         return self.spec["key"]["name"]
+
+    @property
+    def stages(self) -> list[str]:
+        """The build's stages, in order."""
+        return [st["name"] for st in self.spec.get("stages", [])]
 
     @property
     def ingress_hook(self) -> str:

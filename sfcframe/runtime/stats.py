@@ -40,6 +40,29 @@ def read_counters(path: str, names: list[str]) -> dict[str, int]:
         table.close()
 
 
+def read_histogram(path: str) -> list[int]:
+    """A per-CPU log2 histogram (64 buckets) summed over CPUs."""
+    return list(read_counters(path, [str(i) for i in range(64)]).values())
+
+
+def histogram_summary(buckets: list[int], what: str) -> dict[str, Any]:
+    """Count and percentiles of a log2 histogram: bucket i holds values in
+    [2^i, 2^(i+1)), so a percentile is known to within that range."""
+    total = sum(buckets)
+    out: dict[str, Any] = {"what": what, "count": total, "buckets": buckets}
+    for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+        if not total:
+            out[name] = None
+            continue
+        need, seen = q * total, 0
+        for i, n in enumerate(buckets):
+            seen += n
+            if seen >= need:
+                out[name] = {"lo": 0 if i == 0 else 1 << i, "hi": (1 << (i + 1)) - 1}
+                break
+    return out
+
+
 def count_entries(path: str) -> int:
     """Live entries of a pinned cache map (LRU hash: its keys; ring: slots holding an entry)."""
     from sfcframe.cachemap import CacheView
@@ -142,6 +165,10 @@ def collect(record: Record) -> dict[str, Any]:
         if map_name in record.maps
     }
     interfaces = attachment(record)
+    histograms = {
+        map_name: histogram_summary(read_histogram(record.maps[map_name]), what)
+        for map_name, what in sorted(record.histograms.items()) if map_name in record.maps
+    }
     return {
         "schema": SCHEMA,
         "name": record.name,
@@ -161,6 +188,8 @@ def collect(record: Record) -> dict[str, Any]:
         },
         "counters": counters,
         "extra_counters": extra,
+        "histograms": histograms,
+        "stages": record.stages,
         "ingress_hook": record.ingress_hook,
         "mode": record.mode,
         "static": instance.read_static(record),
@@ -188,6 +217,17 @@ def collect_instance(instance: Instance) -> dict[str, Any]:
         return collect(instance.record)
     except (OSError, SfcError, KeyError, ValueError, struct.error) as exc:
         return damaged(instance.name, f"reading its pins failed: {exc}")
+
+
+def _range_ns(bucket: dict[str, int] | None) -> str:
+    """A log2 bucket of nanoseconds in readable units: "2.0-4.1 us"."""
+    if bucket is None:
+        return "n/a"
+    lo, hi = bucket["lo"], bucket["hi"] + 1
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3), ("ns", 1)):
+        if hi >= scale * 2 or unit == "ns":
+            return f"{lo / scale:.3g}-{hi / scale:.3g} {unit}"
+    return f"{lo}-{hi} ns"
 
 
 def _mib(n: int) -> str:
@@ -237,6 +277,13 @@ def render_text(doc: dict[str, Any], previous: dict[str, Any] | None = None) -> 
             f"{cache['value_size']} B, {cache['bytes_per_entry']} B/entry as charged, "
             f"{_mib(cache['memlock_bytes'])}"
         )
+    for name, hist in doc.get("histograms", {}).items():
+        if hist["count"]:
+            lines.append(f"  {name}: {hist['count']:,} samples; p50 {_range_ns(hist['p50'])}, "
+                         f"p90 {_range_ns(hist['p90'])}, p99 {_range_ns(hist['p99'])} "
+                         f"({hist['what']})")
+        else:
+            lines.append(f"  {name}: no samples yet ({hist['what']})")
     if doc.get("static") is not None:
         header = doc["static"]["header"]
         lines.append(f"  static   header {header or 'none'} ({doc['static']['source']})")

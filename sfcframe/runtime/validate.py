@@ -108,4 +108,14 @@ def record_problems(data: Any, name: str) -> list[str]:
             isinstance(spec.get(k), dict) and isinstance(spec[k].get("name"), str)
             for k in ("encap", "key"))):
         problems.append("spec")
+    stages = spec.get("stages", []) if isinstance(spec, dict) else []
+    if not isinstance(stages, list) or not all(
+            isinstance(st, dict) and isinstance(st.get("name"), str)
+            and OBJECT_RE.fullmatch(st["name"]) and isinstance(st.get("params"), dict)
+            for st in stages):
+        problems.append("spec.stages")
+    histograms = data.get("histograms", {})
+    if not isinstance(histograms, dict) or not all(
+            isinstance(k, str) and OBJECT_RE.fullmatch(k) for k in histograms):
+        problems.append("histograms: names")
     return problems
