@@ -92,7 +92,7 @@ static __always_inline int sfc_eg_finish(int outcome)
 /*
  * Put ethertype + header back after the MAC addresses. A non-GSO skb grows in
  * front (bpf_skb_change_head) and gets MACs, ethertype and header written
- * directly: no data is moved. A GSO skb goes through bpf_skb_adjust_room,
+ * directly (a long header with one bpf_skb_store_bytes): no data is moved. A GSO skb goes through bpf_skb_adjust_room,
  * which keeps its GSO metadata consistent, and bpf_skb_store_bytes.
  */
 static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *val)

@@ -115,11 +115,14 @@ static __always_inline int sfc_eg_finish(int outcome)
 		return sfc_strict() ? TC_ACT_SHOT : TC_ACT_OK;
 	}
 }
+/* headers up to this many bytes are written with direct stores, longer ones with
+ * one bpf_skb_store_bytes() (cheaper from about there on: BENCHMARKS.md, SRv6) */
+#define SFC_DIRECT_MAX	64
 
 /*
  * Put ethertype + header back after the MAC addresses. A non-GSO skb grows in
  * front (bpf_skb_change_head) and gets MACs, ethertype and header written
- * directly: no data is moved. A GSO skb goes through bpf_skb_adjust_room,
+ * directly (a long header with one bpf_skb_store_bytes): no data is moved. A GSO skb goes through bpf_skb_adjust_room,
  * which keeps its GSO metadata consistent, and bpf_skb_store_bytes.
  */
 static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *val)
@@ -164,8 +167,14 @@ static __always_inline int sfc_restore(struct __sk_buff *skb, struct sfc_value *
 	dst = data + offsetof(struct ethhdr, h_proto);
 	*(__be16 *)dst = val->outer_proto;
 	dst += sizeof(val->outer_proto);
+	if (len > SFC_DIRECT_MAX) {
+		/* a long header: one helper call beats word stores with a bound check each */
+		if (bpf_skb_store_bytes(skb, ETH_HLEN, val->hdr, len, 0))
+			return SFC_EG_ERROR;
+		return SFC_EG_RESTORED;
+	}
 #pragma unroll
-	for (int i = 0; i < SFC_HDR_CAPACITY / 4; i++) {
+	for (int i = 0; i < SFC_DIRECT_MAX / 4; i++) {
 		if (i * 4 + 4 > len)
 			break;
 		if ((void *)(dst + i * 4 + 4) > data_end)
