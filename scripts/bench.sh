@@ -23,6 +23,10 @@ step goodput
 step drop --runs 3 --seconds 6
 step delay --seconds 6
 step collisions --runs 3 --seconds 6
+step collisions --encap srv6 --inner ipv4 --runs 5 --seconds 6
+step collisions --encap srv6 --inner ipv6 --runs 5 --seconds 6
+step collisions --encap srv6 --inner ipv4 --ingress xdp --runs 5 --seconds 6
+step collisions --encap srv6 --inner ipv6 --ingress xdp --runs 5 --seconds 6
 step srv6 --runs 3 --seconds 5
 step report
 echo "== all benchmarks: $(( $(date +%s) - start )) s"

@@ -21,7 +21,10 @@ class Param:
     """One parameter: ``kind`` is ``int``, ``bool``, ``choice``, ``ipv6list``
     (1..``max`` IPv6 addresses separated by commas, kept in their canonical
     compressed form, e.g. SRv6 SIDs) or ``text`` (a string the owner parses and
-    validates itself, e.g. the core's static_header)."""
+    validates itself, e.g. the core's static_header). ``quiet``: a spec's
+    one-line description (and so the banner of the generated C) names the
+    parameter only when it is not at its default, so that adding a parameter
+    to a plugin leaves existing builds byte-identical."""
 
     name: str
     kind: str
@@ -30,6 +33,7 @@ class Param:
     min: int | None = None
     max: int | None = None
     choices: Sequence[str] = field(default_factory=tuple)
+    quiet: bool = False
 
     def describe_range(self) -> str:
         if self.kind == "int":

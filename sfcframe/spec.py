@@ -191,11 +191,16 @@ class ResolvedSpec:
         def fmt(values: Mapping[str, Any]) -> str:
             return ",".join(f"{k}={_text(v)}" for k, v in sorted(values.items()))
 
+        def named(loaded: LoadedPlugin, values: Mapping[str, Any]) -> dict[str, Any]:
+            quiet = {p.name for p in loaded.plugin.params if p.quiet and values.get(p.name) == p.default}
+            return {k: v for k, v in values.items() if k not in quiet}
+
         core = {k: v for k, v in self.core.items() if _QUIET_DEFAULTS.get(k, object()) != v}
         stages = "".join(f" stage={st.name}({fmt(st.values)})" for st in self.stages)
         return (
-            f"encap={self.encap.name}({fmt(self.encap_params)}) "
-            f"key={self.key.name}({fmt(self.key_params)}){stages} {fmt(core).replace(',', ' ')}"
+            f"encap={self.encap.name}({fmt(named(self.encap, self.encap_params))}) "
+            f"key={self.key.name}({fmt(named(self.key, self.key_params))}){stages} "
+            f"{fmt(core).replace(',', ' ')}"
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -29,6 +29,11 @@ COMBOS = [
     ("srv6", "tcpip", {"sid": SID, "ingress": "tc"}),
     ("srv6", "metadata", {"sid": f"fc00::b,{SID}", "ingress": "tc", "max_segments": 16,
                           "max_ext_bytes": 16}),
+    # the tcpip key over IPv6/TCP: family=ipv6 behind SRv6 (XDP), family=any (IPv4 and
+    # IPv6 in one key) behind SRv6 with TC ingress and behind MPLS (which carries IPv6 too)
+    ("srv6", "tcpip", {"sid": SID, "family": "ipv6"}),
+    ("srv6", "tcpip", {"sid": SID, "family": "any", "ingress": "tc"}),
+    ("mpls", "tcpip", {"family": "any"}),
 ]
 
 

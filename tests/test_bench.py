@@ -179,6 +179,35 @@ def test_scenario_summaries_on_fake_runs():
     assert "**NOT zero misses**" in text and "**zero misses**" in text
 
 
+def test_collisions_over_srv6_and_ipv6_report_and_refusal(tmp_path, capsys):
+    """--encap srv6 --inner ipv6 writes its own result (collisions-srv6-ipv6) whose
+    section BENCHMARKS.md has next to the MPLS one; a testbed that does not exist is
+    refused with a one-line error before anything runs."""
+    from sfcframe.bench import report, scenarios as S
+
+    assert S.COLLISION_RUNS[("srv6", "ipv6", "tc")] == "collisions-srv6-ipv6"
+    assert S.COLLISION_RUNS[("mpls", "ipv4", "tc")] == "collisions"
+    assert S.COLLISION_RUNS[("srv6", "ipv6", "xdp")] == "collisions-srv6-ipv6-xdp"
+    runs = [S.run_record(_fake_demo(1_000_000, 1_000_000, 0, plain=0, collision=c))
+            for c in (0, 3)]
+    machine = {"cpu_model": "x", "cores": 2, "kernel": "k", "distro": "d", "loadavg": "1 1 1",
+               "versions": {"sfcframe": "0", "bcc": "0", "python": "3"}}
+    doc = R.document("collisions-srv6-ipv6", {"seconds": 6, "runs": 2, "labels": None,
+                                              "key": "tcpip(family=ipv6)", "encap": "srv6",
+                                              "inner": "ipv6"},
+                     {}, {"runs": runs, "summary": S.summarize_collisions(runs)}, [], machine)
+    R.write(doc, tmp_path)
+    markdown = tmp_path / "B.md"
+    markdown.write_text("<!-- bench:collisions-srv6-ipv6:begin -->\nold\n"
+                        "<!-- bench:collisions-srv6-ipv6:end -->\n")
+    assert report.update_markdown(markdown, tmp_path)
+    text = markdown.read_text()
+    assert "| 2 | 1000003 | 3 | 3.00 |" in text and "inner ipv6, key tcpip(family=ipv6)" in text
+    assert "End.DT6" in text and "old" not in text
+    assert bench_main(["collisions", "--encap", "mpls", "--inner", "ipv6", "--runs", "1"]) == 2
+    assert "no testbed for --encap mpls --inner ipv6" in capsys.readouterr().err
+
+
 # ---- goodput (sfcframe.bench.goodput): pure parts and a short real run --------------------------
 
 

@@ -28,6 +28,8 @@ BUILDS = {
     "mpls-metadata-tc": ("mpls", "metadata", {"ingress": "tc"}),
     "mpls-static": ("mpls", "tcpip", {"mode": "static", "static_header": "100,200,300"}),
     "srv6-tcpip": ("srv6", "tcpip", {"sid": "fc00::a,fc00::b"}),
+    "srv6-tcpip-ipv6": ("srv6", "tcpip", {"sid": "fc00::a", "family": "ipv6"}),
+    "mpls-tcpip-any-tc": ("mpls", "tcpip", {"family": "any", "ingress": "tc"}),
     "srv6-metadata-wide": ("srv6", "metadata", {"sid": "fc00::a", "max_segments": 16,
                                                 "max_ext_bytes": 16, "ingress": "tc"}),
 }

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from sfcframe.bench.scenarios import COLLISION_RUNS
+
 DEFAULT_OUT = Path("bench-results")
 
 
@@ -180,6 +182,14 @@ def _add_delay(parser: argparse.ArgumentParser) -> None:
 
 def _add_collisions(parser: argparse.ArgumentParser) -> None:
     _add_traffic(parser, 3)
+    parser.add_argument("--encap", choices=("mpls", "srv6"), default="mpls",
+                        help="testbed: mpls (the demo's, 10 labels; default) or srv6 (the "
+                        "kernel-peer testbed: H.Encaps, the srv6 proxy, End.DX4/End.DT6)")
+    parser.add_argument("--inner", choices=("ipv4", "ipv6"), default="ipv4",
+                        help="inner packets (ipv6: --encap srv6, key tcpip with family=ipv6; "
+                        "default ipv4)")
+    parser.add_argument("--ingress", choices=("tc", "xdp"), default="tc",
+                        help="the proxy's ingress hook (default tc, the demo's)")
 
 
 def _finish_traffic(args, doc: dict, name: str) -> int:
@@ -210,8 +220,9 @@ def _run_delay(args: argparse.Namespace) -> int:
 def _run_collisions(args: argparse.Namespace) -> int:
     from sfcframe.bench import scenarios
 
-    return _finish_traffic(args, scenarios.run_collisions(args.seconds, args.runs, _say),
-                           "collisions")
+    doc = scenarios.run_collisions(args.seconds, args.runs, _say, encap=args.encap,
+                                   inner=args.inner, ingress=args.ingress)
+    return _finish_traffic(args, doc, doc["benchmark"])
 
 
 # ---- goodput vs label depth, CPU per packet, ingress hooks (sfcframe.bench.goodput) --------
@@ -294,11 +305,13 @@ def _run_srv6(args: argparse.Namespace) -> int:
                         seconds=args.seconds, seed=args.seed, say=_say)
     return _finish_traffic(args, doc, "srv6")
 
+#: result names of the collision benchmarks (one per testbed and inner family)
+COLLISION_NAMES = tuple(COLLISION_RUNS.values())
 
 TRAFFIC_PLOTS = {
     "drop": lambda plot: plot.plot_drop,
     "delay": lambda plot: plot.plot_delay,
-    "collisions": lambda plot: plot.plot_collisions,
+    **{name: (lambda plot: plot.plot_collisions) for name in COLLISION_NAMES},
     "goodput": lambda plot: plot.plot_goodput,
     "srv6": lambda plot: plot.plot_srv6,
 }
@@ -324,7 +337,8 @@ def _run_report(args: argparse.Namespace) -> int:
 
         for name, draw in (("cost", plot.plot_cost), ("cost-breakdown", plot.plot_breakdown),
                            ("memory", plot.plot_memory), ("drop", plot.plot_drop),
-                           ("delay", plot.plot_delay), ("collisions", plot.plot_collisions),
+                           ("delay", plot.plot_delay),
+                           *((c, plot.plot_collisions) for c in COLLISION_NAMES),
                            ("goodput", plot.plot_goodput), ("srv6", plot.plot_srv6)):
             source = args.results / f"{name}.json"
             if source.exists():
@@ -366,6 +380,7 @@ examples:
   sfcframe bench drop --runs 3 --seconds 8 # demo testbed, 1% drop VNF (Table I)
   sfcframe bench delay --seconds 8         # cache sizes vs misses, 5 ms VNF (Table II)
   sfcframe bench collisions --runs 3       # tcpip key collisions under bulk TCP
+  sfcframe bench collisions --encap srv6 --inner ipv6   # the same over IPv6 (SRv6 testbed)
   sfcframe bench goodput                   # Fig. 4: goodput vs label depth, CPU/packet,
                                            # hooks compared (~8 min: 3 runs x 5 s per cell)
   sfcframe bench goodput --labels 0,10 --runs 1 --seconds 2 --hooks xdp-native

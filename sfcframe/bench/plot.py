@@ -265,7 +265,9 @@ def plot_collisions(doc: dict, path: Path) -> Path:
     ax.axhline(20, color="red", linestyle="--", linewidth=1, label="target 20 per million")
     ax.set_xlabel("run")
     ax.set_ylabel("ingress collision drops per million packets")
-    ax.set_title("tcpip key under bulk TCP (forwarding VNF)", fontsize=10)
+    p = doc["parameters"]
+    where = (f"SRv6, inner {p['inner']}" if p.get("encap") == "srv6" else "MPLS, forwarding VNF")
+    ax.set_title(f"{p['key']} key under bulk TCP ({where})", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, plt, path)

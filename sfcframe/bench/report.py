@@ -11,6 +11,8 @@ import json
 import re
 from pathlib import Path
 
+from sfcframe.bench.scenarios import COLLISION_RUNS, collisions_testbed
+
 
 def _n(v: float) -> str:
     return f"{v:.0f}"
@@ -297,18 +299,23 @@ def collisions_table(doc: dict) -> str:
                      f"{r['goodput_mbps']:.1f} |")
     lines.append(f"| **median (min–max)** | {_sp(s['handled'])} | {_sp(s['collision'])} | "
                  f"{_sp(s['collisions_per_million'], '{:.2f}')} | {_sp(s['goodput_mbps'], '{:.1f}')} |")
-    lines += ["", f"{p['runs']} runs x {p['seconds']:g} s, forwarding VNF, {p['labels']} MPLS "
-              f"labels, key {p['key']}, 2 bulk TCP streams; handled = cached + plain + collision."]
+    testbed = collisions_testbed(p.get("encap", "mpls"), p.get("inner", "ipv4"),
+                                 p.get("ingress", "tc"))
+    lines += ["", f"{p['runs']} runs x {p['seconds']:g} s, {testbed}, key {p['key']}, 2 bulk TCP "
+              "streams; handled = cached + plain + collision."]
     return "\n".join(lines) + "\n"
+
+
+def _collisions_section(doc: dict) -> str:
+    return header(doc) + "\n" + collisions_table(doc) + "\nTargets:\n\n" + targets_table(doc)
 
 
 SECTIONS.update({
     "drop": lambda doc: header(doc) + "\n" + drop_table(doc),
     "delay": lambda doc: header(doc) + "\n" + delay_table(doc) + "\nTargets:\n\n" + targets_table(doc),
-    "collisions": lambda doc: header(doc) + "\n" + collisions_table(doc) + "\nTargets:\n\n"
-    + targets_table(doc),
+    **{name: _collisions_section for name in COLLISION_RUNS.values()},
 })
-_SOURCES.update({"drop": "drop", "delay": "delay", "collisions": "collisions"})
+_SOURCES.update({"drop": "drop", "delay": "delay", **{n: n for n in COLLISION_RUNS.values()}})
 
 
 # ---- goodput vs label depth (sfcframe.bench.goodput) ------------------------------------------

@@ -4,7 +4,10 @@ tcpip key's collision drops under bulk TCP.
 
 Every run is one ``sfcframe demo`` (:func:`sfcframe.demo.run.run_demo`, in
 process): namespaces sender - SFF (stamps 10 MPLS labels) - VNF host with the
-proxy - receiver (checks every packet), iperf3 for ``seconds``. The proxy's
+proxy - receiver (checks every packet), iperf3 for ``seconds``. The collision
+runs may use the SRv6 kernel-peer testbed instead (``encap="srv6"``: the
+kernel's H.Encaps at the SFF, the srv6 proxy, End.DX4 / End.DT6; inner IPv4 or
+IPv6, the tcpip key with ``family=ipv6`` for IPv6; SRV6-TESTBED.md). The proxy's
 counters are read through the runtime at the end of the traffic, before
 teardown; the cache occupancy is also sampled once per second during the run
 (``peak_entries`` = the largest of those samples, a lower bound of the true peak).
@@ -72,6 +75,7 @@ def run_record(summary: dict[str, Any], peak_entries: int | None = None) -> dict
         "goodput_mbps": summary.get("goodput_mbps", 0.0),
         "retransmits": summary.get("retransmits", 0),
         "vnf": summary.get("vnf", {}),
+        "proxy_spec": cfg.get("proxy_spec"),
     }
 
 
@@ -165,13 +169,17 @@ def _observer(proxy_name: str, stop: threading.Event, out: list) -> None:
 
 def demo_run(say: Say, *, vnf: str, seconds: float, key: str = "tcpip",
              cache_size: int | None = None, delay_ms: float = 3.0,
-             observe: bool = False) -> dict[str, Any]:
-    """One demo run; its :func:`run_record` (with ``observation`` when ``observe``)."""
+             observe: bool = False, encap: str = "mpls", inner: str = "ipv4",
+             ingress: str = "tc") -> dict[str, Any]:
+    """One demo run; its :func:`run_record` (with ``observation`` when ``observe``).
+    ``encap="srv6"``: the SRv6 kernel-peer testbed with the srv6 proxy, ``inner``
+    packets IPv4 or IPv6; ``ingress``: the proxy's ingress hook (the demo's default tc)."""
     from sfcframe.demo.run import DemoConfig, run_demo
 
     tag = secrets.token_hex(3)
-    cfg = DemoConfig(encap="mpls", labels=LABELS, vnf=vnf, key=key, seconds=seconds,
-                     cache_size=cache_size, delay_ms=delay_ms, tag=tag)
+    cfg = DemoConfig(encap=encap, labels=LABELS, vnf=vnf, key=key, seconds=seconds,
+                     cache_size=cache_size, delay_ms=delay_ms, tag=tag, inner=inner,
+                     sf="proxy" if encap == "srv6" else "auto", ingress=ingress)
     peak = [0]
     proxy_name = f"sfcd-{tag}"
 
@@ -317,21 +325,56 @@ def run_delay(cache_sizes: Sequence[int] = DEFAULT_CACHE_SIZES, delay_ms: float 
                       {"rows": rows, "table": table, "size_check": check}, targets, _machine())
 
 
+#: the testbeds of the collision benchmarks: (encap, inner family)
+COLLISION_TESTBEDS = (("mpls", "ipv4"), ("srv6", "ipv4"), ("srv6", "ipv6"))
+COLLISION_HOOKS = ("tc", "xdp")
+
+
+def collisions_name(encap: str, inner: str, ingress: str = "tc") -> str:
+    """Result name of a collision benchmark (bench-results/<name>.json, BENCHMARKS.md
+    section bench:<name>): ``collisions`` for the demo's MPLS testbed with its TC ingress."""
+    name = "collisions" if (encap, inner) == ("mpls", "ipv4") else f"collisions-{encap}-{inner}"
+    return name if ingress == "tc" else f"{name}-{ingress}"
+
+
+#: (encap, inner, ingress hook) -> result name
+COLLISION_RUNS = {(e, i, h): collisions_name(e, i, h)
+                  for e, i in COLLISION_TESTBEDS for h in COLLISION_HOOKS}
+
+
+def collisions_testbed(encap: str, inner: str, ingress: str = "tc") -> str:
+    """The testbed of a collision benchmark, in words."""
+    hook = {"tc": "TC", "xdp": "XDP"}[ingress]
+    if encap == "srv6":
+        decap = "End.DX4" if inner == "ipv4" else "End.DT6"
+        return (f"SRv6 kernel-peer testbed (the kernel's H.Encaps at the SFF, the srv6 proxy "
+                f"with {hook} ingress around a forwarding VNF, the kernel's {decap}), inner {inner}")
+    return f"forwarding VNF, {LABELS} MPLS labels" + (f", {hook} ingress" if ingress != "tc" else "")
+
+
 def run_collisions(seconds: float = DEFAULT_SECONDS, runs: int = DEFAULT_RUNS,
-                   progress: Say | None = None) -> dict:
+                   progress: Say | None = None, encap: str = "mpls",
+                   inner: str = "ipv4", ingress: str = "tc") -> dict:
+    if (encap, inner, ingress) not in COLLISION_RUNS:
+        from sfcframe.errors import UsageError
+
+        raise UsageError(f"bench collisions: no testbed for --encap {encap} --inner {inner} "
+                         f"(known: {', '.join(f'{e}/{i}' for e, i in COLLISION_TESTBEDS)})")
     _require_root()
     say = progress or (lambda _m: None)
-    raw = [demo_run(say, vnf="forward", seconds=seconds) for _ in range(runs)]
+    raw = [demo_run(say, vnf="forward", seconds=seconds, encap=encap, inner=inner,
+                    ingress=ingress) for _ in range(runs)]
     summary = summarize_collisions(raw)
     per_m = summary["collisions_per_million"]
+    key = "tcpip(family=ipv6)" if inner == "ipv6" else "tcpip"
     method = {
-        "summary": "sfcframe demo (forwarding VNF, tcpip key, 10 MPLS labels, 2 bulk iperf3 "
-                   "streams); collision drops per million = ingress collision / (cached + "
-                   "plain + collision) x 1e6, per run; median and min-max over runs.",
+        "summary": f"sfcframe demo ({collisions_testbed(encap, inner, ingress)}, key {key}, 2 "
+                   "bulk iperf3 streams); collision drops per million = ingress collision / "
+                   "(cached + plain + collision) x 1e6, per run; median and min-max over runs.",
     }
-    params = {"seconds": seconds, "runs": runs, "labels": LABELS, "key": "tcpip",
-              "vnf": "forward"}
-    targets = [R.target("collision drops under bulk TCP (tcpip key)", "<= 20 per million",
+    params = {"seconds": seconds, "runs": runs, "labels": LABELS if encap == "mpls" else None,
+              "key": key, "vnf": "forward", "encap": encap, "inner": inner, "ingress": ingress}
+    targets = [R.target(f"collision drops under bulk TCP ({key} key)", "<= 20 per million",
                         per_m, per_m["median"] <= 20 if per_m else None)]
-    return R.document("collisions", params, method, {"runs": raw, "summary": summary},
-                      targets, _machine())
+    return R.document(COLLISION_RUNS[(encap, inner, ingress)], params, method,
+                      {"runs": raw, "summary": summary}, targets, _machine())

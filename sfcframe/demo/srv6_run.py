@@ -48,7 +48,7 @@ def resolve_sf(sf: str) -> str:
 
 def srv6_key(cfg: DemoConfig) -> str:
     """``auto``: metadata behind NAT, else tcpip for IPv4 inner packets; metadata for
-    IPv6 (tcpip keys IPv4 only)."""
+    IPv6 (``--key tcpip`` keys inner IPv6 with ``family=ipv6``, see :func:`proxy_params`)."""
     if cfg.key != "auto":
         return cfg.key
     if cfg.vnf == "nat":
@@ -74,7 +74,11 @@ def covers_inner(cfg: DemoConfig, key: str) -> bool:
 
 
 def proxy_params(cfg: DemoConfig) -> dict[str, str]:
+    """The proxy's parameters; the tcpip key gets ``family=ipv6`` for inner IPv6
+    (it keys IPv4 unless told). ``cfg.params`` (``--param``) win."""
     params = {"sid": srv6_plan.SID_PROXY, "ingress": cfg.ingress}
+    if srv6_key(cfg) == "tcpip" and cfg.inner == "ipv6":
+        params["family"] = "ipv6"
     params.update(cfg.params)
     return params
 

@@ -37,7 +37,8 @@ MEASURE_LIMIT = 1 << 16
 ELEMENT_HEADER = 48
 BUCKET_BYTES = 16
 #: struct sfc_key sizes of the built-in keys, for the computation without root
-KNOWN_KEY_SIZES = {"tcpip": 24, "metadata": 8}
+#: (tcpip: per family, its parameter)
+KNOWN_KEY_SIZES = {"tcpip": {"ipv4": 24, "ipv6": 60, "any": 60}, "metadata": 8}
 
 MARGIN_REASONS = (
     "Little's law gives the mean occupancy; the cache must hold the peaks, and an LRU "
@@ -172,11 +173,14 @@ def entry_layout(encap: str, key: str, params: Mapping[str, str]) -> tuple[str, 
         except Exception:  # noqa: BLE001 - fall back to the computation
             pass
     value_size = spec.value_size
-    if key not in KNOWN_KEY_SIZES:
+    known = KNOWN_KEY_SIZES.get(key)
+    if isinstance(known, dict):
+        known = known.get(spec.key_params.get("family"))
+    if known is None:
         raise ConfigError(
             f"size: the key size of key {key!r} is only known by compiling it; run as root"
         )
-    return spec.describe(), KNOWN_KEY_SIZES[key], value_size, "known sizes", kind
+    return spec.describe(), known, value_size, "known sizes", kind
 
 
 def ring_bytes(entries: int, value_size: int) -> int:

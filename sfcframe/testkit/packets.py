@@ -40,16 +40,6 @@ def _with_ip_checksum(l3: bytearray) -> bytearray:
     return l3
 
 
-def _with_tcp_checksum(l3: bytearray) -> bytearray:
-    ihl_len = (l3[0] & 0x0F) * 4
-    tot_len = struct.unpack_from("!H", l3, 2)[0]
-    segment = bytearray(l3[ihl_len:tot_len])
-    segment[16:18] = b"\x00\x00"
-    pseudo = bytes(l3[12:20]) + struct.pack("!BBH", 0, l3[9], len(segment))
-    l3[ihl_len + 16 : ihl_len + 18] = struct.pack("!H", internet_checksum(pseudo + bytes(segment)))
-    return l3
-
-
 # ---- VNF steps on a plain Ethernet frame ----------------------------------
 def vnf_identity(plain: bytes) -> bytes:
     return plain
@@ -67,40 +57,79 @@ def vnf_ttl_decrement(plain: bytes) -> bytes:
 
 def vnf_trim(plain: bytes) -> bytes:
     """A function that changes the packet's length: the last payload byte
-    removed (or one added to an empty payload), lengths and checksums
-    updated. A header whose length covers the inner packet must follow."""
-    l3 = bytearray(plain[14:])
+    removed (or one added to an empty payload; a TCP header, options
+    included, is never cut), lengths and checksums updated. A header whose
+    length covers the inner packet must follow."""
+    l3 = bytes(plain[14:])
     if l3[0] >> 4 == 6:
         from scapy.layers.inet6 import IPv6
 
-        pkt = IPv6(bytes(l3))
-        body = bytes(pkt.payload)
-        body = body[:-1] if len(body) > 20 else body + b"!"
-        pkt.remove_payload()
-        pkt.plen = None
-        return plain[:14] + _retransport(pkt, body)
-    from scapy.layers.inet import IP
+        pkt = IPv6(l3)
+        pkt_proto, pkt_len = pkt.nh, "plen"
+    else:
+        from scapy.layers.inet import IP
 
-    pkt = IP(bytes(l3))
+        pkt = IP(l3)
+        pkt_proto, pkt_len = pkt.proto, "len"
+        pkt.chksum = None
     body = bytes(pkt.payload)
-    body = body[:-1] if len(body) > 20 else body + b"!"
+    header = (body[12] >> 4) * 4 if pkt_proto == 6 and len(body) >= 20 else 20
+    body = body[:-1] if len(body) > header else body + b"!"
     pkt.remove_payload()
-    pkt.len = None
-    pkt.chksum = None
+    setattr(pkt, pkt_len, None)
     return plain[:14] + _retransport(pkt, body)
 
 
 def _retransport(l3_packet, segment: bytes) -> bytes:
-    """``segment`` behind ``l3_packet``, its TCP checksum (if TCP) recomputed."""
-    from scapy.layers.inet import TCP
+    """``segment`` behind ``l3_packet`` (lengths filled in by scapy), its TCP
+    checksum (if TCP) recomputed on the bytes: the TCP header is never
+    re-serialised, so options scapy cannot rebuild stay byte-exact."""
     from scapy.packet import Raw
 
+    l3 = bytearray(bytes(l3_packet / Raw(segment)))
     proto = getattr(l3_packet, "proto", None) or getattr(l3_packet, "nh", None)
     if proto == 6 and len(segment) >= 20:
-        tcp = TCP(segment)
-        tcp.chksum = None
-        return bytes(l3_packet / tcp)
-    return bytes(l3_packet / Raw(segment))
+        _with_l4_checksum(l3, len(l3) - len(segment))
+    return bytes(l3)
+
+
+def _with_l4_checksum(l3: bytearray, l4_off: int) -> bytearray:
+    """The TCP checksum of the segment at ``l4_off`` (to the end of ``l3``), over the
+    IPv4 or IPv6 pseudo-header."""
+    segment = bytearray(l3[l4_off:])
+    segment[16:18] = b"\x00\x00"
+    if l3[0] >> 4 == 6:
+        pseudo = bytes(l3[8:40]) + struct.pack("!IxxxB", len(segment), 6)
+    else:
+        pseudo = bytes(l3[12:20]) + struct.pack("!BBH", 0, 6, len(segment))
+    l3[l4_off + 16 : l4_off + 18] = struct.pack("!H", internet_checksum(pseudo + bytes(segment)))
+    return l3
+
+
+#: what vnf_remark XORs into the DSCP/ECN byte and the TCP flags
+REMARK_TOS = 0xB9
+REMARK_TCP_FLAGS = 0xC0  # CWR, ECE
+
+
+def vnf_remark(plain: bytes) -> bytes:
+    """A function that re-marks DSCP and ECN: the IPv4 TOS or IPv6 traffic class
+    changed (IPv4 header checksum updated) and, for TCP directly behind the IP
+    header, the ECN flags CWR and ECE flipped (TCP checksum updated)."""
+    l3 = bytearray(plain[14:])
+    if l3[0] >> 4 == 6:
+        tc = (((l3[0] & 0x0F) << 4) | (l3[1] >> 4)) ^ REMARK_TOS
+        l3[0] = (l3[0] & 0xF0) | (tc >> 4)
+        l3[1] = ((tc & 0x0F) << 4) | (l3[1] & 0x0F)
+        l4_off, tcp = 40, l3[6] == 6
+    else:
+        l3[1] ^= REMARK_TOS
+        l4_off = (l3[0] & 0x0F) * 4
+        tcp = l3[9] == 6 and not struct.unpack_from("!H", l3, 6)[0] & 0x1FFF
+        _with_ip_checksum(l3)
+    if tcp and len(l3) >= l4_off + 20:
+        l3[l4_off + 13] ^= REMARK_TCP_FLAGS
+        _with_l4_checksum(l3, l4_off)
+    return plain[:14] + bytes(l3)
 
 
 NAT_ADDRESS = bytes([100, 64, 0, 1])
@@ -115,16 +144,16 @@ def vnf_nat(plain: bytes) -> bytes:
     if l3[9] in (6, 17):
         l3[ihl_len : ihl_len + 2] = struct.pack("!H", NAT_PORT)
     if l3[9] == 6:
-        _with_tcp_checksum(l3)
+        _with_l4_checksum(l3, ihl_len)
     if l3[9] == 17:
         l3[ihl_len + 6 : ihl_len + 8] = b"\x00\x00"  # UDP checksum optional over IPv4
     return plain[:14] + bytes(_with_ip_checksum(l3))
 
 
 VNF_STEPS = {"identity": vnf_identity, "ttl": vnf_ttl_decrement, "nat": vnf_nat,
-             "trim": vnf_trim}
+             "trim": vnf_trim, "remark": vnf_remark}
 #: the steps that work on IPv6 inner packets too (NAT here is IPv4 source NAT)
-VNF_STEPS_IPV6 = ("identity", "ttl", "trim")
+VNF_STEPS_IPV6 = ("identity", "ttl", "trim", "remark")
 
 
 # ---- inner packets --------------------------------------------------------
@@ -144,8 +173,11 @@ def tcp_ipv4(
     flags: str = "PA",
     frag: int = 0,
     ip_flags: str = "DF",
+    options: bytes | None = None,
 ) -> bytes:
-    from scapy.layers.inet import IP, TCP, IPOption_NOP
+    """An IPv4/TCP packet; ``options``: raw TCP option bytes instead of
+    ``tcp_option_words`` no-operation words."""
+    from scapy.layers.inet import IP, IPOption_NOP
 
     ip = IP(
         src=src,
@@ -156,20 +188,28 @@ def tcp_ipv4(
         frag=frag,
         options=[IPOption_NOP()] * (4 * ip_option_words),
     )
-    tcp = TCP(
-        sport=sport,
-        dport=dport,
-        seq=seq,
-        ack=ack,
-        window=window,
-        flags=flags,
-        options=[("NOP", None)] * (4 * tcp_option_words),
-    )
-    return bytes(ip / tcp / payload)
+    return bytes(ip / _tcp(sport, dport, seq, ack, window, flags,
+                           [("NOP", None)] * (4 * tcp_option_words), options, payload))
+
+
+def _tcp(sport: int, dport: int, seq: int, ack: int, window: int, flags: str, scapy_options,
+         raw_options: bytes | None, payload: bytes):
+    """A scapy TCP segment: options as scapy's list, or ``raw_options`` (bytes, a
+    multiple of 4, at most 40) exactly as given, however malformed."""
+    from scapy.layers.inet import TCP
+    from scapy.packet import Raw
+
+    if raw_options is None:
+        return TCP(sport=sport, dport=dport, seq=seq, ack=ack, window=window, flags=flags,
+                   options=scapy_options) / payload
+    assert len(raw_options) % 4 == 0 and len(raw_options) <= 40, raw_options
+    return TCP(sport=sport, dport=dport, seq=seq, ack=ack, window=window, flags=flags,
+               dataofs=5 + len(raw_options) // 4) / Raw(raw_options + payload)
 
 
 def inner_tcp_strategy():
-    """Hypothesis strategy of IPv4/TCP packets (bytes), options included."""
+    """Hypothesis strategy of IPv4/TCP packets (bytes), IP and TCP options included
+    (TCP: no-operation words, or raw options from :func:`tcp_options_strategy`)."""
     from hypothesis import strategies as st
 
     octet = st.integers(1, 254)
@@ -189,6 +229,7 @@ def inner_tcp_strategy():
         tcp_option_words=st.integers(0, 10),
         payload=st.binary(max_size=96),
         flags=st.sampled_from(["S", "SA", "A", "PA", "FA", "R"]),
+        options=st.none() | tcp_options_strategy(),
     )
 
 
@@ -207,21 +248,56 @@ def tcp_ipv6(
     timestamps: tuple[int, int] | None = None,
     payload: bytes = b"payload!",
     flags: str = "PA",
+    options: bytes | None = None,
 ) -> bytes:
-    """An IPv6/TCP packet; ``timestamps`` adds the TCP timestamp option (TSval, TSecr)."""
-    from scapy.layers.inet import TCP
+    """An IPv6/TCP packet; ``timestamps`` adds the TCP timestamp option (TSval, TSecr)
+    behind two no-operations; ``options``: raw TCP option bytes instead of both."""
     from scapy.layers.inet6 import IPv6
 
-    options = [("NOP", None)] * (4 * tcp_option_words)
+    listed = [("NOP", None)] * (4 * tcp_option_words)
     if timestamps is not None:
-        options += [("NOP", None), ("NOP", None), ("Timestamp", timestamps)]
-    tcp = TCP(sport=sport, dport=dport, seq=seq, ack=ack, window=window, flags=flags,
-              options=options)
-    return bytes(IPv6(src=src, dst=dst, hlim=hlim, tc=tc, fl=fl) / tcp / payload)
+        listed += [("NOP", None), ("NOP", None), ("Timestamp", timestamps)]
+    return bytes(IPv6(src=src, dst=dst, hlim=hlim, tc=tc, fl=fl)
+                 / _tcp(sport, dport, seq, ack, window, flags, listed, options, payload))
+
+
+def tcp_options_strategy():
+    """Hypothesis strategy of raw TCP option bytes (a multiple of 4, at most 40):
+    what Linux sends (MSS, window scale, SACK permitted, SACK blocks, timestamps)
+    in any order and alignment, no-operations, end of list, unknown kinds, a
+    kind 8 of the wrong length, and malformed options (length 0 or 1, or
+    running past the options, or cut by the 40-byte limit). Padded with zeros."""
+    from hypothesis import strategies as st
+
+    word = st.integers(0, 2**32 - 1)
+    option = st.one_of(
+        st.just(b"\x01"),
+        st.just(b"\x00"),
+        st.integers(0, 0xFFFF).map(lambda v: struct.pack("!BBH", 2, 4, v)),
+        st.integers(0, 14).map(lambda v: bytes([3, 3, v])),
+        st.just(b"\x04\x02"),
+        st.lists(word, min_size=2, max_size=8).map(
+            lambda w: bytes([5, 2 + 4 * len(w)]) + struct.pack(f"!{len(w)}I", *w)),
+        st.tuples(word, word).map(lambda t: struct.pack("!BBII", 8, 10, *t)),
+        st.binary(min_size=2, max_size=12).map(lambda b: bytes([8, 2 + len(b)]) + b),
+        st.tuples(st.integers(9, 255), st.binary(max_size=8)).map(
+            lambda t: bytes([t[0], 2 + len(t[1])]) + t[1]),
+        st.tuples(st.integers(2, 255), st.integers(0, 1)).map(bytes),
+        st.tuples(st.integers(2, 255), st.integers(3, 255)).map(bytes),
+        st.binary(min_size=1, max_size=6),
+    )
+
+    def pad(parts: list[bytes]) -> bytes:
+        raw = b"".join(parts)[:40]
+        return raw + bytes(-len(raw) % 4)
+
+    return st.lists(option, max_size=12).map(pad)
 
 
 def inner_tcp6_strategy():
-    """Hypothesis strategy of IPv6/TCP packets (bytes), options and timestamps included."""
+    """Hypothesis strategy of IPv6/TCP packets (bytes), options and timestamps included
+    (no-operation words and a timestamp option, or raw options from
+    :func:`tcp_options_strategy`)."""
     from hypothesis import strategies as st
     import ipaddress
 
@@ -242,6 +318,7 @@ def inner_tcp6_strategy():
         timestamps=st.none() | st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)),
         payload=st.binary(max_size=96),
         flags=st.sampled_from(["S", "SA", "A", "PA", "FA", "R"]),
+        options=st.none() | tcp_options_strategy(),
     )
 
 
