@@ -30,6 +30,9 @@ class Srv6Summary(Summary):
     receiver_tcp_in: int = 0
     #: CPU-seconds of all CPUs per /proc/stat column over the traffic (iperf3 start to end)
     cpu: dict[str, float] = field(default_factory=dict)
+    #: frames the decapsulating node's veth toward the receiver dropped (its backlog full):
+    #: the kernel counts them as errors of the seg6local route that forwarded them
+    downstream_dropped: int = 0
 
     @property
     def cpu_s_per_mpkt(self) -> float | None:
@@ -52,6 +55,11 @@ class Srv6Summary(Summary):
         return sum(c.get("errors", 0) for c in self.kernel.values())
 
     @property
+    def decap_errors(self) -> int:
+        """Errors of the egress SIDs' seg6local routes."""
+        return sum(c.get("errors", 0) for name, c in self.kernel.items() if name.startswith("dec "))
+
+    @property
     def decapsulated(self) -> int:
         """Packets the egress SIDs' seg6local routes handled without error."""
         return sum(c.get("packets", 0) for name, c in self.kernel.items() if name.startswith("dec "))
@@ -65,9 +73,12 @@ class Srv6Summary(Summary):
         for name in ("malformed", "error"):
             if self.sff.get(name, 0):
                 out.append(f"stamper: {self.sff[name]} {name}")
-        for name, counts in self.kernel.items():
-            if counts.get("errors", 0):
-                out.append(f"{name}: the kernel dropped {counts['errors']} packets (seg6local errors)")
+        unexplained = self.kernel_errors - self.downstream_dropped
+        if unexplained > 0:
+            names = ", ".join(f"{n}: {c['errors']}" for n, c in self.kernel.items()
+                              if c.get("errors", 0))
+            out.append(f"the kernel's seg6local routes counted {self.kernel_errors} errors "
+                       f"({names}), {unexplained} more than the receiver's queue dropped")
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -76,6 +87,7 @@ class Srv6Summary(Summary):
         out["srv6"] = {"mismatch_fields": self.fields, "kernel": self.kernel,
                        "checked": self.checked, "decapsulated": self.decapsulated,
                        "receiver_tcp_in_segs": self.receiver_tcp_in,
+                       "downstream_dropped": self.downstream_dropped,
                        "cpu_s": self.cpu, "cpu_s_per_mpkt": self.cpu_s_per_mpkt}
         return out
 
@@ -110,7 +122,9 @@ class Srv6Summary(Summary):
                                                                    any(self.fields.values()) else "none"),
                 f"  unencap      {ch.get('unencapsulated', 0):>10}   TCP to the receiver without an SRH",
                 f"  malformed    {ch.get('malformed', 0):>10}   SRH or inner packet cut short",
-                f"  kernel       " + "; ".join(f"{name}: {_counters(v)}" for name, v in self.kernel.items()),
+                f"  kernel       " + "; ".join(f"{name}: {_counters(v)}" for name, v in self.kernel.items())
+                + (f" (of the errors, {self.downstream_dropped} dropped by the receiver's queue)"
+                   if self.kernel_errors else ""),
                 f"  receiver     {self.receiver_tcp_in:>10}   TCP segments received (TcpInSegs)",
                 f"  goodput      {self.goodput_mbps:>10.1f}   Mb/s ({self.retransmits} retransmits)",
             ]

@@ -129,6 +129,7 @@ def run_srv6_demo(cfg: DemoConfig, progress: Progress | None = None,
         progs.attach_stamper(topo.ns("sff"), topo.sff_iface)
         progs.attach_checker(topo.ns(topo.checker_role), topo.checker_iface)
         kernel0, rcv0, cpu0 = topo.kernel_counters(), topo.snmp("rcv"), cpu_times()
+        dropped0 = topo.downstream_drops()
         # 4. traffic, a progress line per second
         streams = drive_traffic(topo, cfg, lambda started: _snapshot(started, progs, proxy, with_proxy),
                                 progress)
@@ -149,6 +150,7 @@ def run_srv6_demo(cfg: DemoConfig, progress: Progress | None = None,
                           for name in kernel1}
         summary.receiver_tcp_in = rcv1.get("TcpInSegs", 0) - rcv0.get("TcpInSegs", 0)
         summary.cpu = {k: round(cpu1[k] - cpu0[k], 2) for k in cpu1}
+        summary.downstream_dropped = topo.downstream_drops() - dropped0
     finally:
         if os.getpid() != owner:
             os._exit(1)  # a forked helper that unwound into this frame (see run_demo)

@@ -205,6 +205,18 @@ class Srv6Topology(Topology):
             out[f"vnf End {plan.SID_PROXY}"] = self.seg6local_counters("vnf", plan.SID_PROXY)
         return out
 
+    def downstream_drops(self) -> int:
+        """Frames a seg6local route forwarded that the next veth dropped (its peer's
+        backlog was full): the decapsulating node's toward the receiver, and with the
+        End stand-in the VNF host's toward the decapsulating node. The kernel counts
+        such a drop as an error of the seg6local route that forwarded the packet."""
+        from sfcframe.demo.testbed import link_stats
+
+        dropped = link_stats(self.ns("dec"), "to-rcv")["tx_dropped"]
+        if self.options.sf == "end":  # the stand-in's End forwards toward dec on out0
+            dropped += link_stats(self.ns("vnf"), self.vnf_ifaces[1])["tx_dropped"]
+        return dropped
+
     def warm_up(self, attempts: int = 10) -> None:
         """Resolve the neighbours on every link (one ping across each, both families),
         then, with the End stand-in, ping the receiver through the SRv6 path until one
