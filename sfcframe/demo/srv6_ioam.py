@@ -381,11 +381,13 @@ MAX_PATH_US = 1_000_000
 
 
 def reference_check(frame: bytes, plan: IoamCheck) -> tuple[str, list[str]]:
-    """The checker's IOAM verdict on an SRv6 frame: (outcome, every outcome that applies).
+    """The checker's IOAM verdict on an SRv6 frame carrying TCP (the SRH after at most
+    one Hop-by-Hop header, as ``srv6_find`` finds it): (outcome, every outcome that
+    applies).
 
     In order: ``no_trace`` (no Hop-by-Hop header, or one not as long as the inserted
-    one), ``layout`` (its first 16 octets changed where the mask says, or its next
-    header is not the SRH), ``overflow`` (the O flag), ``remaining`` (RemainingLen),
+    one), ``layout`` (its first 16 octets changed where the mask says), ``overflow``
+    (the O flag), ``remaining`` (RemainingLen),
     ``t1`` / ``vnf`` / ``t2`` (that writer's node data differs under its mask),
     ``timestamps`` (t1's later than t2's, t1 -> t2 longer than 1 s, or a fraction of a
     second >= 10^6 microseconds at t1 or t2)."""
@@ -393,7 +395,7 @@ def reference_check(frame: bytes, plan: IoamCheck) -> tuple[str, list[str]]:
     if hbh is None or len(hbh) != len(plan.hbh) or len(hbh) < DATA_OFF:
         return "no_trace", ["no_trace"]
     found = []
-    if hbh[0] != 43 or not _masked_equal(hbh[1:DATA_OFF], plan.hbh[1:DATA_OFF], plan.head_mask[1:]):
+    if not _masked_equal(hbh[1:DATA_OFF], plan.hbh[1:DATA_OFF], plan.head_mask[1:]):
         found.append("layout")
     flags_rem = struct.unpack_from("!H", hbh, TRACE_OFF + 2)[0]
     if flags_rem & 0x0400:  # O, the first of the four flag bits
