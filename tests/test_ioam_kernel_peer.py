@@ -127,7 +127,7 @@ progs, fresh = program_fixtures()
 TRACE_TYPES = [
     IoamOptions(),
     IoamOptions(trace_type=0x800000, slots=3),
-    IoamOptions(trace_type=0xFFF002, slots=2),  # bits 0-11 and 22: 15 words + the snapshot's
+    IoamOptions(trace_type=0xFFF002, slots=3),  # bits 0-11 and 22: 15 words + the snapshot's
     IoamOptions(trace_type=0x080000, slots=5),  # transit delay only
 ]
 
@@ -211,6 +211,10 @@ def case_frames() -> dict[str, tuple[plan.Srv6Options, bytes, str]]:
 
     proxy = plan.Srv6Options(sf="proxy", ioam=IoamOptions(vnf_expect=(("hop_limit", 61), ("node_id", VNF))))
     proxy_slot = {"hop_limit": 61, "node_id": VNF, "transit_delay": 2500}
+    # the suggested expectation of a proxy's slot: the kernel's identities, "not available"
+    # for what a proxy cannot know (here: none of the default type's fields), any delay
+    suggested = plan.Srv6Options(sf="proxy", ioam=IoamOptions(vnf_expect=srv6_ioam.proxy_slot(O.trace_type)))
+    stage = {"egress_if_id": 0x202, "transit_delay": 1234}
     return {
         "ok": (END, traced(END, trace_layer(O, good)), "ok"),
         "ok-inner-ipv6-hmac": (plan.Srv6Options(inner="ipv6", hmac=True, ioam=O),
@@ -246,6 +250,9 @@ def case_frames() -> dict[str, tuple[plan.Srv6Options, bytes, str]]:
         "proxy-slot-ok": (proxy, traced(proxy, trace_layer(O, chain(O, START, vnf=proxy_slot))), "ok"),
         "proxy-slot-hop-limit": (proxy, traced(proxy, trace_layer(O, chain(
             O, START, vnf={**proxy_slot, "hop_limit": 62}))), "vnf"),
+        "proxy-slot-suggested": (suggested, traced(suggested, trace_layer(O, chain(O, START, vnf=stage))), "ok"),
+        "proxy-slot-suggested-in0": (suggested, traced(suggested, trace_layer(O, chain(
+            O, START, vnf={**stage, "egress_if_id": 0x201}))), "vnf"),
         "proxy-slot-unchecked": (plan.Srv6Options(sf="proxy", ioam=IoamOptions()),
                                  traced(proxy, trace_layer(O, chain(O, START, vnf={"node_id": 7}))), "ok"),
     }
@@ -350,7 +357,7 @@ def ioam_run(scenario):
     return lambda **kwargs: scenario(encap="srv6", sf="end", ioam=True, **kwargs)
 
 
-def assert_every_packet_traced(s, decap: str):
+def assert_every_packet_traced(s, decap: str, free: int = 1):
     assert s.passed, s.reasons()
     assert s.teardown.get("clean"), s.teardown
     io = s.ioam
@@ -379,7 +386,8 @@ def assert_every_packet_traced(s, decap: str):
     assert [n["namespace_data"] for n in nodes] == [0xDA7A0003, 0xDA7A0002, 0xDA7A0001]
     assert all(n["transit_delay"] == 0xFFFFFFFF for n in nodes)
     assert nodes[2]["timestamp_seconds"] <= nodes[0]["timestamp_seconds"] <= time.time()
-    assert trace.remaining_len == L.node_len_words(trace.trace_type)  # the decapsulating node's slot
+    words = L.node_len_words(trace.trace_type) + (1 if L.trace_bit(trace.trace_type, 22) else 0)
+    assert trace.remaining_len == free * words  # the decapsulating node's slot
     assert not trace.overflow
     return nodes
 
@@ -390,11 +398,30 @@ def test_kernel_chain_inner_ipv4(ioam_run):
     assert s.kernel[f"vnf End {plan.SID_PROXY}"]["packets"] == s.checked
 
 
-def test_kernel_chain_hmac_inner_ipv6(ioam_run):
+def test_kernel_chain_hmac_inner_ipv6_every_field(ioam_run):
     """The kernel's HMAC does not cover Hop-by-Hop headers: with seg6_require_hmac=1
-    at the decapsulating node every traced packet is accepted."""
-    s = ioam_run(inner="ipv6", hmac=True)
-    assert_every_packet_traced(s, f"dec End.DT6 {plan.SID_DT6}")
+    at the decapsulating node every traced packet is accepted. Trace type 0xFFF002
+    (bits 0-11 and the opaque snapshot: 16 words a node, 3 slots): every field the
+    kernel writes as the plan says, on every packet; no room is left for the
+    decapsulating node (it sets the O flag after the checker)."""
+    s = ioam_run(inner="ipv6", hmac=True, ioam_trace_type=0xFFF002, ioam_slots=3)
+    nodes = assert_every_packet_traced(s, f"dec End.DT6 {plan.SID_DT6}", free=0)
+    t1 = nodes[2]
+    assert (t1["wide_hop_limit"], t1["wide_node_id"]) == (62, 0x5FC0_0000_0000_01)
+    assert (t1["wide_ingress_if_id"], t1["wide_egress_if_id"]) == (0x5FC00101, 0x5FC00102)
+    assert (t1["queue_depth"], t1["checksum_complement"], t1["buffer_occupancy"]) == (0, 0xFFFFFFFF, 0xFFFFFFFF)
+    assert (t1["wide_namespace_data"], t1["opaque_len"], t1["schema_id"]) == (0xDA7A5FC000000001, 0, 0xFFFFFF)
+
+
+def test_srv6_proxy_carries_the_trace_through(scenario):
+    """sfcframe's srv6 proxy (no IOAM stage) caching the Hop-by-Hop header with the
+    outer headers: t1's and t2's node data on every packet, the VNF host's slot
+    left to t2 (``--ioam-vnf none``): the baseline a proxy's IOAM stage adds to."""
+    s = scenario(encap="srv6", sf="proxy", ioam=True, ioam_vnf="none", params={"max_ext_bytes": "128"})
+    assert s.passed, s.reasons()
+    assert s.ioam["outcomes"]["ok"] == s.checked == s.restored == s.stamped > 10_000
+    nodes = L.decode_nodes(L.find_trace(IPv6ExtHdrHopByHop(bytes.fromhex(s.ioam["last_trace"]["hbh"]))))
+    assert [(n["hop_limit"], n["node_id"]) for n in nodes] == [(60, T2), (62, T1)]
 
 
 # ---------------------------------------------------------------------------
@@ -465,6 +492,8 @@ def test_kernel_ioam_alignment_and_the_receiving_node(progs, ioam_bed):
     topo.exec("dec", "nft", "add", "table", "ip6", "ioam")
     topo.exec("dec", "nft", "add", "chain", "ip6", "ioam", "pre", "{ type filter hook prerouting priority -300; }")
     topo.exec("dec", "nft", "add", "rule", "ip6", "ioam", "pre", "@nh,448,32", hex(word), "counter")
+    # and its interface ids: eth0 in, and out the seg6local route's device, eth0 again
+    topo.exec("dec", "nft", "add", "rule", "ip6", "ioam", "pre", "@nh,480,32", "0x04010401", "counter")
     results = {}
     for off, hbh in hbhs.items():
         errors0, tcp0, ioam0 = topo.snmp("t1")["Ip6InHdrErrors"], topo.snmp("rcv")["TcpInSegs"], progs.ioam_counters()
@@ -482,7 +511,7 @@ def test_kernel_ioam_alignment_and_the_receiving_node(progs, ioam_bed):
     assert [(n["hop_limit"], n["node_id"]) for n in L.decode_nodes(filled)] == [(60, T2), (61, VNF), (62, T1)]
     # the receiving node wrote its data into the slot the checker saw free (the offset-4 frame)
     ruleset = topo.exec("dec", "nft", "list", "chain", "ip6", "ioam", "pre").stdout
-    assert "counter packets 1 " in ruleset, ruleset
+    assert ruleset.count("counter packets 1 ") == 2, ruleset
 
 
 def test_proxy_mode_restored_frame_goes_through_t2(progs, ioam_bed):

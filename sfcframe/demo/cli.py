@@ -91,6 +91,13 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
                       metavar="BITS", help="IOAM-Trace-Type with --ioam (bits 0-11 and 22; "
                       "default 0xfc0000: hop limit and node id, interface ids, timestamps, "
                       "transit delay, namespace data)")
+    srv6.add_argument("--ioam-slots", type=int, default=4, metavar="N",
+                      help="node data slots the stamper pre-allocates with --ioam (default 4: t1, "
+                      "the VNF host, t2, the decapsulating node)")
+    srv6.add_argument("--ioam-vnf", choices=("auto", "kernel", "proxy", "none"), default="auto",
+                      help="who fills the VNF host's IOAM slot: kernel (the End stand-in), proxy "
+                      "(a proxy's IOAM stage), none (nobody: t1 and t2 only), auto (default: "
+                      "kernel with --sf end, proxy with the proxy)")
     demo.add_argument("--self-test", action="store_true",
                       help="no VNF and no proxy: check the stamper and the checker alone")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -117,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         params=dict(args.param), delay_ms=args.delay_ms, ingress=args.ingress,
         inner=args.inner, hmac=args.hmac, hop_limit=args.hop_limit,
         ioam=args.ioam or args.ioam_trace_type is not None, ioam_trace_type=args.ioam_trace_type,
+        ioam_slots=args.ioam_slots, ioam_vnf=args.ioam_vnf,
         sf="end" if args.self_test else args.sf,
     )
     out = sys.stderr if args.json else sys.stdout

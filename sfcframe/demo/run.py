@@ -63,9 +63,12 @@ class DemoConfig:
     corrupt: bool = False
     #: encap srv6: kernel IOAM routers around the VNF host and a pre-allocated IOAM
     #: trace the stamper inserts and the checker reads (sfcframe.demo.srv6_ioam);
-    #: its IOAM-Trace-Type (None: the default, bits 0-5)
+    #: its IOAM-Trace-Type (None: the default, bits 0-5), the node data slots, who fills
+    #: the VNF host's slot (auto | kernel | proxy | none: srv6_ioam.IoamOptions.vnf)
     ioam: bool = False
     ioam_trace_type: int | None = None
+    ioam_slots: int = 4
+    ioam_vnf: str = "auto"
 
     def resolved_key(self) -> str:
         if self.key != "auto":

@@ -320,6 +320,21 @@ class IoamCheck:
         return roles.index("vnf") if "vnf" in roles else -1
 
 
+def proxy_slot(trace_type: int, hop_limit: int = 61) -> tuple[tuple[str, int], ...]:
+    """A suggestion for ``IoamOptions.vnf_expect`` with a proxy's IOAM stage: what the
+    kernel would write as the VNF host (hop limit the packet leaves with, the VNF
+    host's node id, ``in0``'s and ``out0``'s interface ids, its namespace data),
+    "not available" for what a proxy cannot know (queue depth, checksum complement,
+    buffer occupancy) and no schema; timestamps and transit delay unchecked (the
+    checker's timestamp order and the VNF-slot statistics look at them)."""
+    values = kernel_node("vnf", trace_type, hop_limit)
+    values.update(timestamp_seconds=None, timestamp_fraction=None, transit_delay=None)
+    for name in ("queue_depth", "checksum_complement", "buffer_occupancy"):
+        if name in values:
+            values[name] = NOT_AVAILABLE_32
+    return tuple((k, v) for k, v in values.items() if v is not None)
+
+
 def arrival_hop_limit(role: str, t1_arrival: int) -> int:
     """The outer hop limit a middle node receives: t1 gets t1_arrival, each node
     after one less (the VNF host decrements once, kernel End or proxy)."""
@@ -467,8 +482,10 @@ def decode_hbh(hbh: bytes) -> dict[str, Any]:
 
 
 def options_of(cfg: Any) -> IoamOptions | None:
-    """The IOAM options of a demo run (``DemoConfig.ioam``, ``ioam_trace_type``)."""
+    """The IOAM options of a demo run (``DemoConfig.ioam``, ``ioam_trace_type``,
+    ``ioam_slots``, ``ioam_vnf``)."""
     if not getattr(cfg, "ioam", False):
         return None
     trace_type = getattr(cfg, "ioam_trace_type", None)
-    return IoamOptions() if trace_type is None else IoamOptions(trace_type=trace_type)
+    return IoamOptions(trace_type=DEFAULT_TRACE_TYPE if trace_type is None else trace_type,
+                       slots=getattr(cfg, "ioam_slots", DEFAULT_SLOTS), vnf=getattr(cfg, "ioam_vnf", "auto"))

@@ -147,6 +147,9 @@ class Srv6Options:
             raise UsageError(f"--sf must be one of {', '.join(SF_MODES)}, not {self.sf!r}")
         if self.hop_limit is not None and not 0 <= self.hop_limit <= 255:
             raise UsageError("--hop-limit must be within 0..255")
+        if self.ioam is not None and self.ioam.slots < len(self.ioam.fillers(self.sf)):
+            raise UsageError(f"IOAM: {self.ioam.slots} slots for {len(self.ioam.fillers(self.sf))} "
+                             "nodes that write node data before the checker")
 
     @property
     def egress_sid(self) -> str:
