@@ -20,6 +20,7 @@ examples:
   sfcframe demo --json
   sfcframe demo --encap srv6 --sf end            # the kernel's SRv6 as SFF, End stand-in and receiver
   sfcframe demo --encap srv6 --inner ipv6 --hmac # End.DT6, HMAC required at the receiving node
+  sfcframe demo --encap srv6 --sf end --ioam     # + kernel IOAM routers around the VNF host
 
 exit code: 0 PASS (no header mismatch at the receiver, traffic flowed, and no egress
 miss behind a forward/nat VNF), 1 FAIL, 2 bad usage, 130 interrupted; everything the
@@ -82,6 +83,21 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
     srv6.add_argument("--hop-limit", type=int, default=None,
                       help="outer hop limit the checker expects (default 62: H.Encaps' 64, minus "
                       "the SFF's and the VNF host's forwarding)")
+    srv6.add_argument("--ioam", action="store_true",
+                      help="kernel IOAM routers before and after the VNF host; the SFF's stamper "
+                      "inserts a pre-allocated IOAM trace (Hop-by-Hop option 49), the checker "
+                      "checks every node's data (SRV6-TESTBED.md)")
+    srv6.add_argument("--ioam-trace-type", type=lambda text: int(text, 0), default=None,
+                      metavar="BITS", help="IOAM-Trace-Type with --ioam (bits 0-11 and 22; "
+                      "default 0xfc0000: hop limit and node id, interface ids, timestamps, "
+                      "transit delay, namespace data)")
+    srv6.add_argument("--ioam-slots", type=int, default=4, metavar="N",
+                      help="node data slots the stamper pre-allocates with --ioam (default 4: t1, "
+                      "the VNF host, t2, the decapsulating node)")
+    srv6.add_argument("--ioam-vnf", choices=("auto", "kernel", "proxy", "none"), default="auto",
+                      help="who fills the VNF host's IOAM slot: kernel (the End stand-in), proxy "
+                      "(a proxy's IOAM stage), none (nobody: t1 and t2 only), auto (default: "
+                      "kernel with --sf end, proxy with the proxy)")
     demo.add_argument("--self-test", action="store_true",
                       help="no VNF and no proxy: check the stamper and the checker alone")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -107,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
         streams=args.streams, chains=args.chains, cache_size=args.cache_size,
         params=dict(args.param), delay_ms=args.delay_ms, ingress=args.ingress,
         inner=args.inner, hmac=args.hmac, hop_limit=args.hop_limit,
+        ioam=args.ioam or args.ioam_trace_type is not None, ioam_trace_type=args.ioam_trace_type,
+        ioam_slots=args.ioam_slots, ioam_vnf=args.ioam_vnf,
         sf="end" if args.self_test else args.sf,
     )
     out = sys.stderr if args.json else sys.stdout

@@ -61,6 +61,14 @@ class DemoConfig:
     sf: str = "auto"
     hop_limit: int | None = None
     corrupt: bool = False
+    #: encap srv6: kernel IOAM routers around the VNF host and a pre-allocated IOAM
+    #: trace the stamper inserts and the checker reads (sfcframe.demo.srv6_ioam);
+    #: its IOAM-Trace-Type (None: the default, bits 0-5), the node data slots, who fills
+    #: the VNF host's slot (auto | kernel | proxy | none: srv6_ioam.IoamOptions.vnf)
+    ioam: bool = False
+    ioam_trace_type: int | None = None
+    ioam_slots: int = 4
+    ioam_vnf: str = "auto"
 
     def resolved_key(self) -> str:
         if self.key != "auto":
@@ -92,6 +100,8 @@ def run_demo(
 ) -> Summary:
     from sfcframe.spec import resolve_spec
 
+    if cfg.ioam and cfg.encap != "srv6":
+        raise UsageError("--ioam needs --encap srv6 (the SRv6 kernel-peer testbed)")
     if cfg.encap == "srv6":
         from sfcframe.demo.srv6_run import run_srv6_demo
 

@@ -21,7 +21,7 @@ import time
 from importlib import metadata
 from typing import Any, Callable
 
-from sfcframe.demo import srv6_plan
+from sfcframe.demo import srv6_ioam, srv6_plan
 from sfcframe.demo.proxy import NoProxy, RuntimeProxy
 from sfcframe.demo.run import DemoConfig, Progress, _teardown, drive_traffic, proxy_snapshot
 from sfcframe.demo.srv6_programs import MISMATCH_KINDS, Srv6Programs
@@ -87,7 +87,7 @@ def run_srv6_demo(cfg: DemoConfig, progress: Progress | None = None,
                   say: Callable[[str], None] = lambda line: None) -> Srv6Summary:
     options = srv6_plan.Srv6Options(inner=cfg.inner, hmac=cfg.hmac, sf=resolve_sf(cfg.sf),
                                     hop_limit=cfg.hop_limit, corrupt=cfg.corrupt,
-                                    nat=cfg.vnf == "nat")
+                                    nat=cfg.vnf == "nat", ioam=srv6_ioam.options_of(cfg))
     with_proxy = options.sf == "proxy"
     key = srv6_key(cfg)
     spec = None
@@ -151,6 +151,7 @@ def run_srv6_demo(cfg: DemoConfig, progress: Progress | None = None,
         summary.receiver_tcp_in = rcv1.get("TcpInSegs", 0) - rcv0.get("TcpInSegs", 0)
         summary.cpu = {k: round(cpu1[k] - cpu0[k], 2) for k in cpu1}
         summary.downstream_dropped = topo.downstream_drops() - dropped0
+        summary.ioam = progs.ioam_view() if options.ioam else {}
     finally:
         if os.getpid() != owner:
             os._exit(1)  # a forked helper that unwound into this frame (see run_demo)
@@ -194,7 +195,9 @@ def _config_dict(cfg: DemoConfig, options: srv6_plan.Srv6Options, key: str, spec
             "sid_proxy": srv6_plan.SID_PROXY, "egress_sid": options.egress_sid,
             "tunsrc": srv6_plan.TUNSRC, "describe": options.describe(),
             "path": (f"snd {options.sender} -> sff H.Encaps segs {segs}"
-                     f"{' hmac ' + str(srv6_plan.HMAC_KEYID) if options.hmac else ''} -> vnf {node}"
-                     f" -> dec {egress} (checker) -> rcv {options.receiver}"),
+                     f"{' hmac ' + str(srv6_plan.HMAC_KEYID) if options.hmac else ''}"
+                     f"{' + IOAM trace -> t1' if options.ioam else ''} -> vnf {node}"
+                     f"{' -> t2' if options.ioam else ''} -> dec {egress} (checker) -> rcv {options.receiver}"),
+            "ioam": options.ioam.describe(options.sf) if options.ioam else None,
         },
     }
