@@ -30,15 +30,12 @@ class Srv6Summary(Summary):
     receiver_tcp_in: int = 0
     #: CPU-seconds of all CPUs per /proc/stat column over the traffic (iperf3 start to end)
     cpu: dict[str, float] = field(default_factory=dict)
-<<<<<<< HEAD
     #: frames the decapsulating node's veth toward the receiver dropped (its backlog full):
     #: the kernel counts them as errors of the seg6local route that forwarded them
     downstream_dropped: int = 0
-=======
     #: --ioam (Srv6Programs.ioam_view): the stamper's insertions, the checker's IOAM
     #: outcomes, the VNF host's slot statistics, the last trace and the last mismatch
     ioam: dict[str, Any] = field(default_factory=dict)
->>>>>>> ioam-bed
 
     @property
     def cpu_s_per_mpkt(self) -> float | None:
@@ -79,17 +76,12 @@ class Srv6Summary(Summary):
         for name in ("malformed", "error"):
             if self.sff.get(name, 0):
                 out.append(f"stamper: {self.sff[name]} {name}")
-<<<<<<< HEAD
         unexplained = self.kernel_errors - self.downstream_dropped
         if unexplained > 0:
             names = ", ".join(f"{n}: {c['errors']}" for n, c in self.kernel.items()
                               if c.get("errors", 0))
             out.append(f"the kernel's seg6local routes counted {self.kernel_errors} errors "
                        f"({names}), {unexplained} more than the receiver's queue dropped")
-=======
-        for name, counts in self.kernel.items():
-            if counts.get("errors", 0):
-                out.append(f"{name}: the kernel dropped {counts['errors']} packets (seg6local errors)")
         return out + self.ioam_reasons()
 
     def ioam_reasons(self) -> list[str]:
@@ -104,7 +96,6 @@ class Srv6Summary(Summary):
         bad = {k: v for k, v in self.ioam["outcomes"].items() if k != "ok" and v}
         if bad:
             out.append(f"IOAM: {sum(bad.values())} traces not as expected ({_counters(bad)})")
->>>>>>> ioam-bed
         return out
 
     def ioam_lines(self) -> list[str]:
