@@ -265,6 +265,22 @@ class StageResult:
     loose: tuple[Loose, ...] = ()
 
 
+@dataclass(frozen=True)
+class BenchCase:
+    """What ``sfcframe bench cost`` sends through a stage: the carrier data of a
+    typical packet (``kind``, ``body``, as ``carrier_embed`` takes them), the
+    runtime settings the stage runs with, a short label of the carried data for
+    the row without the stage (e.g. ``trace``), what the stage does to it, and
+    the stage counter every such packet must move (checked on every run)."""
+
+    kind: int
+    body: bytes
+    settings: Mapping[str, int]
+    carried: str
+    what: str
+    counter: str
+
+
 class StagePlugin(_Plugin):
     """A metadata stage (INT/IOAM, proof of transit, APN ...): it rides inside an
     encapsulation, in a carrier the encapsulation offers, and acts on the cached
@@ -313,6 +329,12 @@ class StagePlugin(_Plugin):
         ``sfcframe stats`` shows their percentiles. Bucket i counts values in
         [2^i, 2^(i+1)) (bucket 0 also 0), 64 buckets."""
         return {}
+
+    def bench_case(self, values: Mapping[str, Any]) -> BenchCase | None:
+        """A representative packet for ``sfcframe bench cost``, which then measures
+        the stage on every encapsulation offering its carrier, against the same
+        build and packets without the stage. None (the default): no rows."""
+        return None
 
     # ---- test oracle -------------------------------------------------
     @abc.abstractmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -102,6 +104,12 @@ class ResolvedStage:
 
     def default_settings(self) -> dict[str, int]:
         return {p.name: p.default for p in self.settings}
+
+    def pack_settings(self, settings: Mapping[str, int]) -> bytes:
+        """The value of its settings map (``struct stage_<name>_settings``): one
+        host-order ``__u64`` per setting, in order; missing ones at their defaults."""
+        values = {**self.default_settings(), **settings}
+        return b"".join(int(values[p.name]).to_bytes(8, sys.byteorder) for p in self.settings)
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import sys
 from typing import Any, Mapping
 
 from sfcframe.cachemap import CacheView
@@ -92,13 +91,10 @@ class KernelProxy:
         """Write a stage's runtime settings map (as ``sfcframe set NAME stage.x=V``):
         every setting, the missing ones at their defaults."""
         st = next(s for s in self.spec.stages if s.name == stage)
-        values = {**st.default_settings(), **settings}
-        names = [p.name for p in st.settings]
-        if not names:
+        if not st.settings:
             return
         table = self.module.table(f"stage_{stage}_settings_map")
-        raw = b"".join(int(values[n]).to_bytes(8, sys.byteorder) for n in names)
-        table[ctypes.c_int(0)] = table.Leaf.from_buffer_copy(raw)
+        table[ctypes.c_int(0)] = table.Leaf.from_buffer_copy(st.pack_settings(settings))
 
     def set_strict(self, strict: bool) -> None:
         leaf = self._settings.Leaf()
