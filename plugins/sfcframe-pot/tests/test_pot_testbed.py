@@ -1,8 +1,8 @@
 """Proof of transit through real TCP in network namespaces, with the kernel's
 SRv6 as the peers: packets that passed the proxy's host verify at the chain
 end; packets routed around it, packets through a proxy holding a wrong share,
-and packets carrying a proven CML copied onto a new RND fail (pot_bed.py has
-the picture)."""
+and packets carrying a proven CML copied onto a new RND fail (the picture:
+sfcframe_pot/testbed.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from sfcframe_pot import verify
 from sfcframe_pot.arith import P
 
-from pot_bed import PotBed
+from sfcframe_pot.testbed import PotBed, sfc
 
 pytestmark = pytest.mark.kernel
 
@@ -65,8 +65,6 @@ def test_packets_routed_around_the_proxy_host_fail(bed):
 
 def test_a_proxy_with_a_wrong_share_fails_and_the_right_one_restores_the_proof(bed):
     right = bed.prof.node(2).share
-    from pot_bed import sfc
-
     sfc("set", bed.name, f"pot.share_0={(right + 1) % P}")
     try:
         report, moved, _ = counted(bed, "wrong-share")

@@ -1,4 +1,4 @@
-"""The proof-of-transit testbed: sfcframe's SRv6 kernel-peer testbed
+"""The proof-of-transit testbed (tests/test_pot_testbed.py): sfcframe's SRv6 kernel-peer testbed
 (``sfcframe.demo.srv6_topology``, SRV6-TESTBED.md) with the proxy and its pot
 stage on the VNF host, an encapsulating node that inserts the POT option on the
 SFF, a bypass link around the VNF host, and captures at the decapsulating node::
@@ -36,7 +36,6 @@ from sfcframe_pot import profile
 from sfcframe_pot.arith import addmod
 from sfcframe_pot.stage import PotStage
 
-HERE = Path(__file__).parent
 NAMESPACE = 0x8FC0
 BYPASS = ("fc00:9::1", "fc00:9::2")
 RECEIVER_NET = "10.77.3.0/24"
@@ -51,10 +50,10 @@ def sfc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def render_node() -> str:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader([HERE, PotStage.template_dir()]),
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(PotStage.template_dir()),
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)
-    return env.get_template("pot_node.c.j2").render()
+    return env.get_template("testbed_node.c.j2").render()
 
 
 @dataclass
