@@ -83,9 +83,10 @@ class ApnSource:
     def __init__(self, option_type: int):
         from bcc import BPF
 
-        self.bpf = BPF(text=_SOURCE % {"hbh_len": HBH_LEN, "option_type": option_type,
-                                       "id_hi": ID_BASE >> 24, "id_lo": (ID_BASE >> 16) & 0xFF})
-        self.fn = self.bpf.load_func("apn_insert", BPF.SCHED_CLS)
+        source = _SOURCE % {"hbh_len": HBH_LEN, "option_type": option_type,
+                            "id_hi": ID_BASE >> 24, "id_lo": (ID_BASE >> 16) & 0xFF}
+        self.bpf = BPF(text=source.encode())
+        self.fn = self.bpf.load_func(b"apn_insert", BPF.SCHED_CLS)
 
     def attach(self, netns: str, ifname: str) -> None:
         from pyroute2 import IPRoute
@@ -93,11 +94,11 @@ class ApnSource:
         with IPRoute(netns=netns) as ipr:
             index = ipr.link_lookup(ifname=ifname)[0]
             ipr.tc("add", "clsact", index)
-            ipr.tc("add-filter", "bpf", index, ":1", fd=self.fn.fd, name=self.fn.name,
+            ipr.tc("add-filter", "bpf", index, ":1", fd=self.fn.fd, name=self.fn.name.decode(),
                    parent="ffff:fff3", classid=1, direct_action=True, prio=10)
 
     def counters(self) -> dict[str, int]:
-        table = self.bpf.get_table("apn_bed_counters")
+        table = self.bpf.get_table(b"apn_bed_counters")
         return {name: sum(table[ctypes.c_int(i)]) for i, name in enumerate(OUTCOMES)}
 
     def close(self) -> None:
