@@ -297,7 +297,13 @@ class StagePlugin(_Plugin):
     encapsulation, in a carrier the encapsulation offers, and acts on the cached
     header on behalf of the SFC-unaware function: it may record bytes of its own
     into the cache entry at ingress and edit the header at egress. Several
-    stages compose in one build, in the order given (``--stage a --stage b``)."""
+    stages compose in one build, in the order given (``--stage a --stage b``).
+
+    Optional extensions (``bpf_templates/CONTRACT.md``, "Stages"): hooks on the inner
+    packet (template macros ``inner_ingress`` / ``inner_egress``, Python twins
+    :meth:`reference_inner_ingress` / :meth:`reference_inner_egress`), counters per
+    label (:meth:`labelled_counters`) and kinds that depend on parameters
+    (:meth:`stage_kinds`)."""
 
     #: carriers it can ride, in order of preference (names encapsulations offer)
     carriers: tuple[str, ...] = ()

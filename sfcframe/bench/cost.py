@@ -132,6 +132,8 @@ class BuildSpec:
     edits: tuple[Edit, ...] = ()
     description: str = ""
     stages: tuple[str, ...] = ()
+    #: runtime settings written into the stages' settings maps: ((stage, ((name, value), ...)), ...)
+    stage_settings: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
 
     def params_dict(self) -> dict[str, Any]:
         return dict(self.params)
@@ -268,14 +270,48 @@ def stage_rows() -> list[Row]:
     return rows
 
 
-def _embed(encap: str, params: dict, header: bytes, body: bytes) -> bytes:
+def _embed(encap: str, params: dict, header: bytes, body: bytes, carrier: str = "ioam",
+           kind: int = 0) -> bytes:
     from sfcframe import discovery
 
     plugin = discovery.load("encap", encap).plugin
     from sfcframe.spec import resolve_spec
 
     values = resolve_spec(encap, "tcpip", params).encap_params
-    return plugin.carrier_embed("ioam", header, 0, body, values)
+    return plugin.carrier_embed(carrier, header, kind, body, values)
+
+
+#: the apn stage's rows: a 32-bit APN ID in an outer Hop-by-Hop option (experimental type 0x1E)
+APN_ID = 0x300A0C08
+
+
+def apn_stage_rows() -> list[Row]:
+    """The apn stage's per-packet cost (when its distribution is installed): SRv6 with an
+    APN option, without the stage, counting per APN ID only, and counting plus the DSCP
+    mapping and its undo (the row's APN ID mapped to EF), in the same rounds."""
+    from importlib import metadata
+
+    if not metadata.entry_points(group="sfcframe.stages", name="apn"):
+        return []
+    from sfcframe_apn import header as apn_header
+
+    params = (("sid", SRV6_SID), ("max_ext_bytes", 64), ("max_segments", 4))
+    with_apn = _embed("srv6", dict(params), srv6_header(4), apn_header.ApnHeader(1, APN_ID).pack(),
+                      carrier="apn", kind=0x1E)
+    rows = []
+    for suffix, stages, extra, settings, what in (
+            ("apn", (), (), (), "the APN option carried and restored, no stage"),
+            ("apn-count", ("apn",), (), (),
+             "apn stage: packets and bytes counted per APN ID"),
+            ("apn-dscp", ("apn",), (("map", "dscp"),),
+             (("apn", (("id0", APN_ID), ("value0", 46))),),
+             "apn stage: counted, APN ID mapped to DSCP 46 for the function and undone")):
+        build = BuildSpec(f"srv6-tcpip-{suffix}", "srv6", "tcpip", params + extra,
+                          stages=stages, stage_settings=settings)
+        rows.append(Row(f"srv6-tcpip-{suffix}", f"srv6 tcpip{' + apn' if stages else ''}", build,
+                        "apn", with_apn, f"srv6 with an APN option: {what}",
+                        compare_frames=not stages))
+    return rows
 
 
 def _key_group(key: str) -> str:
@@ -302,6 +338,7 @@ def default_rows() -> list[Row]:
             rows.append(Row(f"nsh-{key}-md{md}", f"nsh {_key_group(key)}", build, f"MD{md}",
                             hdr, f"NSH MD type {md}, {len(hdr)}-byte header, SI 254 -> 253"))
     rows += stage_rows()
+    rows += apn_stage_rows()
     for key in ("tcpip", "metadata"):
         build = srv6_build(key)
         for segments in SRV6_SEGMENTS:
@@ -357,6 +394,7 @@ class LoadedBuild:
                 text = edit.apply(text)
             rendered = Rendered(rendered.spec, {**rendered.files, MAIN_FILE: text})
         self.module = compile_and_load(rendered)
+        self._write_stage_settings(dict(spec.stage_settings))
         self.fd_in = self.module.fds["sfc_ingress"]
         self.fd_eg = self.module.fds["sfc_egress"]
         self._in = self.module.table("sfc_ingress_counters")
@@ -364,6 +402,20 @@ class LoadedBuild:
         self._cache = CacheView.of_fd(self.module.table("sfc_cache").map_fd)
         self.ingress_names = [o.name for o in self.resolved.ingress_outcomes]
         self.egress_names = [o.name for o in self.resolved.egress_outcomes]
+
+    def _write_stage_settings(self, chosen: dict[str, tuple[tuple[str, int], ...]]) -> None:
+        """Every stage's settings map: its defaults, with the row's settings over them."""
+        import ctypes
+        import sys
+
+        for st in self.resolved.stages:
+            names = [p.name for p in st.settings]
+            if not names:
+                continue
+            values = {**st.default_settings(), **dict(chosen.get(st.name, ()))}
+            table = self.module.table(f"stage_{st.name}_settings_map")
+            raw = b"".join(int(values[n]).to_bytes(8, sys.byteorder) for n in names)
+            table[ctypes.c_int(0)] = table.Leaf.from_buffer_copy(raw)
 
     def counters(self) -> dict[str, dict[str, int]]:
         from sfcframe.maps import counters
