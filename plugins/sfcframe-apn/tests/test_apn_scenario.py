@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from apn_bed import ID_BASE, ApnSource, hbh_of, parse_pcap
+from sfcframe_apn.testbed import ID_BASE, ApnSource, hbh_of, parse_pcap
 
 pytestmark = [pytest.mark.kernel, pytest.mark.scenario]
 

@@ -1,4 +1,5 @@
-"""An APN source for the SRv6 namespace testbed: a TC egress program on the SFF that
+"""An APN source for SRv6 namespace testbeds (the plugin's scenario test uses it):
+a TC egress program on the SFF that
 puts an APN header into every packet the kernel's H.Encaps made, as an option of
 a Hop-by-Hop header inserted behind the outer IPv6 header (nothing in the kernel
 inserts one). The APN ID tells the TCP streams apart: ``ID_BASE | destination
