@@ -22,7 +22,7 @@ import pytest
 
 from sfcframe_apn.testbed import ID_BASE, ApnSource, hbh_of, parse_pcap
 
-pytestmark = [pytest.mark.kernel, pytest.mark.scenario]
+pytestmark = pytest.mark.kernel
 
 SECONDS = 3
 PORTS = (5301, 5302)  # stream 1 is mapped to EF, stream 2 is in no slot
