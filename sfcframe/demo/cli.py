@@ -21,6 +21,9 @@ examples:
   sfcframe demo --encap srv6 --sf end            # the kernel's SRv6 as SFF, End stand-in and receiver
   sfcframe demo --encap srv6 --inner ipv6 --hmac # End.DT6, HMAC required at the receiving node
   sfcframe demo --encap srv6 --sf end --ioam     # + kernel IOAM routers around the VNF host
+  sfcframe demo --encap srv6 --ioam --stage ioam # the proxy's IOAM stage fills the VNF host's
+                                                 # node data between kernel IOAM nodes; dwell time
+  sfcframe demo --encap nsh --stage ioam         # NSH + RFC 9452 IOAM trace; dwell time
 
 exit code: 0 PASS (no header mismatch at the receiver, traffic flowed, and no egress
 miss behind a forward/nat VNF), 1 FAIL, 2 bad usage, 130 interrupted; everything the
@@ -67,6 +70,16 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
                       "testbed, whose peers send no GSO frames) or xdp (native XDP)")
     demo.add_argument("--param", action="append", type=_kv, default=[], metavar="NAME=VALUE",
                       help="proxy parameter (repeatable), e.g. pop=2")
+    demo.add_argument("--stage", action="append", default=[], metavar="STAGE",
+                      help="metadata stage of the proxy, as `sfcframe build/up --stage` "
+                      "(repeatable). ioam (nsh, srv6): the SFF's stamper puts a pre-allocated "
+                      "IOAM trace on every packet (NSH: an RFC 9452 IOAM header behind NSH, "
+                      "with the stamper's own node data; srv6: as --ioam), the proxy's stage "
+                      "fills the VNF host's node data (settings written as `sfcframe set NAME "
+                      "ioam.node_id=0x5fc002 ...` does: node 2's identities), the checker holds "
+                      "that node data to them on every packet, transit delay by range, and the "
+                      "summary prints the function's dwell time (the checker's mean/min/max and "
+                      "the proxy's ioam_dwell_ns p50/p90/p99)")
     demo.add_argument("--delay-ms", type=float, default=3.0, help="delay VNF hold time (default 3)")
     srv6 = demo.add_argument_group(
         "srv6", "--encap srv6: the kernel encapsulates (H.Encaps) at the SFF and decapsulates "
@@ -91,9 +104,10 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
                       metavar="BITS", help="IOAM-Trace-Type with --ioam (bits 0-11 and 22; "
                       "default 0xfc0000: hop limit and node id, interface ids, timestamps, "
                       "transit delay, namespace data)")
-    srv6.add_argument("--ioam-slots", type=int, default=4, metavar="N",
-                      help="node data slots the stamper pre-allocates with --ioam (default 4: t1, "
-                      "the VNF host, t2, the decapsulating node)")
+    srv6.add_argument("--ioam-slots", type=int, default=None, metavar="N",
+                      help="node data slots the stamper pre-allocates with --ioam (srv6 default 4: "
+                      "t1, the VNF host, t2, the decapsulating node; nsh default 3: the SFF's, "
+                      "the VNF host's, one left free)")
     srv6.add_argument("--ioam-vnf", choices=("auto", "kernel", "proxy", "none"), default="auto",
                       help="who fills the VNF host's IOAM slot: kernel (the End stand-in), proxy "
                       "(a proxy's IOAM stage), none (nobody: t1 and t2 only), auto (default: "
@@ -124,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         params=dict(args.param), delay_ms=args.delay_ms, ingress=args.ingress,
         inner=args.inner, hmac=args.hmac, hop_limit=args.hop_limit,
         ioam=args.ioam or args.ioam_trace_type is not None, ioam_trace_type=args.ioam_trace_type,
-        ioam_slots=args.ioam_slots, ioam_vnf=args.ioam_vnf,
+        ioam_slots=args.ioam_slots, ioam_vnf=args.ioam_vnf, stages=list(args.stage),
         sf="end" if args.self_test else args.sf,
     )
     out = sys.stderr if args.json else sys.stdout
