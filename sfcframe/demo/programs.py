@@ -303,6 +303,19 @@ class DemoPrograms:
             out["out_of_range"] = [n for i, n in enumerate(self.ranges) if s.range_out & (1 << i)]
         return out
 
+    def last_match(self) -> dict[str, Any] | None:
+        """With ranged words: the newest header the checker sampled among those that
+        matched (``header``, bytes; ``h``; ``seen``: matches on that CPU)."""
+        if not self.ranges:
+            return None
+        table = self.bpf.get_table(b"demo_last_match")
+        cpus = [c for c in table[table.Key(0)] if c.seen]
+        if not cpus:
+            return None
+        newest = max(cpus, key=lambda c: c.ktime)
+        return {"h": f"0x{newest.h:08x}", "seen": int(newest.seen),
+                "header": bytes(newest.got)[: min(newest.got_len, len(newest.got))]}
+
     def range_stats(self) -> dict[str, dict[str, int | float | None]]:
         """Per ranged word (by name), over all CPUs: ``count`` (packets whose other words
         matched), ``out`` (of them out of range), ``sum``, ``min``, ``max``, ``mean``."""

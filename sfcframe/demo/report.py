@@ -35,6 +35,8 @@ class Summary:
     #: header words the checker checked by range (DemoPrograms.range_stats): name ->
     #: count, out (of range), sum, min, max, mean
     ranges: dict[str, Any] = field(default_factory=dict)
+    #: with ranged words: a header that matched (DemoPrograms.last_match, hex)
+    last_match: dict[str, Any] = field(default_factory=dict)
 
     def fill(self, *, sff, checkers, unchained, mismatch_samples, proxy, streams, vnf, vnf_kind) -> None:
         self.sff = dict(sff)
@@ -87,7 +89,8 @@ class Summary:
             out.append(f"{self.checker['malformed']} packets carried an unparsable header")
         if self.config.get("vnf") in NO_MISS_VNFS and self.misses:
             out.append(f"{self.misses} egress misses (not_cached) behind a {self.config['vnf']} VNF")
-        if self.goodput_mbps <= 0 or not (self.checker.get("match", 0) or self.checker.get("unencapsulated", 0)):
+        arrived = sum(self.checker.get(k, 0) for k in ("match", "mismatch", "unencapsulated"))
+        if self.goodput_mbps <= 0 or not arrived:
             out.append("no traffic reached the receiver")
         elif self.checker.get("match", 0) == 0:
             out.append("no packet reached the receiver with the header expected")
@@ -128,6 +131,7 @@ class Summary:
             "vnf": self.vnf,
             "dwell": self.dwell,
             "ranges": self.ranges,
+            "last_match": self.last_match,
             "teardown": self.teardown,
         }
 

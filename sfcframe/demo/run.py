@@ -199,6 +199,8 @@ def run_demo(
             vnf_kind=cfg.vnf,
         )
         summary.ranges = progs.range_stats()
+        last = progs.last_match()
+        summary.last_match = {**last, "header": last["header"].hex()} if last else {}
         if stage and cfg.with_proxy:
             delay = summary.ranges.get("transit_delay", {})
             summary.dwell = ioam_stage.dwell_view(
