@@ -439,9 +439,11 @@ def test_kernel_chain_hmac_inner_ipv6_every_field(ioam_run):
 def test_srv6_proxy_carries_the_trace_through(scenario):
     """sfcframe's srv6 proxy (no IOAM stage) caching the Hop-by-Hop header with the
     outer headers: t1's and t2's node data on every packet, the VNF host's slot
-    left to t2 (``--ioam-vnf none``): the baseline a proxy's IOAM stage adds to."""
-    s = scenario(encap="srv6", sf="proxy", ioam=True, ioam_vnf="none", params={"max_ext_bytes": "128"})
+    left to t2 (``--ioam-vnf auto`` without the stage: none): the baseline a proxy's
+    IOAM stage adds to."""
+    s = scenario(encap="srv6", sf="proxy", ioam=True)  # no stage: --ioam-vnf auto is none
     assert s.passed, s.reasons()
+    assert "max_ext_bytes=112" in s.config["proxy_spec"]  # the inserted Hop-by-Hop header
     assert s.ioam["outcomes"]["ok"] == s.checked == s.restored == s.stamped > 10_000
     nodes = L.decode_nodes(L.find_trace(IPv6ExtHdrHopByHop(bytes.fromhex(s.ioam["last_trace"]["hbh"]))))
     assert [(n["hop_limit"], n["node_id"]) for n in nodes] == [(60, T2), (62, T1)]
@@ -465,7 +467,12 @@ def test_demo_options_of_the_stage():
     settings = ioam_stage.vnf_settings()
     assert (settings["node_id"], settings["ingress_if"], settings["egress_if"]) == (VNF, 0x201, 0x202)
     assert ioam_stage.setting_assignments({"node_id": VNF}) == ["ioam.node_id=0x5fc002"]
-    assert srv6_ioam.options_of(DemoConfig(encap="srv6", ioam=True)).vnf_expect is None
+    plain = DemoConfig(encap="srv6", ioam=True)
+    assert srv6_ioam.options_of(plain).vnf_expect is None
+    # --ioam-vnf auto: the kernel End fills, a proxy without the stage leaves the slot free
+    assert srv6_ioam.options_of(plain, "end").filler("end") == "kernel"
+    assert srv6_ioam.options_of(plain, "proxy").filler("proxy") == "none"
+    assert srv6_ioam.options_of(DemoConfig(encap="srv6", stages=["ioam"]), "proxy").filler("proxy") == "proxy"
 
 
 def assert_stage_filled_every_packet(s, decap: str, free: int = 1) -> list[dict]:

@@ -45,7 +45,9 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
             "whose bottom label comes from the packet; NSH: per-packet context headers), the proxy\n"
             "runs on both VNF interfaces (started with the runtime, as `sfcframe up` does), and\n"
             "the receiver checks that every packet carries exactly the header its sender stamped,\n"
-            "after the proxy's update rule (MPLS: minus the popped labels; NSH: SI - 1). Needs root."
+            "after the proxy's update rule (MPLS: minus the popped labels; NSH: SI - 1). With\n"
+            "--stage ioam (nsh, srv6) a pre-allocated IOAM trace rides along, the proxy's stage\n"
+            "fills the function's node data and the summary reports its dwell time. Needs root."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -72,14 +74,16 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
                       help="proxy parameter (repeatable), e.g. pop=2")
     demo.add_argument("--stage", action="append", default=[], metavar="STAGE",
                       help="metadata stage of the proxy, as `sfcframe build/up --stage` "
-                      "(repeatable). ioam (nsh, srv6): the SFF's stamper puts a pre-allocated "
-                      "IOAM trace on every packet (NSH: an RFC 9452 IOAM header behind NSH, "
-                      "with the stamper's own node data; srv6: as --ioam), the proxy's stage "
-                      "fills the VNF host's node data (settings written as `sfcframe set NAME "
-                      "ioam.node_id=0x5fc002 ...` does: node 2's identities), the checker holds "
-                      "that node data to them on every packet, transit delay by range, and the "
-                      "summary prints the function's dwell time (the checker's mean/min/max and "
-                      "the proxy's ioam_dwell_ns p50/p90/p99)")
+                      "(repeatable). ioam (nsh, srv6 with the proxy): implies --ioam; the "
+                      "proxy's stage fills the VNF host's node data, its settings written "
+                      "through the runtime as `sfcframe set NAME ioam.node_id=0x5fc002 ...` "
+                      "does (node 2: node id 0x5fc002, in0 0x201, out0 0x202, namespace data "
+                      "0xda7a0002, namespace 0x8fc0); the checker holds that node data to them "
+                      "on every packet and its transit delay to a plausible range (srv6: "
+                      "available and within t1 -> t2; nsh: 1 ns .. 1 s, timestamps within the "
+                      "last second); the summary prints the function's dwell time: the "
+                      "checker's mean/min/max of that transit delay and the proxy's own "
+                      "ioam_dwell_ns histogram, p50/p90/p99")
     demo.add_argument("--delay-ms", type=float, default=3.0, help="delay VNF hold time (default 3)")
     srv6 = demo.add_argument_group(
         "srv6", "--encap srv6: the kernel encapsulates (H.Encaps) at the SFF and decapsulates "
@@ -96,22 +100,30 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
     srv6.add_argument("--hop-limit", type=int, default=None,
                       help="outer hop limit the checker expects (default 62: H.Encaps' 64, minus "
                       "the SFF's and the VNF host's forwarding)")
-    srv6.add_argument("--ioam", action="store_true",
-                      help="kernel IOAM routers before and after the VNF host; the SFF's stamper "
-                      "inserts a pre-allocated IOAM trace (Hop-by-Hop option 49), the checker "
-                      "checks every node's data (SRV6-TESTBED.md)")
-    srv6.add_argument("--ioam-trace-type", type=lambda text: int(text, 0), default=None,
-                      metavar="BITS", help="IOAM-Trace-Type with --ioam (bits 0-11 and 22; "
-                      "default 0xfc0000: hop limit and node id, interface ids, timestamps, "
+    ioam = demo.add_argument_group(
+        "ioam", "IOAM trace options (RFC 9197), pre-allocated traces: --encap srv6 (Hop-by-Hop "
+        "option 49, RFC 9486, between kernel IOAM routers; SRV6-TESTBED.md) and --encap nsh (an "
+        "IOAM header behind NSH, RFC 9452, written and read by the demo's own programs: no kernel "
+        "writes IOAM over NSH). --stage ioam turns the trace on by itself")
+    ioam.add_argument("--ioam", action="store_true",
+                      help="the SFF's stamper puts a pre-allocated IOAM trace on every packet "
+                      "(srv6: after H.Encaps, with kernel IOAM routers t1 and t2 before and after "
+                      "the VNF host; nsh: NSH next protocol 6 with the SFF's own node data in the "
+                      "last slot) and the checker checks every writer's node data")
+    ioam.add_argument("--ioam-trace-type", type=lambda text: int(text, 0), default=None,
+                      metavar="BITS", help="IOAM-Trace-Type (srv6: bits 0-11 and 22; nsh: bits "
+                      "0-11; default 0xfc0000: hop limit and node id, interface ids, timestamps, "
                       "transit delay, namespace data)")
-    srv6.add_argument("--ioam-slots", type=int, default=None, metavar="N",
-                      help="node data slots the stamper pre-allocates with --ioam (srv6 default 4: "
-                      "t1, the VNF host, t2, the decapsulating node; nsh default 3: the SFF's, "
-                      "the VNF host's, one left free)")
-    srv6.add_argument("--ioam-vnf", choices=("auto", "kernel", "proxy", "none"), default="auto",
-                      help="who fills the VNF host's IOAM slot: kernel (the End stand-in), proxy "
-                      "(a proxy's IOAM stage), none (nobody: t1 and t2 only), auto (default: "
-                      "kernel with --sf end, proxy with the proxy)")
+    ioam.add_argument("--ioam-slots", type=int, default=None, metavar="N",
+                      help="node data slots the stamper pre-allocates (srv6 default 4: t1, the VNF "
+                      "host, t2, the decapsulating node; nsh default 3: the SFF's, the VNF host's, "
+                      "one left free)")
+    ioam.add_argument("--ioam-vnf", choices=("auto", "kernel", "proxy", "none"), default="auto",
+                      help="who the checker expects to fill the VNF host's slot: kernel (srv6: the "
+                      "End stand-in), proxy (the proxy's ioam stage; without --stage ioam: a run "
+                      "that fails, the control), none (nobody: the trace passes the VNF host "
+                      "untouched), auto (default: kernel with --sf end, proxy with --stage ioam, "
+                      "else none)")
     demo.add_argument("--self-test", action="store_true",
                       help="no VNF and no proxy: check the stamper and the checker alone")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -497,11 +497,13 @@ def decode_hbh(hbh: bytes) -> dict[str, Any]:
             "remaining_len": remaining, "trace_type": f"0x{trace_type:06x}", "nodes": nodes}
 
 
-def options_of(cfg: Any) -> IoamOptions | None:
+def options_of(cfg: Any, sf: str | None = None) -> IoamOptions | None:
     """The IOAM options of a demo run (``DemoConfig.ioam``, ``ioam_trace_type``,
     ``ioam_slots``, ``ioam_vnf``, ``stages``). With the proxy's ``ioam`` stage the trace
     is on whether or not ``ioam`` says so, and the VNF host's slot is held to what the
-    stage is configured to write (:func:`proxy_slot`) and to a plausible transit delay."""
+    stage is configured to write (:func:`proxy_slot`) and to a plausible transit delay.
+    ``sf``: what the VNF host runs (end | proxy), when known: a proxy without the stage
+    leaves the slot to nobody (``vnf`` auto becomes none)."""
     stage = "ioam" in tuple(getattr(cfg, "stages", None) or ())
     if not (getattr(cfg, "ioam", False) or stage):
         return None
@@ -509,6 +511,8 @@ def options_of(cfg: Any) -> IoamOptions | None:
     trace_type = DEFAULT_TRACE_TYPE if trace_type is None else trace_type
     slots = getattr(cfg, "ioam_slots", None) or DEFAULT_SLOTS
     vnf = getattr(cfg, "ioam_vnf", "auto")
+    if vnf == "auto" and sf == "proxy" and not stage:
+        vnf = "none"
     if not stage:
         return IoamOptions(trace_type=trace_type, slots=slots, vnf=vnf)
     expect = proxy_slot(trace_type, hop_limit=proxy_hop_limit())

@@ -90,9 +90,10 @@ def proxy_params(cfg: DemoConfig) -> dict[str, str]:
 
 def run_srv6_demo(cfg: DemoConfig, progress: Progress | None = None,
                   say: Callable[[str], None] = lambda line: None) -> Srv6Summary:
-    options = srv6_plan.Srv6Options(inner=cfg.inner, hmac=cfg.hmac, sf=resolve_sf(cfg.sf),
+    sf = resolve_sf(cfg.sf)
+    options = srv6_plan.Srv6Options(inner=cfg.inner, hmac=cfg.hmac, sf=sf,
                                     hop_limit=cfg.hop_limit, corrupt=cfg.corrupt,
-                                    nat=cfg.vnf == "nat", ioam=srv6_ioam.options_of(cfg))
+                                    nat=cfg.vnf == "nat", ioam=srv6_ioam.options_of(cfg, sf))
     with_proxy = options.sf == "proxy"
     if cfg.stages and not with_proxy:
         raise UsageError(f"--stage {' '.join(cfg.stages)}: stages run in sfcframe's proxy; the "
