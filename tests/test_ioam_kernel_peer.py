@@ -22,6 +22,7 @@ Namespaces are ``sfcd-t<hex>-*``; they are removed even when a test fails.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import struct
@@ -499,6 +500,7 @@ def assert_stage_filled_every_packet(s, decap: str, free: int = 1) -> list[dict]
     p50 = s.dwell["dwell"]["p50"]
     assert p50["lo"] <= vnf["delay_max_ns"] and p50["hi"] >= vnf["delay_min_ns"]
     assert "dwell time   function (VNF) dwell time" in s.text()
+    assert json.loads(json.dumps(s.as_dict()))["dwell"]["dwell"]["count"] == s.restored  # --json
     if NCPU >= 2:
         assert sum(1 for x in io["ok_per_cpu"] if x > 0) >= 2, io["ok_per_cpu"]
     # the last trace, dissected: kernel-written (t2, t1) and proxy-written (VNF host) node
@@ -568,8 +570,6 @@ def ioam_bed(progs):
 
 
 def mac(topo: Srv6Topology, role: str, ifname: str) -> bytes:
-    import json
-
     link = json.loads(topo.ip(role, "-j", "link", "show", "dev", ifname).stdout)[0]
     return bytes.fromhex(link["address"].replace(":", ""))
 

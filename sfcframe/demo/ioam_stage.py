@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from sfcframe.demo import srv6_ioam
+from sfcframe.runtime.stats import _range_ns as bucket_text
 
 #: the stage's name (``--stage ioam``) and its dwell-time histogram
 STAGE = "ioam"
@@ -81,12 +82,6 @@ def _ns(value: float | int | None) -> str:
     return f"{value:.0f} ns"
 
 
-def _bucket(bucket: Mapping[str, int] | None) -> str:
-    if not bucket:
-        return "n/a"
-    return f"{_ns(bucket['lo'])}-{_ns(bucket['hi'] + 1)}"
-
-
 def dwell_lines(view: Mapping[str, Any]) -> list[str]:
     """The summary's dwell-time lines."""
     if not view:
@@ -96,9 +91,9 @@ def dwell_lines(view: Mapping[str, Any]) -> list[str]:
         f"  dwell time   function (VNF) dwell time by the proxy-written transit delay: mean "
         f"{_ns(c.get('mean_ns'))}, min {_ns(c.get('min_ns'))}, max {_ns(c.get('max_ns'))} "
         f"over {c.get('count', 0)} packets (checker)",
-        f"  dwell time   by the proxy's {DWELL_HISTOGRAM} histogram: p50 {_bucket(dwell.get('p50'))}, "
-        f"p90 {_bucket(dwell.get('p90'))}, p99 {_bucket(dwell.get('p99'))} over "
-        f"{dwell.get('count') or 0} packets (log2 buckets; sfcframe stats)",
+        f"  dwell time   by the proxy's {DWELL_HISTOGRAM} histogram: p50 {bucket_text(dwell.get('p50'))}, "
+        f"p90 {bucket_text(dwell.get('p90'))}, p99 {bucket_text(dwell.get('p99'))} over "
+        f"{dwell.get('count') or 0} packets (log2 buckets, as sfcframe stats prints them)",
     ]
     counters = view.get("counters") or {}
     if counters:

@@ -141,6 +141,8 @@ class TracePlan:
 
     # ---- node data ------------------------------------------------------
     def stamper_values(self, h: int) -> dict[str, int]:
+        # node 1's identities: the SRv6 testbed's first node after the SFF ("t1"); here
+        # the SFF itself, interfaces 0x101 (from the sender) and 0x102 (toward the VNF)
         values = _node("t1", self.hop_limit)
         values.update(timestamp_seconds=srv6_ioam.NOT_AVAILABLE_32,
                       timestamp_fraction=srv6_ioam.NOT_AVAILABLE_32, transit_delay=h & 0x7FFFFFFF)
