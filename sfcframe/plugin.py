@@ -105,7 +105,10 @@ class EncapPlugin(_Plugin):
     ethertype: int = 0
     #: optional template (in :meth:`template_dir`) of the macros ``sfcframe demo``
     #: needs (``types``, ``build``, ``parse``: DEMO_HDR_MAX, demo_build(),
-    #: demo_hdr_len(); see ``bpf_templates/demo.c.j2``); None: no demo.
+    #: demo_hdr_len(); see ``bpf_templates/demo.c.j2``), and optionally ``ranges``
+    #: and ``range_names`` (header words the checker checks by range, e.g. the
+    #: timestamps of an IOAM trace ``d.ioam``: ``bpf_templates/demo_checker.c.j2``,
+    #: ``_demo_ioam.j2``); None: no demo.
     demo_template: str | None = None
 
     # ---- what the frame looks like -------------------------------------

@@ -88,6 +88,22 @@ def test_timestamps_need_the_clock_offset_and_opaque_state_is_empty():
     assert (subseconds.lo, subseconds.hi) == (0, 1)
 
 
+def test_the_opaque_snapshot_takes_a_word_beyond_node_len():
+    """Bit 22: NodeLen does not count the snapshot (RFC 9197 4.4.1); a node adds its
+    4-octet header after its other fields, one word more than NodeLen, as Linux does."""
+    types = (1 << 23) | (1 << 1)  # hop limit and node id (1 word), opaque state snapshot
+    body = trace.TraceHeader(0, 1, 0, 4, types).pack() + bytes(16)
+    done = trace.fill(trace.PREALLOCATED, body, 63, configured(), 0, NOW, 0)
+    assert done.outcome == "filled"
+    assert trace.TraceHeader.parse(done.body) == trace.TraceHeader(0, 1, 0, 2, types)
+    assert done.body[8:] == bytes(8) + bytes([63, 0xAB, 0xCD, 0xEF]) + bytes([0, 0xFF, 0xFF, 0xFF])
+    again = trace.fill(trace.PREALLOCATED, done.body, 63, configured(), 0, NOW, 0)
+    assert again.outcome == "filled" and trace.TraceHeader.parse(again.body).remaining == 0
+    full = trace.fill(trace.PREALLOCATED, trace.TraceHeader(0, 1, 0, 1, types).pack() + bytes(4),
+                      63, configured(), 0, NOW, 0)
+    assert full.outcome == "overflow"  # one word left, two needed
+
+
 # ---- the kernel -----------------------------------------------------------------
 SID = "fc00::a"
 BUILDS = [
