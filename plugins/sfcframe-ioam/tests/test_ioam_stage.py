@@ -93,7 +93,7 @@ def test_timestamps_need_the_clock_offset_and_opaque_state_is_empty():
 SID = "fc00::a"
 BUILDS = [
     pytest.param("nsh", "tcpip", {"max_ioam_bytes": 256}, id="nsh-tcpip"),
-    pytest.param("nsh", "metadata", {"max_ioam_bytes": 256, "carrier": "mark"},
+    pytest.param("nsh", "metadata", {"max_ioam_bytes": 256, "carrier": "mark", "cache": "lru"},
                  id="nsh-metadata"),
     pytest.param("nsh", "tcpip", {"max_ioam_bytes": 256, "ingress": "tc"}, id="nsh-tcpip-tc"),
     pytest.param("srv6", "tcpip", {"sid": SID, "max_ext_bytes": 256, "max_segments": 4,
