@@ -96,6 +96,17 @@ class _Plugin(abc.ABC):
         address as a list of bytes). Computed here, never in the template."""
         return dict(values)
 
+    def conformance_params(self) -> list[dict[str, Any]]:
+        """Parameter sets the conformance kit (:mod:`sfcframe.testkit.conformance`)
+        builds this plugin with, each combined with the other plugins' sets, the
+        core's hooks and cache kinds. Give one set per behaviour worth testing
+        (a required parameter such as SRv6's ``sid``, a carrier only some
+        values offer, a family); parameters left out take their defaults. A
+        set the core refuses in some combination (a ParamError from
+        ``resolve_spec``) only leaves that combination out. Default: ``[{}]``,
+        the defaults alone."""
+        return [{}]
+
 
 class EncapPlugin(_Plugin):
     """An SFC encapsulation: how to recognise, cache, strip and restore it."""

@@ -62,6 +62,10 @@ HOP_LIMIT = 7  # byte offset of the hop limit in the IPv6 header
 DA = slice(24, 40)  # destination address
 
 
+#: the SID of the builds in tests (the conformance kit's and the kernel tests')
+TEST_SID = "fc00::a"
+
+
 def sid_list(values: Mapping[str, Any]) -> list[str]:
     return [s for s in values["sid"].split(",") if s]
 
@@ -101,6 +105,16 @@ class Srv6Encap(EncapPlugin):
         sids = sid_list(values)
         words = [struct.unpack("!4I", ipaddress.IPv6Address(s).packed) for s in sids]
         return {**values, "sids": sids, "sid_words": words}
+
+    def conformance_params(self) -> list[dict[str, Any]]:
+        """One SID with the default sizes; a wide entry (more than 252 header bytes:
+        16 segments and TLVs) behind two SIDs; and room for Hop-by-Hop and Destination
+        Options headers, which offers the ``ioam`` carrier to stages."""
+        return [
+            {"sid": TEST_SID},
+            {"sid": f"fc00::b,{TEST_SID}", "max_segments": 16},
+            {"sid": TEST_SID, "max_ext_bytes": 256, "max_segments": 4, "max_tlv_bytes": 0},
+        ]
 
     # ---- sizes --------------------------------------------------------
     def header_capacity(self, values: Mapping[str, Any]) -> int:

@@ -64,7 +64,8 @@ class Oracle:
         self.values = spec.encap_params
         self.key_values = spec.key_params
         self.tc_ingress = spec.ingress_hook == "tc"
-        self._in_pass, self._in_drop = (TC_ACT_OK, TC_ACT_SHOT) if self.tc_ingress else (
+        #: the ingress program's pass and drop verdicts (XDP, or TC with ingress=tc)
+        self.ingress_pass, self.ingress_drop = (TC_ACT_OK, TC_ACT_SHOT) if self.tc_ingress else (
             XDP_PASS, XDP_DROP)
         self._policy_in = {o.name: o.policy for o in spec.ingress_outcomes}
         self._policy_eg = {o.name: o.policy for o in spec.egress_outcomes}
@@ -94,8 +95,8 @@ class Oracle:
         return drop_v if self.strict else pass_v
 
     def _in(self, outcome: str, frame: bytes, **kw) -> Expect:
-        verdict = self._verdict(self._policy_in[outcome], self._in_pass, self._in_drop)
-        packet = kw.pop("packet", frame) if verdict == self._in_pass else None
+        verdict = self._verdict(self._policy_in[outcome], self.ingress_pass, self.ingress_drop)
+        packet = kw.pop("packet", frame) if verdict == self.ingress_pass else None
         return Expect(outcome, verdict, packet, **kw)
 
     def _eg(self, outcome: str, frame: bytes, packet: bytes | None = None, **kw) -> Expect:

@@ -113,6 +113,22 @@ class NodeData:
     spans: list[Span] = field(default_factory=list)
 
 
+def _timestamp_span(at: int, bit: int, now: tuple[int, int], offset: int) -> Span:
+    """The seconds (bit 2) or microseconds (bit 3) field: POSIX time as the C computes
+    it, the monotonic clock plus the offset in 64 bits (wrapping), seconds kept to
+    their low 32 bits."""
+    lo, hi = (now[0] + offset) % 2**64, (now[1] + offset) % 2**64
+    if hi < lo:  # the 64-bit sum wrapped during the run
+        return Span(at, 4, 0, 0xFFFFFFFF if bit == 2 else 999_999)
+    if bit == 2:
+        if lo // 10**9 >> 32 != hi // 10**9 >> 32:  # the 32-bit seconds wrapped
+            return Span(at, 4, 0, 0xFFFFFFFF)
+        return Span(at, 4, lo // 10**9 & 0xFFFFFFFF, hi // 10**9 & 0xFFFFFFFF)
+    if lo // 10**9 == hi // 10**9:
+        return Span(at, 4, lo % 10**9 // 1000, hi % 10**9 // 1000)
+    return Span(at, 4, 0, 999_999)  # the second turned during the run
+
+
 def node_data(trace_type: int, node_len: int, hop_limit: int, settings: dict[str, int],
               ingress_ns: int, now: tuple[int, int]) -> NodeData:
     """This node's data for ``trace_type`` in ``node_len`` words. ``now`` bounds the
@@ -135,13 +151,7 @@ def node_data(trace_type: int, node_len: int, hop_limit: int, settings: dict[str
         elif bit == 1:
             value = (settings["ingress_if"] & 0xFFFF) << 16 | (settings["egress_if"] & 0xFFFF)
         elif bit in (2, 3) and offset:
-            lo, hi = (now[0] + offset, now[1] + offset)
-            if bit == 2:
-                spans.append(Span(at, 4, lo // 10**9, hi // 10**9))
-            elif lo // 10**9 == hi // 10**9:
-                spans.append(Span(at, 4, lo % 10**9 // 1000, hi % 10**9 // 1000))
-            else:  # the second turned during the run
-                spans.append(Span(at, 4, 0, 999_999))
+            spans.append(_timestamp_span(at, bit, now, offset))
         elif bit == 4 and ingress_ns:
             lo, hi = now[0] - ingress_ns, now[1] - ingress_ns
             spans.append(Span(at, 4, max(lo, 0), hi) if hi <= DELAY_MAX else
