@@ -250,7 +250,10 @@ class EncapPlugin(_Plugin):
     def carrier_embed(self, carrier: str, header: bytes, kind: int, body: bytes,
                       values: Mapping[str, Any]) -> bytes:
         """A valid header like ``header`` (from :meth:`header_strategy`) that also
-        carries ``body`` as data of ``kind`` in ``carrier``, for the test kit."""
+        carries ``body`` as data of ``kind`` in ``carrier``, for the test kit. Raises
+        ValueError when the build (``values``) has no room for such data at all (e.g.
+        an option in a Hop-by-Hop header the build caches none of): the conformance
+        kit then draws other data, since no valid packet of this build carries it."""
         raise NotImplementedError(f"encap {self.name} offers no carrier {carrier!r}")
 
 

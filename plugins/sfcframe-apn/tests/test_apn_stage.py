@@ -9,8 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sfcframe.testkit.conformance import conformance_suite
+
 from sfcframe_apn import header, qos
 from sfcframe_apn.stage import IN_DOH, IN_HBH, IN_SRH
+
+#: sfcframe's conformance kit on every build the stage rides (round trips with any
+#: stage data and settings, truncations, counters, determinism); the tests below
+#: are what only this stage does
+TestConformance = conformance_suite("sfcframe-apn")
 
 SID = "fc00::a"
 PROPERTY = settings(max_examples=50, deadline=None,

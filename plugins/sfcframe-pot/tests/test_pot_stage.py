@@ -10,8 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sfcframe.testkit.conformance import conformance_suite
+
 from sfcframe_pot import option, profile
 from sfcframe_pot.arith import P
+
+#: sfcframe's conformance kit on every build the stage rides (round trips with any
+#: stage data and settings, truncations, counters, determinism); the tests below
+#: are what only this stage does
+TestConformance = conformance_suite("sfcframe-pot")
 
 pytestmark = pytest.mark.kernel
 
