@@ -90,6 +90,14 @@ class _Plugin(abc.ABC):
         """Refuse core parameters this plugin cannot serve (a hook, a cache
         kind, ...) by raising ParamError naming both. Default: everything goes."""
 
+    def claims(self, values: Mapping[str, Any]) -> frozenset[str]:
+        """Per-packet resources outside the packet's bytes that this plugin writes
+        and expects to read back across the function, e.g. ``"skb.mark"`` (the
+        metadata key's mark carrier, the apn stage's mark mapping). The core
+        refuses a build in which two plugins claim the same resource, naming both;
+        nothing is arbitrated at run time. Default: none."""
+        return frozenset()
+
     def template_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """What the template's macros get as ``p``: the validated values, plus
         anything derived from them that C needs in another form (e.g. an

@@ -335,6 +335,9 @@ def resolve_spec(
             "(a cache entry is built on the BPF stack)"
         )
     resolved_stages = _resolve_stages(stage_ps, stage_raw, encap_p, encap_values, core)
+    _check_claims([(f"encap {encap}", encap_p, encap_values),
+                   *([(f"key {key}", key_p, key_values)] if core["mode"] != "static" else []),
+                   *((f"stage {st.name}", st.plugin, st.values) for st in resolved_stages)])
     static_bytes = b""
     if core["mode"] == "static":
         if resolved_stages:
@@ -399,6 +402,20 @@ def _resolve_stages(loaded: Sequence[LoadedPlugin], raw: Mapping[str, Mapping[st
         out.append(ResolvedStage(st, values, carrier, offset, size))
         offset += (size + 7) // 8 * 8  # each stage's bytes 8-aligned within the area
     return out
+
+
+def _check_claims(parts: Sequence[tuple[str, Any, Mapping[str, Any]]]) -> None:
+    """Refuse two plugins of one build claiming the same per-packet resource
+    (:meth:`~sfcframe.plugin._Plugin.claims`, e.g. ``skb.mark``)."""
+    owner: dict[str, str] = {}
+    for what, plugin, values in parts:
+        plugin = getattr(plugin, "plugin", plugin)  # a LoadedPlugin or the plugin itself
+        for resource in sorted(plugin.claims(values)):
+            if resource in owner:
+                raise ParamError(
+                    f"{owner[resource]} and {what} both use {resource} across the function "
+                    "(one would overwrite the other's value): change one of them")
+            owner[resource] = what
 
 
 #: bounds of a stage's labelled counters (StagePlugin.labelled_counters())

@@ -111,6 +111,10 @@ class MetadataKey(KeyPlugin):
         """With ``ingress=tc`` there is no XDP data_meta: the carrier defaults to mark."""
         return {"carrier": "mark"} if core.get("ingress") == "tc" else {}
 
+    def claims(self, values: Mapping[str, Any]) -> frozenset[str]:
+        """carrier=mark holds the id in ``skb->mark`` from ingress to egress."""
+        return frozenset({"skb.mark"}) if values["carrier"] == "mark" else frozenset()
+
     def validate_core(self, values: Mapping[str, Any], core: Mapping[str, Any]) -> None:
         if core.get("ingress") == "tc" and values["carrier"] == "data_meta":
             raise ParamError(

@@ -72,6 +72,10 @@ class ApnStage(StagePlugin):
             raise ParamError("stage apn: map=mark writes skb->mark, which XDP ingress has not: "
                              "use ingress=tc (or map=dscp)")
 
+    def claims(self, values: Mapping[str, Any]) -> frozenset[str]:
+        """map=mark sets ``skb->mark`` for the function and undoes it at egress."""
+        return frozenset({"skb.mark"}) if values["map"] == "mark" else frozenset()
+
     def stage_kinds(self, values: Mapping[str, Any]) -> tuple[int, ...]:
         """Hop-by-Hop option, then Destination option, then SRH TLV: the first found wins."""
         return (IN_HBH << 8 | values["option_type"], IN_DOH << 8 | values["option_type"],

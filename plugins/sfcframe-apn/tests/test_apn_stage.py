@@ -181,6 +181,19 @@ def test_mark_for_in_kernel_functions(harness_factory):
     assert egress_run.result.mark == 0
 
 
+def test_mark_mapping_is_refused_beside_a_key_that_carries_its_id_in_the_mark():
+    from sfcframe.params import ParamError
+    from sfcframe.spec import resolve_spec
+
+    with pytest.raises(ParamError, match="key metadata and stage apn both use skb.mark"):
+        resolve_spec("srv6", "metadata", {**SRV6, "ingress": "tc", "apn.map": "mark"},
+                     stages=("apn",))
+    # the same mapping beside the tcpip key, or DSCP beside the metadata key, builds
+    resolve_spec("srv6", "tcpip", {**SRV6, "ingress": "tc", "apn.map": "mark"}, stages=("apn",))
+    resolve_spec("srv6", "metadata", {**SRV6, "ingress": "tc", "apn.map": "dscp"},
+                 stages=("apn",))
+
+
 @pytest.mark.kernel
 def test_counters_per_apn_id_and_other_when_full(harness_factory):
     from sfcframe.testkit.packets import tcp_ipv4
