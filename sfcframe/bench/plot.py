@@ -10,6 +10,7 @@ COST_X = ("0", "1", "2", "5", "10", "MD1", "MD2")
 INGRESS_TARGET_NS = 250
 EGRESS_TARGET_NS = 350
 ENTRY_TARGET_BYTES = 128
+ASSOC_TARGET_BYTES = 80
 
 
 class PlotUnavailable(SfcError):
@@ -131,20 +132,28 @@ def plot_memory(doc: dict, path: Path) -> Path:
     rows = doc["results"]["rows"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 2]})
     ax = axes[0]
+    styles = {"assoc": "-", "lru": "-.", "ring": "--"}
     for key, cache in sorted({(r["key"], r.get("cache", "lru")) for r in rows}):
         for size in sorted({r["cache_size"] for r in rows}):
             pts = sorted((r["params"]["max_labels"], r["bytes_per_entry"]) for r in rows
                          if r["encap"] == "mpls" and r["key"] == key
-                         and r.get("cache", "lru") == cache and r["cache_size"] == size)
-            if pts:
+                         and r.get("cache", "lru") == cache and r["cache_size"] == size
+                         and r["params"].get("pop", 1) == 1
+                         and r["params"].get("family", "ipv4") == "ipv4")
+            if len(pts) > 1:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
-                        linestyle="--" if cache == "ring" else "-",
+                        linestyle=styles.get(cache, "-"),
+                        label=f"{key} cache={cache}, cache_size {size}")
+            elif pts:  # one depth only (the large sizes): a marker
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="D", linestyle="",
                         label=f"{key} cache={cache}, cache_size {size}")
     ax.axhline(ENTRY_TARGET_BYTES, color="red", linestyle="--", linewidth=1,
                label=f"target {ENTRY_TARGET_BYTES} B (max_labels <= 10)")
+    ax.axhline(ASSOC_TARGET_BYTES, color="darkred", linestyle=":", linewidth=1,
+               label=f"cache=assoc target {ASSOC_TARGET_BYTES} B (10 labels)")
     ax.axvline(10, color="gray", linestyle=":", linewidth=1)
     ax.set_xlabel("MPLS max_labels (pop=1)")
-    ax.set_ylabel("bytes per entry (memlock / max_entries)")
+    ax.set_ylabel("bytes per entry (memlock / entries)")
     ax.set_title("MPLS cache map, as the kernel charges it", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -6,7 +6,7 @@ import ctypes
 import sys
 from typing import Any, Mapping
 
-from sfcframe.cachemap import CacheView
+from sfcframe.cachemap import module_view
 from sfcframe.composer import render
 from sfcframe.loader import LoadedModule, compile_and_load
 from sfcframe.maps import counters
@@ -22,8 +22,8 @@ class KernelProxy:
         self.spec: ResolvedSpec = resolve_spec(encap, key, params or {}, stages)
         self.module: LoadedModule = compile_and_load(render(self.spec))
         # mode=static has no cache map, but the sfc_static header map
-        self._cache = None if self.spec.static else CacheView.of_fd(
-            self.module.table("sfc_cache").map_fd, self.spec.value_size)
+        self._cache = None if self.spec.static else module_view(self.module,
+                                                                  self.spec.value_size)
         self._static = self.module.table("sfc_static") if self.spec.static else None
         self._in = self.module.table("sfc_ingress_counters")
         self._eg = self.module.table("sfc_egress_counters")
