@@ -44,6 +44,8 @@ ASSOC_HEAD = 4 * ASSOC_WAYS
 LANE_BUSY = 0x8000
 LANE_FP = 0x7FFF
 GEN_MASK = 0xFFFF
+#: sfc_cache_events, in the order of enum sfc_cache_event
+EVENTS = ("evicted", "reclaimed", "moved")
 #: a generation is 2**GEN_SHIFT ns of CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns)
 GEN_SHIFT = 22
 #: the largest horizon a 16-bit generation can tell (ages are compared modulo 2^16)

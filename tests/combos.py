@@ -34,6 +34,13 @@ COMBOS = [
     ("srv6", "tcpip", {"sid": SID, "family": "ipv6"}),
     ("srv6", "tcpip", {"sid": SID, "family": "any", "ingress": "tc"}),
     ("mpls", "tcpip", {"family": "any"}),
+    # the tcpip key's caches: the lines above use its default, cache=assoc (the
+    # two-choice table); the same properties on the LRU hash map, and the assoc table
+    # under another key (it takes any key by value)
+    ("mpls", "tcpip", {"cache": "lru"}),
+    ("nsh", "tcpip", {"ingress": "tc", "max_md_bytes": 64, "cache": "lru"}),
+    ("srv6", "tcpip", {"sid": SID, "family": "ipv6", "cache": "lru"}),
+    ("mpls", "metadata", {"carrier": "mark", "cache": "assoc"}),
 ]
 
 

@@ -36,6 +36,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from sfcframe.bench import results as R
+from sfcframe.cachemap import EVENTS as EVENT_NAMES
 
 DEFAULT_LEVELS = (0.5, 0.75, 0.9, 1.0)
 DEFAULT_KINDS = ("assoc", "lru")
@@ -142,7 +143,6 @@ int sfc_churn_step(struct xdp_md *ctx)
 """ % {"lanes": LANES}
 
 STATE_FIELDS = ("step", "taken", "lost", "wrong", "exists", "failed")
-EVENT_NAMES = ("evicted", "reclaimed", "moved")
 
 
 class ChurnBuild:

@@ -28,6 +28,9 @@ class KernelProxy:
         self._in = self.module.table("sfc_ingress_counters")
         self._eg = self.module.table("sfc_egress_counters")
         self._settings = self.module.table("sfc_settings")
+        #: cache=assoc: what happened to entries besides being taken (evicted, reclaimed, moved)
+        self._events = (self.module.table("sfc_cache_events")
+                        if not self.spec.static and self.spec.cache_kind == "assoc" else None)
         self.ingress_names = [o.name for o in self.spec.ingress_outcomes]
         self.egress_names = [o.name for o in self.spec.egress_outcomes]
         extra = self.spec.key_extra_counters
@@ -65,6 +68,14 @@ class KernelProxy:
             **{name: counters(table, names) for name, (table, names) in self._extra.items()},
         }
 
+    def cache_events(self) -> dict[str, int]:
+        """cache=assoc: the table's event counters (sfcframe.cachemap.EVENTS); {} otherwise."""
+        if self._events is None:
+            return {}
+        from sfcframe.cachemap import EVENTS
+
+        return counters(self._events, list(EVENTS))
+
     def cache(self) -> dict[bytes, bytes]:
         """Cache contents as {key bytes: value bytes}."""
         if self._cache is None:
@@ -83,7 +94,8 @@ class KernelProxy:
             self._cache.clear()
         if self._static is not None:
             self.set_static_header(None)
-        for table in (self._in, self._eg, *(t for t, _ in self._extra.values())):
+        events = (self._events,) if self._events is not None else ()
+        for table in (self._in, self._eg, *events, *(t for t, _ in self._extra.values())):
             for index in range(len(table)):
                 zero = table.Leaf(*([0] * len(table[table.Key(index)])))
                 table[table.Key(index)] = zero

@@ -721,8 +721,9 @@ static __always_inline int sfc_assoc_put(const struct sfc_key *key, const struct
 	claim = SFC_LANE_BUSY | at.fp;
 	/* 1. both buckets' lanes; slot by slot only where the key may be or entries are stale */
 	la = sfc_assoc_look(at.a, at.fp * SFC_LANES_LO, now * SFC_LANES_LO);
-	if (at.ib != at.ia)
-		lb = sfc_assoc_look(at.b, at.fp * SFC_LANES_LO, now * SFC_LANES_LO);
+	lb = sfc_assoc_look(at.b, at.fp * SFC_LANES_LO, now * SFC_LANES_LO);
+	if (at.ib == at.ia)	/* one bucket: counted once */
+		lb = 0;
 	if (SFC_LOOK_BUSY(la) | SFC_LOOK_BUSY(lb))	/* another run holds a slot that may be the key's */
 		return SFC_CACHE_EXISTS;
 	free_a = SFC_LOOK_FREE(la);
@@ -747,11 +748,12 @@ static __always_inline int sfc_assoc_put(const struct sfc_key *key, const struct
 		in_b = !in_b;
 		way = sfc_assoc_claim_empty(sfc_assoc_pick(&at, in_b), claim);
 	}
-	if (way < 0)
+	if (way < 0) {	/* rare: the slot found by a loop (forgotten: see sfc_assoc_forget) */
 		way = sfc_assoc_make_room(&at, claim, &in_b);
-	if (way < 0)
-		way = sfc_assoc_evict(&at, now, claim, &in_b);
-	way = sfc_assoc_forget(way);
+		if (way < 0)
+			way = sfc_assoc_evict(&at, now, claim, &in_b);
+		way = sfc_assoc_forget(way);
+	}
 	if (way < 0)
 		return SFC_CACHE_FAILED;
 	way = sfc_assoc_way(way);
@@ -850,7 +852,7 @@ static __always_inline int sfc_assoc_find(const struct sfc_key *key, struct sfc_
 			way = sfc_assoc_claim_key(at->b, at->fp, key, &busy);
 		}
 		if (way >= 0 || !busy)
-			return sfc_assoc_forget(way);
+			return way;
 		busy = 0;
 	}
 	return -1;
