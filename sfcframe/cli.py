@@ -94,7 +94,29 @@ def _parser() -> argparse.ArgumentParser:
     _runtime_parsers(sub)
     _demo_parser(sub)
     add_bench_parser(sub)
+    _plugin_commands(sub)
     return parser
+
+
+#: entry-point group of commands other distributions add (``sfcframe pot ...``)
+COMMANDS_NAMESPACE = "sfcframe.commands"
+
+
+def _plugin_commands(sub) -> None:
+    """Subcommands of installed distributions: each entry point of group
+    ``sfcframe.commands`` is a function ``add_parser(subparsers)`` that adds its
+    parser and sets its handler with ``set_defaults(handler=f)``; ``f(args)``
+    returns the exit code and raises :class:`SfcError` for one-line errors. A
+    distribution that fails to import is left out (``sfcframe plugins`` shows why
+    for its stages)."""
+    from stevedore import ExtensionManager
+
+    # a distribution that fails to import must not break the command line
+    commands = ExtensionManager(COMMANDS_NAMESPACE, invoke_on_load=False,
+                                on_load_failure_callback=lambda *_: None)
+    for ext in sorted(commands, key=lambda e: e.name):
+        if ext.name not in sub.choices:  # a built-in command keeps its name
+            ext.plugin(sub)
 
 
 def _runtime_parsers(sub) -> None:
@@ -275,8 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sfcframe.runtime.cli import HANDLERS as runtime_handlers
 
     handlers = {"plugins": _plugins, "build": _build, "demo": _demo, "bench": run_bench, **runtime_handlers}
+    handler = handlers.get(args.command) or getattr(args, "handler", None)
     try:
-        return handlers[args.command](args)
+        return handler(args)
     except VerifierError as exc:
         if args.debug:
             raise

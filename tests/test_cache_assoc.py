@@ -4,8 +4,10 @@ A key hashes to two buckets of 16 slots and a 15-bit fingerprint; an insert take
 the emptier bucket, frees stale entries (older than cache_horizon_ms) on contact,
 moves an entry to its other bucket when both are full, and only then evicts the
 oldest. The generic properties (round trip, edge cases, plain markers, collisions)
-run for this cache through tests/combos.py; here: placement against the Python
-twin of the hash, ageing and eviction order, moves under load, and two CPUs racing.
+run for this cache and for lru through the conformance kit (tests/test_conformance.py
+builds each tcpip parameter set with every cache kind CORE_PARAMS declares); here:
+placement against the Python twin of the hash, ageing and eviction order, moves under
+load, and two CPUs racing.
 """
 
 from __future__ import annotations

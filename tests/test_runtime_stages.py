@@ -35,10 +35,11 @@ def test_up_with_the_ioam_stage_set_its_settings_stats_and_down(bed):
     assert (now["node_id"], now["egress_if"]) == (4660, 0x22)
     assert "4660" not in state.state_path(name).read_text()
 
-    for bad, words in (("ioam.node_id=16777216", "outside"), ("ioam.colour=3", "no setting"),
+    for bad, words in (("ioam.node_id=16777216", "expected an integer in 0..16777215"), ("ioam.colour=3", "no setting"),
                        ("pot.secret=1", "no stage 'pot'")):
         proc = sfc("set", name, bad)
         assert proc.returncode == 2 and words in proc.stderr, proc.stderr
+        assert "16777216" not in proc.stderr  # a rejected value is not echoed (secrets)
     assert stage_settings.read(path, params)["node_id"] == 4660  # nothing written
     assert sfc("set", name, "ioam.node_id=default").returncode == 0
     assert stage_settings.read(path, params)["node_id"] == 0xFFFFFF

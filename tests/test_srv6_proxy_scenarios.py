@@ -37,9 +37,10 @@ def assert_every_packet_restored(s, decap: str):
     assert s.checker["match"] > 10_000
     # every packet the proxy restored was checked, decapsulated by the kernel and received
     assert s.checked == s.restored, (s.checked, s.restored)
-    assert s.kernel_errors == 0, s.kernel
-    assert s.kernel[decap]["packets"] == s.checked
-    assert s.receiver_tcp_in == s.checked
+    # a seg6local route counts a drop by the next veth (backlog full) as its error
+    assert s.kernel_errors == s.downstream_dropped, (s.kernel, s.downstream_dropped)
+    assert s.kernel[decap]["packets"] + s.decap_errors == s.checked
+    assert s.receiver_tcp_in == s.kernel[decap]["packets"]
     if NCPU >= 2:
         assert sum(1 for x in s.checker_per_cpu["match"] if x > 0) >= 2, s.checker_per_cpu
 
@@ -92,5 +93,6 @@ def test_dropping_function_loses_entries_not_headers(proxied):
     assert s.checker["mismatch"] == 0 and s.misses == 0, s.reasons()
     assert 0.97 < s.restored / s.cached < 0.995, (s.restored, s.cached)
     assert s.cached - s.restored == s.vnf["dropped"]
-    assert s.checked == s.restored and s.kernel[DT6]["packets"] == s.checked
+    assert s.checked == s.restored
+    assert s.kernel[DT6]["packets"] + s.decap_errors == s.checked
     assert s.teardown.get("clean"), s.teardown

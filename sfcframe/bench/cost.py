@@ -132,6 +132,8 @@ class BuildSpec:
     edits: tuple[Edit, ...] = ()
     description: str = ""
     stages: tuple[str, ...] = ()
+    #: runtime settings written into the stages' settings maps: ((stage, ((name, value), ...)), ...)
+    stage_settings: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
 
     def params_dict(self) -> dict[str, Any]:
         return dict(self.params)
@@ -151,6 +153,8 @@ class Row:
     #: compare output frames too (not for stage rows: their node data holds times; the
     #: test kit checks those bytes, here the counters are checked)
     compare_frames: bool = True
+    #: stage rows: (stage, the counters every packet moves once each in a round trip)
+    stage_counters: tuple[str, tuple[str, ...]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -239,48 +243,61 @@ def srv6_header(segments: int) -> bytes:
     return h.ipv6("fc00:1::1", SRV6_SID, h.NH_ROUTING, hlim=64, fl=0x12345) + srh
 
 
-#: the ioam stage's rows: a pre-allocated trace with room for 4 nodes of 5 words, one written
-IOAM_TRACE = dict(namespace=0, trace_type=(1 << 23) | (1 << 22) | (1 << 19) | (1 << 15),
-                  node_len=5, slots=4)
+#: the stage rows' builds per carrier: encapsulation, its parameters (room for the carrier data)
+STAGE_CARRIERS = {
+    "ioam": (("nsh", (("max_ioam_bytes", 128),)),
+             ("srv6", (("sid", SRV6_SID), ("max_ext_bytes", 128), ("max_segments", 4)))),
+    "apn": (("srv6", (("sid", SRV6_SID), ("max_ext_bytes", 64), ("max_segments", 4))),),
+}
+
+
+def _stage_header(encap: str) -> bytes:
+    return nsh_header(1) if encap == "nsh" else srv6_header(4)
 
 
 def stage_rows() -> list[Row]:
-    """The ioam stage's per-packet cost (when its distribution is installed): NSH and
-    SRv6 with the trace, against the same builds without the stage in the same rounds."""
-    from importlib import metadata
+    """Every installed stage with :meth:`StagePlugin.bench_cases`, on each
+    encapsulation here that offers its first carrier the table knows: the build
+    without the stage carrying the first case's data, then one row per case, the
+    same packets in the same rounds."""
+    from sfcframe import discovery
 
-    if not metadata.entry_points(group="sfcframe.stages", name="ioam"):
-        return []
-    from sfcframe_ioam import trace
-
-    body = trace.preallocated(IOAM_TRACE["namespace"], IOAM_TRACE["trace_type"],
-                              IOAM_TRACE["node_len"], IOAM_TRACE["slots"], [bytes(20)])
+    loaded, _ = discovery.load_all("stage")
     rows = []
-    for encap, params, header in (
-            ("nsh", (("max_ioam_bytes", 128),), nsh_header(1)),
-            ("srv6", (("sid", SRV6_SID), ("max_ext_bytes", 128), ("max_segments", 4)),
-             srv6_header(4))):
-        with_trace = _embed(encap, dict(params), header, body)
-        for stages in ((), ("ioam",)):
-            suffix = "-ioam" if stages else "-trace"
-            build = BuildSpec(f"{encap}-tcpip{suffix}", encap, "tcpip", params, stages=stages)
-            what = ("ioam stage filling this hop's node data (5 words: hop limit + node id, "
-                    "interface ids, transit delay, wide node id)" if stages else
-                    "the same trace carried and restored, no stage")
-            rows.append(Row(f"{encap}-tcpip{suffix}", f"{encap} tcpip{' + ioam' if stages else ''}",
-                            build, "trace", with_trace, f"{encap} with an IOAM trace: {what}",
-                            compare_frames=not stages))
+    for stage in sorted(loaded, key=lambda p: p.name):
+        cases = list(stage.plugin.bench_cases({}))
+        carrier = next((c for c in stage.plugin.carriers if c in STAGE_CARRIERS), None)
+        if not cases or carrier is None:
+            continue
+        for encap, params in STAGE_CARRIERS[carrier]:
+            header = _stage_header(encap)
+            base = cases[0]
+            rows.append(Row(
+                f"{encap}-tcpip-{base.carried}", f"{encap} tcpip", BuildSpec(
+                    f"{encap}-tcpip-{base.carried}", encap, "tcpip", params),
+                base.carried, _embed(encap, dict(params), header, carrier, base.kind, base.body),
+                f"{encap} with {base.carried}: carried and restored, no stage"))
+            for case in cases:
+                label = case.label or stage.name
+                settings = ((stage.name, tuple(sorted(case.settings.items()))),)
+                rows.append(Row(
+                    f"{encap}-tcpip-{label}", f"{encap} tcpip + {stage.name}", BuildSpec(
+                        f"{encap}-tcpip-{label}", encap, "tcpip", params + tuple(case.params),
+                        stages=(stage.name,), stage_settings=settings),
+                    case.carried, _embed(encap, dict(params), header, carrier, case.kind,
+                                         case.body),
+                    f"{encap} with {case.carried}: {case.what}", compare_frames=False,
+                    stage_counters=(stage.name, tuple(case.counters))))
     return rows
 
 
-def _embed(encap: str, params: dict, header: bytes, body: bytes) -> bytes:
+def _embed(encap: str, params: dict, header: bytes, carrier: str, kind: int, body: bytes) -> bytes:
     from sfcframe import discovery
-
-    plugin = discovery.load("encap", encap).plugin
     from sfcframe.spec import resolve_spec
 
+    plugin = discovery.load("encap", encap).plugin
     values = resolve_spec(encap, "tcpip", params).encap_params
-    return plugin.carrier_embed("ioam", header, 0, body, values)
+    return plugin.carrier_embed(carrier, header, kind, body, values)
 
 
 def _key_group(key: str) -> str:
@@ -371,14 +388,30 @@ class LoadedBuild:
         self._in = self.module.table("sfc_ingress_counters")
         self._eg = self.module.table("sfc_egress_counters")
         self._cache = module_view(self.module, self.resolved.value_size)
+        for stage, settings in spec.stage_settings:
+            self._write_stage_settings(stage, dict(settings))
+        self._stage_counters = {
+            st.name: (self.module.table(f"stage_{st.name}_counters"), list(st.plugin.counters(st.values)))
+            for st in self.resolved.stages if st.plugin.counters(st.values)}
         self.ingress_names = [o.name for o in self.resolved.ingress_outcomes]
         self.egress_names = [o.name for o in self.resolved.egress_outcomes]
+
+    def _write_stage_settings(self, stage: str, settings: dict[str, int]) -> None:
+        """The stage's settings map: its defaults, then ``settings``."""
+        st = next(s for s in self.resolved.stages if s.name == stage)
+        if not st.settings:
+            return  # no settings map in this build
+        table = self.module.table(f"stage_{stage}_settings_map")
+        table[table.Key(0)] = table.Leaf.from_buffer_copy(st.pack_settings(settings))
 
     def counters(self) -> dict[str, dict[str, int]]:
         from sfcframe.maps import counters
 
-        return {"ingress": counters(self._in, self.ingress_names),
-                "egress": counters(self._eg, self.egress_names)}
+        out = {"ingress": counters(self._in, self.ingress_names),
+               "egress": counters(self._eg, self.egress_names)}
+        for stage, (table, names) in self._stage_counters.items():
+            out[f"stage {stage}"] = counters(table, names)
+        return out
 
     def cache_entries(self) -> int:
         return self._cache.count()
@@ -527,6 +560,12 @@ def measure_row(row: Row, build: LoadedBuild, floors: Floors, inners: Sequence[b
             out.problems.append(f"ingress counters {out.counters['ingress']}, expected {want_in}={n}")
         if "egress" in row.directions and out.counters["egress"] != {want_eg: n}:
             out.problems.append(f"egress counters {out.counters['egress']}, expected {want_eg}={n}")
+        if row.stage_counters and "egress" in row.directions:
+            stage, names = row.stage_counters
+            moved = out.counters.get(f"stage {stage}", {})
+            if moved != {name: n for name in names}:
+                out.problems.append(f"stage {stage} counters {moved}, expected "
+                                    f"{', '.join(f'{c}={n}' for c in names) or 'none'}")
         if out.mismatches:
             out.problems.append(f"{out.mismatches} output frame(s) differ from the oracle")
         if out.leftover_entries and "egress" in row.directions:

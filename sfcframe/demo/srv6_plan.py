@@ -24,12 +24,27 @@ middle owns ``SID_PROXY``::
   the packet (its ``errors`` counter grows).
 - **rcv** is a plain host (iperf3 server).
 
+With IOAM (``Srv6Options.ioam``, :mod:`sfcframe.demo.srv6_ioam`) two IPv6
+routers with kernel IOAM sit before and after the VNF host (``IOAM_LINKS``)::
+
+    snd ── sff ──down0│eth0── t1 ──eth1│in0── vnf ──out0│eth0── t2 ──eth1│eth0── dec ── rcv
+              10.77.1.0/24      10.77.4.0/24       10.77.2.0/24      10.77.5.0/24
+              fc00:1::/64       fc00:4::/64        fc00:2::/64       fc00:5::/64
+              (.1 / .2)         (.1 / .2)          (.1 / .2)         (.1 / .2)
+
+The SFF's tunnel source and the VNF host's ``out0`` keep their addresses; the
+VNF host's next hop for the inner packets is t2, and t1 / t2 forward the outer
+IPv6 packets by the locators (t1: ``fc00:a::/64`` to the VNF host, t2:
+``fc00:b::/64`` to the decapsulating node).
+
 Hop limit at the checker (dec's ``eth0``, TC ingress): the SFF encapsulates on
 route *input* (seg6 is an input-redirect lwtunnel for forwarded packets) with
 hop limit 64, then forwards the IPv6 packet (63 on the wire to the VNF host);
 the kernel's End forwards once more (62). A proxy that decrements once from the
 cached 63 must produce the same 62. The inner packet's TTL / hop limit is not
-decremented by the SFF (it is encapsulated before it would be forwarded).
+decremented by the SFF (it is encapsulated before it would be forwarded). With
+IOAM, t1 and t2 forward too: 60 at the checker (t1 receives 63, the VNF host 62,
+t2 61).
 """
 
 from __future__ import annotations
@@ -37,6 +52,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from sfcframe.demo.srv6_ioam import IoamCheck, IoamOptions, check_plan
 from sfcframe.errors import UsageError
 
 #: the VNF host's SID (kernel End stand-in, or the proxy's ``sid``) and its locator
@@ -61,6 +77,8 @@ HMAC_SECRET = "sfcframe-srv6-testbed"
 ENCAP_HOP_LIMIT = 64
 #: IPv6 forwarding hops between H.Encaps and the checker: the SFF itself, then the VNF host
 FORWARDING_HOPS = 2
+#: with IOAM, t1 and t2 forward too
+IOAM_EXTRA_HOPS = 2
 #: the per-chain number the per-packet value mixes in (one chain)
 CHAIN = 1
 
@@ -76,9 +94,21 @@ LINKS = (
 )
 
 
-def link_addr(role: str, ifname: str, family: int) -> str:
+#: with IOAM: kernel IOAM routers t1 (between the SFF and the VNF host) and t2
+#: (between the VNF host and the decapsulating node)
+IOAM_LINKS = (
+    LINKS[0],
+    ("sff", "down0", "t1", "eth0", "10.77.1", "fc00:1::", 1, 2),
+    ("t1", "eth1", "vnf", "in0", "10.77.4", "fc00:4::", 1, 2),
+    ("vnf", "out0", "t2", "eth0", "10.77.2", "fc00:2::", 1, 2),
+    ("t2", "eth1", "dec", "eth0", "10.77.5", "fc00:5::", 1, 2),
+    LINKS[3],
+)
+
+
+def link_addr(role: str, ifname: str, family: int, links: tuple = LINKS) -> str:
     """The address (no prefix length) of role's interface ifname in family 4 or 6."""
-    for a, a_if, b, b_if, net4, net6, a_host, b_host in LINKS:
+    for a, a_if, b, b_if, net4, net6, a_host, b_host in links:
         for r, i, host in ((a, a_if, a_host), (b, b_if, b_host)):
             if (r, i) == (role, ifname):
                 return f"{net4}.{host}" if family == 4 else f"{net6}{host}"
@@ -106,6 +136,9 @@ class Srv6Options:
     corrupt: bool = False
     #: the VNF rewrites addresses and ports (NAT): the per-packet value leaves them out
     nat: bool = False
+    #: IOAM: kernel IOAM routers around the VNF host, a pre-allocated trace inserted by
+    #: the stamper and checked by the checker (None: the plain testbed)
+    ioam: IoamOptions | None = None
 
     def __post_init__(self) -> None:
         if self.inner not in INNER:
@@ -114,6 +147,9 @@ class Srv6Options:
             raise UsageError(f"--sf must be one of {', '.join(SF_MODES)}, not {self.sf!r}")
         if self.hop_limit is not None and not 0 <= self.hop_limit <= 255:
             raise UsageError("--hop-limit must be within 0..255")
+        if self.ioam is not None and self.ioam.slots < len(self.ioam.fillers(self.sf)):
+            raise UsageError(f"IOAM: {self.ioam.slots} slots for {len(self.ioam.fillers(self.sf))} "
+                             "nodes that write node data before the checker")
 
     @property
     def egress_sid(self) -> str:
@@ -134,14 +170,35 @@ class Srv6Options:
 
     @property
     def expected_hop_limit(self) -> int:
-        return expected_hop_limit() if self.hop_limit is None else self.hop_limit
+        if self.hop_limit is not None:
+            return self.hop_limit
+        return expected_hop_limit() - (IOAM_EXTRA_HOPS if self.ioam else 0)
+
+    @property
+    def links(self) -> tuple:
+        """The testbed's veth links (with IOAM: through t1 and t2)."""
+        return IOAM_LINKS if self.ioam else LINKS
+
+    @property
+    def middle(self) -> tuple[str, ...]:
+        """The routers between the SFF and the decapsulating node, in path order."""
+        return ("t1", "vnf", "t2") if self.ioam else ("vnf",)
+
+    @property
+    def ioam_check(self) -> IoamCheck | None:
+        """What the checker's IOAM part expects (None without IOAM): t1 receives the
+        SFF's forwarded hop limit."""
+        if self.ioam is None:
+            return None
+        return check_plan(self.ioam, self.sf, ENCAP_HOP_LIMIT - 1)
 
     def describe(self) -> str:
         return (f"inner {self.inner} ({'End.DX4' if self.inner == 'ipv4' else 'End.DT6'}), "
                 f"{'HMAC key ' + str(HMAC_KEYID) if self.hmac else 'no HMAC'}, SID_PROXY "
                 f"{'owned by the kernel End stand-in' if self.sf == 'end' else 'for the proxy'}, "
                 f"checker expects hop limit {self.expected_hop_limit}"
-                + (", stamper corrupts a segment" if self.corrupt else ""))
+                + (", stamper corrupts a segment" if self.corrupt else "")
+                + (f"; {self.ioam.describe(self.sf)}" if self.ioam else ""))
 
 
 def expected_hop_limit() -> int:

@@ -11,6 +11,7 @@ the kernel does both, the programs only write and check per-packet fields.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import ipaddress
 import struct
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any
 import jinja2
 
 from sfcframe import __version__
-from sfcframe.demo import programs, srv6_plan
+from sfcframe.demo import programs, srv6_ioam, srv6_plan
 from sfcframe.errors import RenderError
 
 STAMP_OUTCOMES = ("stamped", "corrupted", "other", "malformed", "error")
@@ -30,6 +31,11 @@ CHECK_OUTCOMES = ("match", "sl", "da", "segments", "header", "hop_limit", "paylo
                   "flow_label", "unencapsulated", "malformed", "other")
 MISMATCH_KINDS = CHECK_OUTCOMES[1:CHECK_OUTCOMES.index("unencapsulated")]
 SAMPLE_BYTES = 128
+#: --ioam: the stamper's insertion outcomes (the checker's: srv6_ioam.IOAM_OUTCOMES)
+IOAM_INSERT_OUTCOMES = ("inserted", "has_hbh", "no_room")
+IOAM_VNF_STATS = ("slots", "delay_available", "delay_unavailable", "delay_overflow",
+                  "delay_exceeds_path", "delay_sum_ns", "delay_min_ns", "delay_max_ns",
+                  "path_count", "path_sum_ns", "path_max_ns")
 
 
 def template_plan() -> SimpleNamespace:
@@ -42,6 +48,12 @@ def template_plan() -> SimpleNamespace:
         tunsrc=addr(srv6_plan.TUNSRC), sid_proxy=addr(srv6_plan.SID_PROXY),
         sid_dx4=addr(srv6_plan.SID_DX4), sid_dt6=addr(srv6_plan.SID_DT6),
         rcv4=addr(srv6_plan.RCV4), rcv6=addr(srv6_plan.RCV6), segments=2,
+        ioam=SimpleNamespace(
+            outcomes=srv6_ioam.IOAM_OUTCOMES, max_hbh=srv6_ioam.MAX_HBH,
+            max_words=srv6_ioam.MAX_NODE_WORDS, writers=len(srv6_ioam.MIDDLE),
+            trace_off=srv6_ioam.TRACE_OFF, data_off=srv6_ioam.DATA_OFF,
+            max_path_us=srv6_ioam.MAX_PATH_US,
+        ),
     )
 
 
@@ -102,6 +114,33 @@ class Srv6Programs:
         value.corrupt = 1 if options.corrupt else 0
         value.nat = 1 if options.nat else 0
         table[table.Key(0)] = value
+        self.configure_ioam(options.ioam_check)
+
+    def configure_ioam(self, plan: srv6_ioam.IoamCheck | None) -> None:
+        """What the stamper inserts and the checker expects (None: no IOAM)."""
+        table = self.bpf.get_table(b"srv6_ioam_settings")
+        value = table.Leaf()
+        ctypes.memset(ctypes.addressof(value), 0, ctypes.sizeof(value))
+        if plan is not None:
+            o = plan.options
+            value.enabled = 1
+            value.hbh_len = len(plan.hbh)
+            value.slots = o.slots
+            value.node_octets = plan.node_octets
+            value.remaining = plan.remaining
+            value.writers = len(plan.fillers)
+            value.vnf_writer = plan.vnf_index
+            value.ts_sec_word, value.ts_frac_word, value.delay_word = (
+                off // 4 if off >= 0 else -1 for off in (plan.ts_sec, plan.ts_frac, plan.delay))
+            value.vnf_delay = 1 if plan.vnf_delay else 0
+            ctypes.memmove(value.head_mask, plan.head_mask, len(plan.head_mask))
+            ctypes.memmove(value.hbh, plan.hbh, len(plan.hbh))
+            row = 4 * srv6_ioam.MAX_NODE_WORDS
+            for k, filler in enumerate(plan.fillers):
+                value.writer_outcome[k] = srv6_ioam.IOAM_OUTCOMES.index(filler.role)
+                ctypes.memmove(ctypes.addressof(value.expected) + k * row, filler.expected, len(filler.expected))
+                ctypes.memmove(ctypes.addressof(value.mask) + k * row, filler.mask, len(filler.mask))
+        table[table.Key(0)] = value
 
     def attach_stamper(self, netns: str, ifname: str) -> None:
         programs.attach_tc(netns, ifname, self.fds["srv6_stamp"], "srv6_stamp", programs.TC_EGRESS)
@@ -124,9 +163,60 @@ class Srv6Programs:
         return {k: sum(v) for k, v in self.checker_per_cpu().items()}
 
     def reset(self) -> None:
-        """Zero the counters and forget the last mismatch."""
-        for name in (b"srv6_stamp_counters", b"srv6_check_counters", b"srv6_last_mismatch"):
+        """Zero the counters and forget the last mismatch (and the IOAM samples)."""
+        for name in (b"srv6_stamp_counters", b"srv6_check_counters", b"srv6_last_mismatch",
+                     b"srv6_ioam_insert_counters", b"srv6_ioam_counters", b"srv6_ioam_vnf",
+                     b"srv6_ioam_samples"):
             self.bpf.get_table(name).clear()
+
+    # ---- IOAM (--ioam) ----------------------------------------------------
+    def ioam_insert_counters(self) -> dict[str, int]:
+        return {k: sum(v) for k, v in self._per_cpu(b"srv6_ioam_insert_counters", IOAM_INSERT_OUTCOMES).items()}
+
+    def ioam_per_cpu(self) -> dict[str, list[int]]:
+        return self._per_cpu(b"srv6_ioam_counters", srv6_ioam.IOAM_OUTCOMES)
+
+    def ioam_counters(self) -> dict[str, int]:
+        return {k: sum(v) for k, v in self.ioam_per_cpu().items()}
+
+    def ioam_vnf_stats(self) -> dict[str, int | float | None]:
+        """The VNF host's slot over all CPUs: counts and sums added, minimum and
+        maximum over the CPUs that saw some; ``delay_mean_ns``, ``path_mean_ns``."""
+        table = self.bpf.get_table(b"srv6_ioam_vnf")
+        cpus = list(table[table.Key(0)])
+        out: dict[str, int | float | None] = {
+            k: sum(getattr(c, k) for c in cpus) for k in IOAM_VNF_STATS if not k.endswith(("_min_ns", "_max_ns"))}
+        mins = [c.delay_min_ns for c in cpus if c.delay_available]
+        out["delay_min_ns"] = min(mins) if mins else None
+        out["delay_max_ns"] = max((c.delay_max_ns for c in cpus), default=0) if mins else None
+        out["path_max_ns"] = max((c.path_max_ns for c in cpus), default=0) if out["path_count"] else None
+        out["delay_mean_ns"] = (out["delay_sum_ns"] / out["delay_available"]) if out["delay_available"] else None
+        out["path_mean_ns"] = (out["path_sum_ns"] / out["path_count"]) if out["path_count"] else None
+        return out
+
+    def ioam_view(self) -> dict[str, Any]:
+        """Everything IOAM of a run: insertions, outcomes (and ``ok`` per CPU), the
+        VNF host's slot statistics, the last trace and the last mismatch (decoded)."""
+        out: dict[str, Any] = {"inserted": self.ioam_insert_counters(), "outcomes": self.ioam_counters(),
+                               "ok_per_cpu": self.ioam_per_cpu()["ok"], "vnf_slot": self.ioam_vnf_stats()}
+        for key, which in (("last_trace", 0), ("last_mismatch", 1)):
+            sample = self.ioam_sample(which)
+            if sample:
+                out[key] = {"outcomes": sample["outcomes"], "seen": sample["seen"],
+                            "hbh": sample["hbh"].hex(), "decoded": srv6_ioam.decode_hbh(sample["hbh"])}
+        return out
+
+    def ioam_sample(self, which: int = 0) -> dict[str, Any] | None:
+        """The newest Hop-by-Hop header the checker kept: which 0, the last checked
+        frame's; 1, the last mismatch's. ``hbh`` (bytes), ``outcomes`` that applied,
+        ``seen`` (over all CPUs)."""
+        table = self.bpf.get_table(b"srv6_ioam_samples")
+        cpus = [c for c in table[table.Key(which)] if c.seen]
+        if not cpus:
+            return None
+        newest = max(cpus, key=lambda c: c.ktime)
+        return {"hbh": bytes(newest.hbh)[:newest.len], "seen": sum(c.seen for c in cpus),
+                "outcomes": [o for i, o in enumerate(srv6_ioam.IOAM_OUTCOMES) if newest.mask & (1 << i)]}
 
     def last_mismatch(self) -> dict[str, Any] | None:
         table = self.bpf.get_table(b"srv6_last_mismatch")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sfcframe.demo.ioam_stage import dwell_lines
 from sfcframe.demo.report import Summary, _counters
 from sfcframe.demo.srv6_programs import MISMATCH_KINDS
 
@@ -30,6 +31,12 @@ class Srv6Summary(Summary):
     receiver_tcp_in: int = 0
     #: CPU-seconds of all CPUs per /proc/stat column over the traffic (iperf3 start to end)
     cpu: dict[str, float] = field(default_factory=dict)
+    #: frames the decapsulating node's veth toward the receiver dropped (its backlog full):
+    #: the kernel counts them as errors of the seg6local route that forwarded them
+    downstream_dropped: int = 0
+    #: --ioam (Srv6Programs.ioam_view): the stamper's insertions, the checker's IOAM
+    #: outcomes, the VNF host's slot statistics, the last trace and the last mismatch
+    ioam: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cpu_s_per_mpkt(self) -> float | None:
@@ -52,6 +59,11 @@ class Srv6Summary(Summary):
         return sum(c.get("errors", 0) for c in self.kernel.values())
 
     @property
+    def decap_errors(self) -> int:
+        """Errors of the egress SIDs' seg6local routes."""
+        return sum(c.get("errors", 0) for name, c in self.kernel.items() if name.startswith("dec "))
+
+    @property
     def decapsulated(self) -> int:
         """Packets the egress SIDs' seg6local routes handled without error."""
         return sum(c.get("packets", 0) for name, c in self.kernel.items() if name.startswith("dec "))
@@ -65,17 +77,55 @@ class Srv6Summary(Summary):
         for name in ("malformed", "error"):
             if self.sff.get(name, 0):
                 out.append(f"stamper: {self.sff[name]} {name}")
-        for name, counts in self.kernel.items():
-            if counts.get("errors", 0):
-                out.append(f"{name}: the kernel dropped {counts['errors']} packets (seg6local errors)")
+        unexplained = self.kernel_errors - self.downstream_dropped
+        if unexplained > 0:
+            names = ", ".join(f"{n}: {c['errors']}" for n, c in self.kernel.items()
+                              if c.get("errors", 0))
+            out.append(f"the kernel's seg6local routes counted {self.kernel_errors} errors "
+                       f"({names}), {unexplained} more than the receiver's queue dropped")
+        return out + self.ioam_reasons()
+
+    def ioam_reasons(self) -> list[str]:
+        """IOAM: every stamped packet got the trace, every checked one was as expected."""
+        if not self.ioam:
+            return []
+        out = []
+        inserted = self.ioam["inserted"]
+        if inserted.get("inserted", 0) != self.stamped:
+            out.append(f"IOAM: the stamper inserted {inserted.get('inserted', 0)} traces into "
+                       f"{self.stamped} stamped packets ({_counters(inserted)})")
+        bad = {k: v for k, v in self.ioam["outcomes"].items() if k != "ok" and v}
+        if bad:
+            out.append(f"IOAM: {sum(bad.values())} traces not as expected ({_counters(bad)})")
         return out
+
+    def ioam_lines(self) -> list[str]:
+        if not self.ioam:
+            return []
+        vnf = self.ioam["vnf_slot"]
+        lines = [
+            f"  ioam         inserted {self.ioam['inserted'].get('inserted', 0)}; checker: "
+            + _counters(self.ioam["outcomes"]),
+            f"  VNF slot     {vnf['slots']} read; transit delay: available {vnf['delay_available']}"
+            f" (mean {vnf['delay_mean_ns'] or 0:.0f} ns, max {vnf['delay_max_ns'] or 0} ns), "
+            f"unavailable {vnf['delay_unavailable']}, overflow {vnf['delay_overflow']}, longer than "
+            f"t1 -> t2 {vnf['delay_exceeds_path']}; t1 -> t2 mean {vnf['path_mean_ns'] or 0:.0f} ns",
+        ]
+        for key in ("last_trace", "last_mismatch"):
+            sample = self.ioam.get(key)
+            if sample:
+                nodes = sample["decoded"].get("nodes", [])
+                lines.append(f"  {key.replace('_', ' '):<12} {', '.join(sample['outcomes']) or 'ok'}: "
+                             + " | ".join(" ".join(f"{k}={v:#x}" for k, v in n.items()) for n in nodes))
+        return lines
 
     def as_dict(self) -> dict[str, Any]:
         out = super().as_dict()
         out["packets"]["stamped"] = self.stamped
-        out["srv6"] = {"mismatch_fields": self.fields, "kernel": self.kernel,
+        out["srv6"] = {"mismatch_fields": self.fields, "kernel": self.kernel, "ioam": self.ioam,
                        "checked": self.checked, "decapsulated": self.decapsulated,
                        "receiver_tcp_in_segs": self.receiver_tcp_in,
+                       "downstream_dropped": self.downstream_dropped,
                        "cpu_s": self.cpu, "cpu_s_per_mpkt": self.cpu_s_per_mpkt}
         return out
 
@@ -110,7 +160,9 @@ class Srv6Summary(Summary):
                                                                    any(self.fields.values()) else "none"),
                 f"  unencap      {ch.get('unencapsulated', 0):>10}   TCP to the receiver without an SRH",
                 f"  malformed    {ch.get('malformed', 0):>10}   SRH or inner packet cut short",
-                f"  kernel       " + "; ".join(f"{name}: {_counters(v)}" for name, v in self.kernel.items()),
+                f"  kernel       " + "; ".join(f"{name}: {_counters(v)}" for name, v in self.kernel.items())
+                + (f" (of the errors, {self.downstream_dropped} dropped by the receiver's queue)"
+                   if self.kernel_errors else ""),
                 f"  receiver     {self.receiver_tcp_in:>10}   TCP segments received (TcpInSegs)",
                 f"  goodput      {self.goodput_mbps:>10.1f}   Mb/s ({self.retransmits} retransmits)",
             ]
@@ -120,4 +172,6 @@ class Srv6Summary(Summary):
             for sample in self.mismatch_samples[:1]:
                 lines.append(f"  last mismatch: fields {', '.join(sample['fields'])}; "
                              f"got {sample.get('got', sample['outer'])}; expected {sample['expected']}")
+            lines += self.ioam_lines()
+            lines += dwell_lines(self.dwell)
         return "\n".join(lines + self.closing_lines())

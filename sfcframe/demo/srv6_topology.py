@@ -25,6 +25,16 @@ SL 0, DA the egress SID, hop limit one less, payload length of the new inner
 packet) and keeps those MAC addresses; the decapsulating node takes the frame
 as its own and its seg6local route for the egress SID handles it. Returning
 packets (ACKs) travel plain by the same routes backwards.
+
+With IOAM (``options.ioam``) the IPv6 routers t1 and t2 sit before and after the
+VNF host (``srv6_plan.IOAM_LINKS``): they forward the outer packets by the
+locators and the inner ones by the end hosts' prefixes, and fill their node data
+of the trace the SFF's stamper inserted (kernel IOAM: ``ip ioam namespace add``,
+``net.ipv6.ioam6_id``, per interface ``ioam6_enabled`` / ``ioam6_id``); so does
+the VNF host's kernel with the End stand-in, and the decapsulating node after
+the checker has seen the packet (TC ingress runs before the IPv6 stack). The
+VNF host's next hop for the inner packets is t2, so a proxy's restored frame
+goes there.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from sfcframe.demo import srv6_ioam
 from sfcframe.demo import srv6_plan as plan
 from sfcframe.demo.srv6_plan import Srv6Options, link_addr
 from sfcframe.demo.topology import ROUTE_MTU, Topology, TopologyError, sh
@@ -39,7 +50,9 @@ from sfcframe.demo.topology import ROUTE_MTU, Topology, TopologyError, sh
 #: H.Encaps adds 80 bytes (IPv6 header and an SRH of two segments), 40 more with
 #: the HMAC TLV, to packets of up to ROUTE_MTU bytes
 SRV6_VETH_MTU = 1700
-ROUTERS = ("sff", "vnf", "dec")
+ROUTERS = ("sff", "t1", "vnf", "t2", "dec")
+#: H.Encaps with the HMAC TLV adds 120 bytes to a ROUTE_MTU packet
+SRV6_ENCAP_MAX = 120
 
 
 @dataclass
@@ -48,14 +61,34 @@ class Srv6Topology(Topology):
 
     options: Srv6Options = field(default_factory=Srv6Options)
 
-    veth_mtu = SRV6_VETH_MTU
     #: where the checker goes: the decapsulating node's interface from the VNF host
     checker_role = "dec"
     checker_iface = "eth0"
 
     @property
     def roles(self) -> list[str]:
-        return ["snd", "sff", "vnf", "dec", "rcv"]
+        return ["snd", "sff", *self.options.middle, "dec", "rcv"]
+
+    @property
+    def veth_mtu(self) -> int:
+        """1700; with IOAM, room for the inserted Hop-by-Hop header too (whole hundreds)."""
+        if self.options.ioam is None:
+            return SRV6_VETH_MTU
+        need = ROUTE_MTU + SRV6_ENCAP_MAX + self.options.ioam.hbh_len
+        return max(SRV6_VETH_MTU, -(-need // 100) * 100)
+
+    def addr(self, role: str, ifname: str, family: int) -> str:
+        """The address of role's interface ifname on this testbed's links."""
+        return link_addr(role, ifname, family, self.options.links)
+
+    def next_hop(self, role: str, toward: str, family: int) -> str:
+        """The address of the neighbour of role on the path, toward ``snd`` or ``rcv``."""
+        path = ["snd", "sff", *self.options.middle, "dec", "rcv"]
+        other = path[path.index(role) + (1 if toward == "rcv" else -1)]
+        for a, a_if, b, b_if, *_ in self.options.links:
+            if {a, b} == {role, other}:
+                return self.addr(other, b_if if b == other else a_if, family)
+        raise KeyError(f"no link {role} - {other}")
 
     def sender_addr(self, i: int) -> str:
         return self.options.sender
@@ -87,15 +120,17 @@ class Srv6Topology(Topology):
         if self.created:
             return self
         self._make_namespaces()
-        for a, a_if, b, b_if, *_ in plan.LINKS:
-            self._veth(a, a_if, f"{link_addr(a, a_if, 4)}/24", b, b_if, f"{link_addr(b, b_if, 4)}/24")
+        for a, a_if, b, b_if, *_ in self.options.links:
+            self._veth(a, a_if, f"{self.addr(a, a_if, 4)}/24", b, b_if, f"{self.addr(b, b_if, 4)}/24")
             for role, ifname in ((a, a_if), (b, b_if)):
-                self.ip(role, "addr", "add", f"{link_addr(role, ifname, 6)}/64", "dev", ifname, "nodad")
+                self.ip(role, "addr", "add", f"{self.addr(role, ifname, 6)}/64", "dev", ifname, "nodad")
         self._plain_routes()
         self._sff()
         if self.options.sf == "end":
             self._vnf_end()
         self._dec()
+        if self.options.ioam is not None:
+            self._ioam()
         self._offloads()
         return self
 
@@ -103,17 +138,19 @@ class Srv6Topology(Topology):
         self.ip(role, f"-{family}", "route", "add", *args)
 
     def _plain_routes(self) -> None:
-        """Routes of the plain packets: end hosts' defaults, the VNF host's and the
-        decapsulating node's routes toward both ends (IPv4 and IPv6)."""
+        """Routes of the plain packets: end hosts' defaults; every router between the
+        SFF and the decapsulating node routes toward both ends, the decapsulating node
+        toward the sender (IPv4 and IPv6)."""
         for host, router, ifname in (("snd", "sff", "to-snd1"), ("rcv", "dec", "to-rcv")):
             for fam in (4, 6):
-                self._route(host, fam, "default", "via", link_addr(router, ifname, fam),
+                self._route(host, fam, "default", "via", self.addr(router, ifname, fam),
                             "mtu", str(ROUTE_MTU))
         for fam, snd_net, rcv_net in ((4, plan.SND4_NET, plan.RCV4_NET),
                                       (6, plan.SND6_NET, plan.RCV6_NET)):
-            self._route("vnf", fam, snd_net, "via", link_addr("sff", "down0", fam))
-            self._route("vnf", fam, rcv_net, "via", link_addr("dec", "eth0", fam))
-            self._route("dec", fam, snd_net, "via", link_addr("vnf", "out0", fam))
+            for role in self.options.middle:
+                self._route(role, fam, snd_net, "via", self.next_hop(role, "snd", fam))
+                self._route(role, fam, rcv_net, "via", self.next_hop(role, "rcv", fam))
+            self._route("dec", fam, snd_net, "via", self.next_hop("dec", "snd", fam))
 
     def _hmac_key(self, role: str) -> None:
         """``ip sr hmac set KEYID ALGO`` reads the secret from stdin (no terminal)."""
@@ -124,7 +161,7 @@ class Srv6Topology(Topology):
         """H.Encaps toward the receiver (both inner families), the route to the VNF
         host's locator, the outer source address, the HMAC key."""
         self.ip("sff", "sr", "tunsrc", "set", plan.TUNSRC)
-        self._route("sff", 6, plan.LOCATOR_PROXY, "via", link_addr("vnf", "in0", 6))
+        self._route("sff", 6, plan.LOCATOR_PROXY, "via", self.next_hop("sff", "rcv", 6))
         hmac = []
         if self.options.hmac:
             self._hmac_key("sff")
@@ -144,7 +181,7 @@ class Srv6Topology(Topology):
         self._seg6_enable("vnf", "in0")
         self._route("vnf", 6, f"{plan.SID_PROXY}/128", "encap", "seg6local", "action", "End",
                     "count", "dev", "in0")
-        self._route("vnf", 6, plan.LOCATOR_EGRESS, "via", link_addr("dec", "eth0", 6))
+        self._route("vnf", 6, plan.LOCATOR_EGRESS, "via", self.next_hop("vnf", "rcv", 6))
         if self.options.hmac:
             # an End node validates an HMAC it finds unless told to ignore it, and has
             # no key here: ignore it (-1), so that only the decapsulating node checks
@@ -161,10 +198,31 @@ class Srv6Topology(Topology):
             self._hmac_key("dec")
             self.exec("dec", "sysctl", "-q", "-w", "net.ipv6.conf.eth0.seg6_require_hmac=1")
 
+    def _ioam(self) -> None:
+        """Kernel IOAM: t1 and t2 forward the outer packets by the locators; t1, t2,
+        the decapsulating node and (End stand-in with the kernel filling) the VNF host
+        know the namespace, have node ids and interface ids, and take IOAM on the
+        interface the traced packets arrive on."""
+        io = self.options.ioam
+        self._route("t1", 6, plan.LOCATOR_PROXY, "via", self.next_hop("t1", "rcv", 6))
+        self._route("t2", 6, plan.LOCATOR_EGRESS, "via", self.next_hop("t2", "rcv", 6))
+        nodes = ["t1", "t2", "dec"] + (["vnf"] if io.filler(self.options.sf) == "kernel" else [])
+        for role in nodes:
+            ids = srv6_ioam.node_ids(role)
+            self.ip(role, "ioam", "namespace", "add", str(io.namespace),
+                    "data", hex(ids.namespace_data), "wide", hex(ids.wide_namespace_data))
+            settings = [f"net.ipv6.ioam6_id={ids.node_id}", f"net.ipv6.ioam6_id_wide={ids.wide_node_id}",
+                        f"net.ipv6.conf.{srv6_ioam.IFACES[role][0]}.ioam6_enabled=1"]
+            for ifname, (short, wide) in ids.if_ids.items():
+                settings += [f"net.ipv6.conf.{ifname}.ioam6_id={short}",
+                             f"net.ipv6.conf.{ifname}.ioam6_id_wide={wide}"]
+            self.exec(role, "sysctl", "-q", "-w", *settings)
+
     def inner_next_hop(self) -> tuple[str, str]:
         """(source, destination) Ethernet addresses the VNF host's forwarding gives an
         inner packet to the receiver: what a restored frame leaves ``out0`` with. The
-        next hop is the decapsulating node (resolved by the warm-up's pings)."""
+        next hop is the decapsulating node, or t2 with IOAM (resolved by the warm-up's
+        pings)."""
         route = json.loads(self.ip("vnf", "-j", "route", "get", self.options.receiver).stdout)[0]
         gateway, dev = route["gateway"], route["dev"]
         neigh = json.loads(self.ip("vnf", "-j", "neigh", "show", gateway, "dev", dev).stdout)
@@ -205,14 +263,26 @@ class Srv6Topology(Topology):
             out[f"vnf End {plan.SID_PROXY}"] = self.seg6local_counters("vnf", plan.SID_PROXY)
         return out
 
+    def downstream_drops(self) -> int:
+        """Frames a seg6local route forwarded that the next veth dropped (its peer's
+        backlog was full): the decapsulating node's toward the receiver, and with the
+        End stand-in the VNF host's toward the decapsulating node. The kernel counts
+        such a drop as an error of the seg6local route that forwarded the packet."""
+        from sfcframe.demo.testbed import link_stats
+
+        dropped = link_stats(self.ns("dec"), "to-rcv")["tx_dropped"]
+        if self.options.sf == "end":  # the stand-in's End forwards toward dec on out0
+            dropped += link_stats(self.ns("vnf"), self.vnf_ifaces[1])["tx_dropped"]
+        return dropped
+
     def warm_up(self, attempts: int = 10) -> None:
         """Resolve the neighbours on every link (one ping across each, both families),
         then, with the End stand-in, ping the receiver through the SRv6 path until one
         reply (a proxy that keys on TCP passes ICMP through unchanged, so with the
         proxy only TCP can cross the path)."""
-        for a, a_if, b, b_if, *_ in plan.LINKS:
+        for a, a_if, b, b_if, *_ in self.options.links:
             for fam in (4, 6):
-                self.exec(a, "ping", "-c", "1", "-W", "1", link_addr(b, b_if, fam), check=False)
+                self.exec(a, "ping", "-c", "1", "-W", "1", self.addr(b, b_if, fam), check=False)
         if self.options.sf != "end":
             return
         for _ in range(attempts):

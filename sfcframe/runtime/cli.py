@@ -166,6 +166,11 @@ def add_parsers(sub) -> None:
     setp.add_argument("settings", nargs="*", metavar="SETTING=VALUE",
                       help="e.g. strict=false, ioam.node_id=7")
     setp.add_argument(
+        "--from", dest="from_file", metavar="FILE", default=None,
+        help="read SETTING=VALUE lines from FILE too ('#' comments; e.g. a node's proof-of-"
+        "transit secrets from `sfcframe pot profile`): secrets stay off the command line",
+    )
+    setp.add_argument(
         "--static-header", metavar="HEADER", default=None,
         help="mode=static: the header egress pushes from the next packet on (mpls: labels "
         "100,200,300; any encap: hex; 'none': push nothing; 'default': the build's)",
@@ -344,13 +349,18 @@ def _set(args: argparse.Namespace) -> int:
     from sfcframe.runtime.instance import read_settings, read_static, set_settings
 
     _needs_root("set")
-    record = set_settings(args.name, args.settings, static_header=args.static_header)
+    assignments = list(args.settings)
+    if args.from_file:
+        from sfcframe.runtime.stage_settings import read_file
+
+        assignments += read_file(args.from_file)
+    record = set_settings(args.name, assignments, static_header=args.static_header)
     now = read_settings(record)
     print(f"{record.name}: strict={str(now['strict']).lower()} ({now['source']})")
     static = read_static(record)
     if static is not None:
         print(f"{record.name}: static header {static['header'] or 'none'} ({static['source']})")
-    staged = [a.split("=", 1)[0].strip() for a in args.settings if "." in a.split("=", 1)[0]]
+    staged = [a.split("=", 1)[0].strip() for a in assignments if "." in a.split("=", 1)[0]]
     if staged:  # which were set, never the values (a stage may keep secrets there)
         print(f"{record.name}: set {', '.join(staged)}")
     return 0

@@ -57,6 +57,28 @@ def write(path: str, params, values: Mapping[str, int]) -> None:
         table.close()
 
 
+def read_file(path: str) -> list[str]:
+    """The ``SETTING=VALUE`` lines of a settings file (``sfcframe set NAME --from
+    FILE``): blank lines and ``#`` comments skipped. The values are not echoed
+    in errors (the file may hold secrets)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"set --from {path}: {exc.strerror}") from None
+    out = []
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if "=" not in text or not text.split("=", 1)[0].strip():
+            raise ConfigError(f"set --from {path}, line {number}: expected SETTING=VALUE")
+        out.append(text)
+    if not out:
+        raise ConfigError(f"set --from {path}: no SETTING=VALUE lines")
+    return out
+
+
 def initial(maps: Mapping[str, str], record_spec: Mapping[str, Any]) -> list[str]:
     """Write every stage's defaults and initial settings; the stages written."""
     done = []
@@ -91,8 +113,9 @@ def assign(maps: Mapping[str, str], record_spec: Mapping[str, Any],
         try:
             value = param.default if text.strip().lower() == "default" else param.coerce(
                 text, f"stage {stage}")
-        except ParamError as exc:
-            raise ConfigError(f"set: {exc}") from None
+        except ParamError:  # the value is not repeated: it may be a secret
+            raise ConfigError(f"set: {stage}.{setting}: expected an integer in "
+                              f"{param.describe_range()} (or default)") from None
         plans.setdefault(stage, {})[setting] = value
     for stage, changes in plans.items():
         _, _, params = stages[stage]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ctypes
-import sys
+import os
 from typing import Any, Mapping
 
-from sfcframe.cachemap import module_view
+from sfcframe import labelled
+from sfcframe.bpfsys import Map
+from sfcframe.cachemap import EVENTS, module_view
 from sfcframe.composer import render
 from sfcframe.loader import LoadedModule, compile_and_load
 from sfcframe.maps import counters
@@ -40,6 +42,13 @@ class KernelProxy:
             names = list(st.plugin.counters(st.values))
             if names:
                 self._extra[st.name] = (self.module.table(f"stage_{st.name}_counters"), names)
+        # each stage's labelled counters: (stage, name) -> (labels map, overflow map)
+        self._labelled = {}
+        for st in self.spec.stages:
+            for name in st.plugin.labelled_counters(st.values):
+                self._labelled[st.name, name] = tuple(
+                    Map.from_fd(os.dup(self.module.table(m).map_fd))
+                    for m in labelled.map_names(st.name, name))
         for st in self.spec.stages:
             self.set_stage_settings(st.name, st.default_settings())
 
@@ -72,9 +81,14 @@ class KernelProxy:
         """cache=assoc: the table's event counters (sfcframe.cachemap.EVENTS); {} otherwise."""
         if self._events is None:
             return {}
-        from sfcframe.cachemap import EVENTS
-
         return counters(self._events, list(EVENTS))
+
+    def labelled(self, stage: str, name: str) -> dict[str, dict[str, int]]:
+        """A stage's labelled counter ``name``: {label text: {"packets", "bytes"}},
+        ``other`` included, labels written as the stage writes them."""
+        st = next(s for s in self.spec.stages if s.name == stage)
+        return labelled.read(*self._labelled[stage, name],
+                             text=lambda raw: st.plugin.label_text(name, raw, st.values))
 
     def cache(self) -> dict[bytes, bytes]:
         """Cache contents as {key bytes: value bytes}."""
@@ -94,6 +108,8 @@ class KernelProxy:
             self._cache.clear()
         if self._static is not None:
             self.set_static_header(None)
+        for maps in self._labelled.values():
+            labelled.clear(*maps)
         events = (self._events,) if self._events is not None else ()
         for table in (self._in, self._eg, *events, *(t for t, _ in self._extra.values())):
             for index in range(len(table)):
@@ -104,13 +120,10 @@ class KernelProxy:
         """Write a stage's runtime settings map (as ``sfcframe set NAME stage.x=V``):
         every setting, the missing ones at their defaults."""
         st = next(s for s in self.spec.stages if s.name == stage)
-        values = {**st.default_settings(), **settings}
-        names = [p.name for p in st.settings]
-        if not names:
+        if not st.settings:
             return
         table = self.module.table(f"stage_{stage}_settings_map")
-        raw = b"".join(int(values[n]).to_bytes(8, sys.byteorder) for n in names)
-        table[ctypes.c_int(0)] = table.Leaf.from_buffer_copy(raw)
+        table[ctypes.c_int(0)] = table.Leaf.from_buffer_copy(st.pack_settings(settings))
 
     def set_strict(self, strict: bool) -> None:
         leaf = self._settings.Leaf()
@@ -123,6 +136,9 @@ class KernelProxy:
         return self._cache.value_size
 
     def close(self) -> None:
+        for maps in self._labelled.values():
+            for table in maps:
+                table.close()
         if self._cache is not None:
             self._cache.close()
         self.module.close()
