@@ -109,6 +109,30 @@ def test_cost_harness_smoke(kernel_ready, tmp_path):
 
 
 @kernel
+def test_evict_bench_end_to_end(kernel_ready, tmp_path):
+    """bench evict on a small table: JSON (schema), plot, table; counts only (no timings).
+    Below the fill the assoc table keeps everything; at 100 % both kinds lose entries,
+    never with a wrong header."""
+    from sfcframe.bench.report import evict_table
+
+    code = bench_main(["evict", "--cache-sizes", "512", "--levels", "0.5,1", "--inserts",
+                       "40000", "--out", str(tmp_path)])
+    assert code == 0
+    assert (tmp_path / "evict.png").stat().st_size > 0
+    doc = R.load(tmp_path / "evict.json")
+    rows = {(r["cache"], r["level"]): r for r in doc["results"]["rows"]}
+    assert set(rows) == {(k, lv) for k in ("assoc", "lru") for lv in (0.5, 1.0)}
+    assert all(r["wrong"] == 0 and r["inserts"] == 40000 for r in rows.values())
+    assert rows["assoc", 0.5]["lost"] == 0 and rows["assoc", 0.5]["events"]["evicted"] == 0
+    assert rows["assoc", 1.0]["lost"] > 0 and rows["assoc", 1.0]["events"]["evicted"] > 0
+    assert rows["lru", 1.0]["lost"] > 0
+    assert "| 512 | 50% | assoc | 512 |" not in evict_table(doc)  # live is the fill, not the size
+    assert "| 512 | 50% | assoc | 256 | 40,000 | 0 |" in evict_table(doc)
+    names = {t["name"] for t in doc["targets"]}
+    assert "assoc: live entries lost at <= 75 % fill, cache_size 512" in names
+
+
+@kernel
 def test_memory_matches_the_kernel_accounting_model(kernel_ready):
     from sfcframe.bench.memory import measure
 

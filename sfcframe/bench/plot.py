@@ -175,6 +175,33 @@ def plot_memory(doc: dict, path: Path) -> Path:
     return path
 
 
+def plot_evict(doc: dict, path: Path) -> Path:
+    """Live entries lost per level of fill, one line per cache kind and size (log scale;
+    0 drawn at the bottom)."""
+    plt = _pyplot()
+    rows = doc["results"]["rows"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    floor = 0.5
+    for kind, size in sorted({(r["cache"], r["cache_size"]) for r in rows}):
+        pts = sorted((r["level"] * 100, r["lost"]) for r in rows
+                     if r["cache"] == kind and r["cache_size"] == size)
+        ax.plot([p[0] for p in pts], [max(p[1], floor) for p in pts], marker="o",
+                linestyle="-" if kind == "assoc" else "-.",
+                label=f"cache={kind}, cache_size {size:,}")
+        for x, lost in pts:
+            ax.annotate(f"{lost:,}", (x, max(lost, floor)), textcoords="offset points",
+                        xytext=(0, 6), ha="center", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=floor * 0.8)
+    ax.set_xlabel("live entries, % of cache_size")
+    inserts = doc["parameters"]["inserts"]
+    ax.set_ylabel(f"live entries lost in {inserts:,} inserts (0 at the bottom)")
+    ax.set_title("Eviction quality: FIFO churn at a fixed fill, both CPUs", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, plt, path)
+
+
 # ---- traffic benchmarks (sfcframe.bench.scenarios) -------------------------------------------
 
 

@@ -432,6 +432,27 @@ def srv6_table(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def evict_table(doc: dict) -> str:
+    rows = sorted(doc["results"]["rows"], key=lambda r: (r["cache_size"], r["level"], r["cache"]))
+    lines = ["| cache_size | fill | cache | live | inserts | lost | lost / million takes | "
+             "wrong | refused (exists / failed) | evicted / moved (assoc) | ns per step (median "
+             "per CPU) |",
+             "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        ev = r.get("events") or {}
+        events = f"{ev.get('evicted', 0):,} / {ev.get('moved', 0):,}" if ev else "–"
+        step = ", ".join(f"{v['median']:.0f}" for v in r["step_ns"].values())
+        lines.append(f"| {r['cache_size']:,} | {r['level']:.0%} | {r['cache']} | {r['live']:,} | "
+                     f"{r['inserts']:,} | {r['lost']:,} | {r['lost_per_million']} | {r['wrong']} | "
+                     f"{r['exists']:,} / {r['failed']:,} | {events} | {step} |")
+    lines += ["", doc["method"]["summary"]]
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS["evict"] = lambda doc: (header(doc) + "\n" + evict_table(doc) + "\nTargets:\n\n"
+                                 + targets_table(doc))
+_SOURCES["evict"] = "evict"
+
 SECTIONS["srv6"] = lambda doc: (header(doc) + "\n" + srv6_table(doc) + "\nTargets:\n\n"
                                 + targets_table(doc))
 _SOURCES["srv6"] = "srv6"
