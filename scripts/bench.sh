@@ -17,6 +17,7 @@ step() {
     echo "== $1: $(( $(date +%s) - t0 )) s"
 }
 step memory
+step evict --cache-sizes 10000,100000
 step cost
 step cost --breakdown
 step goodput

@@ -222,15 +222,21 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _check(rendered) -> dict[str, Any]:
+    from sfcframe.cachemap import assoc_layout, table_key_size
     from sfcframe.loader import compile_and_load
     from sfcframe.maps import map_memory
 
     module = compile_and_load(rendered)
     try:
         memory = None
+        cache_doc = None
         if not rendered.spec.static:  # mode=static has no cache map
             cache = module.table("sfc_cache")
             memory = map_memory(cache.get_fd() if hasattr(cache, "get_fd") else cache.map_fd)
+            cache_doc = {**memory.as_dict(), "kind": rendered.spec.cache_kind}
+            if rendered.spec.cache_kind == "assoc":
+                cache_doc.update(assoc_layout(memory, table_key_size(cache),
+                                              rendered.spec.value_size))
         return {
             "result": "OK",
             "license": module.license,
@@ -244,8 +250,7 @@ def _check(rendered) -> dict[str, Any]:
                 }
                 for name, prog in module.programs.items()
             },
-            "cache": ({**memory.as_dict(), "kind": rendered.spec.cache_kind}
-                      if memory is not None else None),
+            "cache": cache_doc,
         }
     finally:
         module.close()
@@ -261,7 +266,14 @@ def _print_build(summary: dict[str, Any]) -> None:
             print(f"verifier OK: {name} ({prog['type']}, {prog['hook']}) "
                   f"{prog['instructions']} instructions")
         cache = check["cache"] or {}
-        if cache and cache.get("kind") == "ring":
+        if cache and cache.get("kind") == "assoc":
+            print(
+                f"cache=assoc: {cache['buckets']} buckets x {cache['ways']} slots = "
+                f"{cache['capacity']} entries; slot: key {cache['key_size']} B + value "
+                f"{cache['value_size']} B, 4 B of lanes; kernel charges {cache['memlock_bytes']} B "
+                f"({cache['bytes_per_entry']} B/entry)"
+            )
+        elif cache and cache.get("kind") == "ring":
             print(
                 f"cache=ring slot: 8 B tag + {cache['value_size'] - 8} B value (array index "
                 f"{cache['key_size']} B); kernel charges {cache['memlock_bytes']} B for "

@@ -24,8 +24,12 @@ from sfcframe.entry import CAPACITY_MAX, ValueLayout
 from sfcframe.params import Param, resolve
 from sfcframe.plugin import ProgramSpec
 
+#: cache=assoc: default age (ms) beyond which an entry is stale
+DEFAULT_HORIZON_MS = 1000
+
 CORE_PARAMS = (
-    Param("cache_size", "int", 10000, "cache entries (LRU hash map max_entries)", 1, 1 << 24),
+    Param("cache_size", "int", 10000, "cache entries (cache=assoc: rounded up to whole "
+          "buckets of 16)", 1, 1 << 24),
     Param(
         "strict",
         "bool",
@@ -43,10 +47,22 @@ CORE_PARAMS = (
         "cache",
         "choice",
         "auto",
-        "where entries live: lru (LRU hash map, any key), ring (an array indexed by the "
-        "packet's id, FIFO eviction; keys that draw a fresh id per packet, e.g. metadata), "
-        "auto (ring when the key allows it, else lru)",
-        choices=("auto", "lru", "ring"),
+        "where entries live: assoc (a two-choice set-associative table in an array the "
+        "program manages, any key: exact lookups, aged entries), lru (the kernel's LRU hash "
+        "map, any key), ring (an array indexed by the packet's id, FIFO eviction; keys that "
+        "draw a fresh id per packet, e.g. metadata), auto (ring when the key allows it, "
+        "else assoc)",
+        choices=("auto", "assoc", "lru", "ring"),
+    ),
+    Param(
+        "cache_horizon_ms",
+        "int",
+        DEFAULT_HORIZON_MS,
+        "cache=assoc: entries older than this many milliseconds are stale (their packet "
+        "was dropped or is overdue) and are reclaimed when an insert touches their bucket "
+        "(ages are kept in ~4.2 ms units, so at most 120000)",
+        1,
+        120_000,
     ),
     Param(
         "ingress",
@@ -73,7 +89,8 @@ CORE_PARAMS = (
     ),
 )
 #: core parameters a spec's one-line description names only when not at their default
-_QUIET_DEFAULTS = {"ingress": "xdp", "mode": "cache", "static_header": "", "cache": "lru"}
+_QUIET_DEFAULTS = {"ingress": "xdp", "mode": "cache", "static_header": "", "cache": "lru",
+                   "cache_horizon_ms": DEFAULT_HORIZON_MS}
 
 
 #: most bytes one stage may add to a cache entry
@@ -156,8 +173,22 @@ class ResolvedSpec:
 
     @property
     def cache_kind(self) -> str:
-        """lru or ring (resolved from auto); static mode has no cache."""
+        """assoc, lru or ring (resolved from auto); static mode has no cache."""
         return self.core.get("cache", "lru")
+
+    @property
+    def cache_gen_shift(self) -> int:
+        """cache=assoc: a generation is 2**cache_gen_shift ns of the coarse monotonic clock."""
+        from sfcframe.cachemap import GEN_SHIFT
+
+        return GEN_SHIFT
+
+    @property
+    def cache_horizon(self) -> int:
+        """cache=assoc: the stale horizon in generations (sfcframe.cachemap.GEN_NS ns each)."""
+        from sfcframe.cachemap import horizon_generations
+
+        return horizon_generations(self.core.get("cache_horizon_ms", DEFAULT_HORIZON_MS))
 
     @property
     def static(self) -> bool:
@@ -298,14 +329,22 @@ def split_params(
 
 
 def resolve_cache(key: LoadedPlugin, core: Mapping[str, Any]) -> str:
-    """cache=auto -> ring if the key allows it, else lru; ring with any other key is an error."""
+    """cache=auto -> ring if the key allows it, else assoc; ring with any other key is an
+    error; the stale horizon applies to assoc only."""
     capable = key.plugin.ring_capable
     if core["cache"] == "auto":
-        return "ring" if capable else "lru"
+        kind = "ring" if capable else "assoc"
+    else:
+        kind = core["cache"]
+    if kind != "assoc" and core["cache_horizon_ms"] != DEFAULT_HORIZON_MS:
+        raise ParamError(
+            f"core: cache_horizon_ms applies to cache=assoc only (this build: cache={kind})")
+    if core["cache"] == "auto":
+        return kind
     if core["cache"] == "ring" and not capable:
         raise ParamError(
             f"core: cache=ring needs a key that draws a fresh id per packet from one sequence "
-            f"(KeyPlugin.ring_capable, e.g. metadata); key {key.name} needs cache=lru"
+            f"(KeyPlugin.ring_capable, e.g. metadata); key {key.name} needs cache=assoc or lru"
         )
     return core["cache"]
 
@@ -346,6 +385,9 @@ def resolve_spec(
         core["static_header"] = static_bytes.hex()  # canonical: the bytes pushed
         if core.pop("cache") != "auto":
             raise ParamError("core: parameter cache does not apply to mode=static (no cache)")
+        if core.pop("cache_horizon_ms") != DEFAULT_HORIZON_MS:
+            raise ParamError("core: parameter cache_horizon_ms does not apply to mode=static "
+                             "(no cache)")
         return ResolvedSpec(
             encap=encap_p,
             key=key_p,
@@ -361,6 +403,8 @@ def resolve_spec(
     if core["static_header"]:
         raise ParamError("core: parameter static_header only applies to mode=static")
     core["cache"] = resolve_cache(key_p, core)
+    if core["cache"] != "assoc":  # the horizon is the assoc table's alone
+        core.pop("cache_horizon_ms")
     ingress = INGRESS if core["ingress"] == "xdp" else (*INGRESS, GSO)
     return ResolvedSpec(
         encap=encap_p,

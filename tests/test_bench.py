@@ -16,7 +16,7 @@ from sfcframe.bench.cost import default_rows
 
 kernel = pytest.mark.kernel
 
-SMOKE_ROWS = "mpls-tcpip-L0,mpls-tcpip-L10,mpls-metadata-L5,nsh-tcpip-md2"
+SMOKE_ROWS = "mpls-tcpip-L0,mpls-tcpip-L10,mpls-tcpip-lru-L10,mpls-metadata-L5,nsh-tcpip-md2"
 PACKETS = 12
 ROUNDS = 2
 
@@ -62,10 +62,14 @@ def test_parser_registers_bench_cost_and_memory():
 def test_row_ids_are_unique_and_cover_the_issue():
     ids = [r.id for r in default_rows()]
     assert len(ids) == len(set(ids))
-    for key in ("tcpip", "metadata"):
+    for key in ("tcpip", "tcpip-lru", "metadata"):
         for depth in (0, 1, 2, 5, 10):
             assert f"mpls-{key}-L{depth}" in ids
+    for key in ("tcpip", "metadata"):
         assert f"nsh-{key}-md1" in ids and f"nsh-{key}-md2" in ids
+    # the tcpip rows on their default cache (assoc) and on the LRU map, same rounds
+    caches = {r.id: r.build.params_dict().get("cache") for r in default_rows()}
+    assert caches["mpls-tcpip-L10"] is None and caches["mpls-tcpip-lru-L10"] == "lru"
 
 
 # ---- kernel ---------------------------------------------------------------------------
@@ -101,6 +105,31 @@ def test_cost_harness_smoke(kernel_ready, tmp_path):
         assert doc["results"]["calibration"]["batched_ns_per_run"][name]["median"] > 0
     names = {t["name"] for t in doc["targets"]}
     assert "egress net cost at 10 labels, MPLS tcpip (cache=lru)" in names
+    assert "ingress net cost, MPLS tcpip 10 labels: cache=assoc vs cache=lru" in names
+
+
+@kernel
+def test_evict_bench_end_to_end(kernel_ready, tmp_path):
+    """bench evict on a small table: JSON (schema), plot, table; counts only (no timings).
+    Below the fill the assoc table keeps everything; at 100 % both kinds lose entries,
+    never with a wrong header."""
+    from sfcframe.bench.report import evict_table
+
+    code = bench_main(["evict", "--cache-sizes", "512", "--levels", "0.5,1", "--inserts",
+                       "40000", "--out", str(tmp_path)])
+    assert code == 0
+    assert (tmp_path / "evict.png").stat().st_size > 0
+    doc = R.load(tmp_path / "evict.json")
+    rows = {(r["cache"], r["level"]): r for r in doc["results"]["rows"]}
+    assert set(rows) == {(k, lv) for k in ("assoc", "lru") for lv in (0.5, 1.0)}
+    assert all(r["wrong"] == 0 and r["inserts"] == 40000 for r in rows.values())
+    assert rows["assoc", 0.5]["lost"] == 0 and rows["assoc", 0.5]["events"]["evicted"] == 0
+    assert rows["assoc", 1.0]["lost"] > 0 and rows["assoc", 1.0]["events"]["evicted"] > 0
+    assert rows["lru", 1.0]["lost"] > 0
+    assert "| 512 | 50% | assoc | 512 |" not in evict_table(doc)  # live is the fill, not the size
+    assert "| 512 | 50% | assoc | 256 | 40,000 | 0 |" in evict_table(doc)
+    names = {t["name"] for t in doc["targets"]}
+    assert "assoc: live entries lost at <= 75 % fill, cache_size 512" in names
 
 
 @kernel
@@ -108,12 +137,21 @@ def test_memory_matches_the_kernel_accounting_model(kernel_ready):
     from sfcframe.bench.memory import measure
 
     row = measure({"encap": "mpls", "key": "tcpip", "cache_size": 1000,
-                   "params": {"max_labels": 10}})
+                   "params": {"max_labels": 10, "cache": "lru"}})
     assert (row["key_size"], row["value_size"]) == (24, 40)
     assert row["max_entries"] == 1000 and row["memlock_bytes"] > 0
     assert row["model"]["buckets"] == 1024
     # everything but a small fixed part of the map is elements and buckets
     assert 0 <= row["model"]["fixed_residual_bytes"] < 4096
+    # cache=assoc: 63 buckets of 16 slots (1000 rounded up), a slot of 24 + 40 B + 4 B of
+    # lanes per entry; the kernel page-aligns the array's header and its data
+    row = measure({"encap": "mpls", "key": "tcpip", "cache_size": 1000,
+                   "params": {"max_labels": 10}})
+    assert row["cache"] == "assoc" and (row["key_size"], row["value_size"]) == (24, 40)
+    assert row["max_entries"] == 63 and row["entries"] == 1008
+    assert row["model"]["element_bytes"] == 68
+    assert row["memlock_bytes"] == row["model"]["modelled_bytes"]
+    assert row["bytes_per_entry"] == round(row["memlock_bytes"] / 1008, 2) < 80
 
 
 def _fake_demo(cached, restored, misses, plain=10, collision=0, entries=0, goodput=100.0,

@@ -29,15 +29,18 @@ MARK = {"carrier": "mark"}
 def test_cache_kind_resolution():
     assert resolve_spec("mpls", "metadata").cache_kind == "ring"
     assert resolve_spec("mpls", "metadata", {"cache": "lru"}).cache_kind == "lru"
-    assert resolve_spec("mpls", "tcpip").cache_kind == "lru"
-    assert resolve_spec("nsh", "tcpip", {"cache": "auto"}).cache_kind == "lru"
+    assert resolve_spec("mpls", "metadata", {"cache": "assoc"}).cache_kind == "assoc"
+    assert resolve_spec("mpls", "tcpip").cache_kind == "assoc"
+    assert resolve_spec("nsh", "tcpip", {"cache": "auto"}).cache_kind == "assoc"
+    assert resolve_spec("nsh", "tcpip", {"cache": "lru"}).cache_kind == "lru"
     with pytest.raises(ParamError, match="cache=ring needs a key"):
         resolve_spec("mpls", "tcpip", {"cache": "ring"})
     with pytest.raises(ParamError, match="cache does not apply to mode=static"):
         resolve_spec("mpls", "tcpip", {"mode": "static", "cache": "lru"})
-    # the description names the ring; an LRU build's description is as before
+    # the description names the ring and the assoc table; an LRU build's is as before
     assert " cache=ring " in resolve_spec("mpls", "metadata").describe()
-    assert "cache=" not in resolve_spec("mpls", "tcpip").describe()
+    assert " cache=assoc " in resolve_spec("mpls", "tcpip").describe()
+    assert "cache=" not in resolve_spec("mpls", "tcpip", {"cache": "lru"}).describe()
 
 
 def _encapsulated(seq: int, stack: list[int]) -> bytes:

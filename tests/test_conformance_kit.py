@@ -55,6 +55,12 @@ def test_a_distributions_suite_keeps_to_its_plugins_and_the_builtins():
     assert {c.encap.name for c in builtin} == {"mpls", "nsh", "srv6"}
     assert {c.key.values.get("family") for c in builtin if c.key.name == "tcpip"} == {
         "ipv4", "ipv6", "any"}
+    # the key looked up by value on both of its caches: each parameter set of tcpip is
+    # built with the two-choice table (its default) and with the LRU hash map
+    tcpip = {(c.key.index, c.core["cache"]) for c in builtin if c.key.name == "tcpip"}
+    families = {c.key.index for c in builtin if c.key.name == "tcpip"}
+    assert tcpip >= {(i, kind) for i in families for kind in ("assoc", "lru")}, tcpip
+    assert any(c.key.name == "metadata" and c.core["cache"] == "assoc" for c in builtin)
     exptag = suite_combos("sfcframe-exptag")
     assert exptag and all(c.encap.name == "exptag" and not c.stages for c in exptag)
     ioam = suite_combos("sfcframe-ioam")

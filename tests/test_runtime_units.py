@@ -59,10 +59,11 @@ def test_computed_bytes_follow_the_kernel_rule():
 
 @pytest.mark.kernel
 def test_size_command_measures_as_root(kernel_ready):
-    proc = sfc("size", "--rate", "2.5Mpps", "--delay", "5ms", "--json")
+    lru = ("--param", "cache=lru")
+    proc = sfc("size", "--rate", "2.5Mpps", "--delay", "5ms", "--json", *lru)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["in_flight"] == pytest.approx(12500)
+    assert doc["in_flight"] == pytest.approx(12500) and doc["cache"] == "lru"
     slack = sizing.lru_slack()
     assert doc["slack"] == slack == 128 * os.cpu_count() and doc["basis"] == "rate x delay"
     assert doc["entries_needed"] == 50000 + slack and doc["cache_size"] == 65536
@@ -73,16 +74,26 @@ def test_size_command_measures_as_root(kernel_ready):
     assert math.isclose(doc["bytes_per_entry"], doc["bytes"] / 65536, rel_tol=1e-3)
 
     text = sfc("size", "--rate", "800kpps", "--delay", "200us", "--encap", "mpls",
-               "--param", "max_labels=4", "--margin", "8")
+               "--param", "max_labels=4", "--margin", "8", *lru)
     assert text.returncode == 0, text.stderr
     assert "160 packets" in text.stdout and f"{1280 + slack:,} entries" in text.stdout
     assert "--cache-size 2048" in text.stdout and "Table II" in text.stdout
     assert "value 16 B" in text.stdout  # 4 + (4 - 1) labels x 4 B
 
-    big = sfc("size", "--rate", "10Mpps", "--delay", "100ms", "--json")
+    big = sfc("size", "--rate", "10Mpps", "--delay", "100ms", "--json", *lru)
     doc = json.loads(big.stdout)
     assert doc["method"] == "extrapolated" and doc["cache_size"] == 1 << 22
     assert abs(doc["bytes"] - sizing.computed_bytes(1 << 22, 24, 40)) / doc["bytes"] < 0.02
+
+    # the default for tcpip, cache=assoc: the slot's key (not the bucket index), whole
+    # buckets, no slack, an mmapable array created to measure
+    assoc = json.loads(sfc("size", "--rate", "2.5Mpps", "--delay", "5ms", "--json").stdout)
+    assert assoc["cache"] == "assoc" and assoc["slack"] == 0
+    assert assoc["entries_needed"] == 50000 and assoc["cache_size"] == 50000
+    assert (assoc["key_size"], assoc["value_size"]) == (24, 40) and assoc["method"] == "measured"
+    computed = sizing.assoc_bytes(50000, 24, 40)
+    assert abs(assoc["bytes"] - computed) / computed < 0.02  # the model matches the kernel
+    assert assoc["bytes_per_entry"] < 0.6 * doc["bytes_per_entry"]
 
     bad = sfc("size", "--rate", "fast", "--delay", "5ms")
     assert bad.returncode == 2 and "rate 'fast'" in bad.stderr.strip().splitlines()[-1]
@@ -98,16 +109,37 @@ def test_recommendation_adds_lru_slack_and_rounds_up():
     # the LRU keeps LOCAL_FREE_TARGET free nodes per CPU: that many entries per CPU are slack
     assert sizing.lru_slack(2) == 256 and sizing.lru_slack(8) == 1024
     # 29073 pkt/s x 5 ms = 145.4 in flight; x4 = 582, + 256 = 838 -> 1024 (2 CPUs)
-    rec = sizing.recommend(145.365, margin=4, cpus=2)
+    lru = {"cache": "lru"}
+    rec = sizing.recommend(145.365, params=lru, margin=4, cpus=2)
     assert (rec.entries_needed, rec.cache_size, rec.slack) == (582 + 256, 1024, 256)
     # an observed peak: margin 2 by default
     obs = {"name": "x", "peak_in_flight": 1500, "rate_pps": 30000.0, "seconds": 5,
            "samples": 500, "interval_s": 0.01, "mean_in_flight": 900.0}
-    rec = sizing.size_observed(obs, "mpls", "tcpip", {"max_labels": "10"}, cpus=2)
+    rec = sizing.size_observed(obs, "mpls", "tcpip", {"max_labels": "10", **lru}, cpus=2)
     assert rec.basis == "observed peak" and rec.margin == 2.0
     assert (rec.entries_needed, rec.cache_size) == (3000 + 256, 4096)
     assert rec.delay_s == pytest.approx(0.05)  # sojourn = peak / rate
     assert "observed x for 5 s" in sizing.render_text(rec)
+
+
+def test_assoc_recommendation_plans_for_75_percent_in_whole_buckets():
+    """cache=assoc (tcpip's default): no LRU slack, no power of two; at least
+    in flight / 0.75 even with a small margin; whole buckets of 16."""
+    rec = sizing.recommend(145.365, margin=4, cpus=2)
+    assert rec.cache == "assoc" and rec.slack == 0
+    assert (rec.entries_needed, rec.cache_size) == (582, 592)  # 37 buckets
+    rec = sizing.recommend(1500, margin=1, cpus=8)
+    assert (rec.entries_needed, rec.cache_size, rec.slack) == (2000, 2000, 0)
+    obs = {"name": "x", "peak_in_flight": 1500, "rate_pps": 30000.0, "seconds": 5,
+           "samples": 500, "interval_s": 0.01, "mean_in_flight": 900.0}
+    rec = sizing.size_observed(obs, "mpls", "tcpip", {"max_labels": "10"}, cpus=2)
+    assert (rec.entries_needed, rec.cache_size) == (3000, 3008)
+    text = sizing.render_text(rec)
+    assert "cache=assoc: at most 75% full" in text and "--cache-size 3008" in text
+    assert any("cache_horizon_ms" in note for note in rec.notes)
+    # the model: 64 B of lanes + 16 slots of key 24 B + value 40 B per bucket, page-rounded
+    assert sizing.assoc_bucket_bytes(24, 40) == 64 + 16 * 64
+    assert sizing.assoc_bytes(10000, 24, 40) == -(-625 * 1088 // 4096) * 4096 + 4096
 
 
 # ---- config ---------------------------------------------------------------

@@ -35,7 +35,11 @@ def _wait_cached(name: str, want: int) -> None:
 def test_observe_counts_frames_in_flight(bed):
     name = bed.instance()
     proc = sfc("up", "--name", name, "--encap", "mpls", "--key", "tcpip", "--iface", "vb",
-               "--netns", bed.ns, "--cache-size", "1024")
+               "--netns", bed.ns, "--cache-size", "1024",
+               # frames stay in flight for seconds here (never forwarded back): above the
+               # default horizon (1 s) the assoc table would count them stale and reclaim
+               # them on contact
+               "--param", "cache_horizon_ms=60000")
     assert proc.returncode == 0, proc.stderr
     try:
         for seq in range(3):  # already in the cache when sampling starts
@@ -61,11 +65,25 @@ def test_observe_counts_frames_in_flight(bed):
         doc = json.loads(cli.stdout)
         assert doc["basis"] == "observed peak" and doc["observation"]["peak_in_flight"] == 7
         assert doc["margin"] == sizing.DEFAULT_OBSERVED_MARGIN
-        assert doc["entries_needed"] == 14 + sizing.lru_slack()
-        assert doc["cache_size"] == sizing.next_pow2(14 + sizing.lru_slack())
+        # tcpip's default cache, assoc: peak x 2, whole buckets of 16, no LRU slack
+        assert doc["cache"] == "assoc" and doc["slack"] == 0
+        assert doc["entries_needed"] == 14 and doc["cache_size"] == 16
         assert (doc["key_size"], doc["value_size"]) == (24, 40)  # from the instance's spec
         text = sfc("size", "--observe", name, "--seconds", "0.2")
         assert text.returncode == 0 and "peak 7 packets in flight" in text.stdout
+        # stats of the assoc table: slots, not buckets; every entry live (within the horizon)
+        cache = json.loads(sfc("stats", name, "--json").stdout)["cache"]
+        assert cache["kind"] == "assoc" and cache["capacity"] == 1024 and cache["buckets"] == 64
+        assert (cache["entries"], cache["live"], cache["stale"], cache["busy"]) == (7, 7, 0, 0)
+        assert cache["horizon_ms"] == 60000
+        assert cache["events"] == {"evicted": 0, "reclaimed": 0, "moved": 0}
+        assert (cache["key_size"], cache["value_size"]) == (24, 40)  # an entry, not a bucket
+        shown = sfc("stats", name).stdout
+        assert "7 / 1,024 entries" in shown and "7 live, 0 stale (older than 60000 ms)" in shown
+        prom = sfc("stats", name, "--prometheus").stdout
+        assert f'sfcframe_cache_capacity{{instance="{name}"}} 1024' in prom
+        assert f'sfcframe_cache_events_total{{instance="{name}",event="evicted"}} 0' in prom
+        assert f'sfcframe_cache_stale_entries{{instance="{name}"}} ' in prom
     finally:
         down = sfc("down", name)
         assert down.returncode == 0, down.stderr

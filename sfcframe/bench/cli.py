@@ -135,20 +135,64 @@ def _add_memory(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_memory(args: argparse.Namespace) -> int:
-    from sfcframe.bench import memory, results
+    from sfcframe.bench import memory
+
+    from sfcframe.bench.report import memory_table
 
     doc = memory.run_memory(cache_sizes=args.cache_sizes, progress=_say)
-    path = results.write(doc, args.out)
-    print(f"wrote {path}")
+    return _publish(args, doc, "memory", memory_table)
+
+
+def _publish(args: argparse.Namespace, doc: dict, name: str, table: Callable[[dict], str]) -> int:
+    """Write <out>/<name>.json and (unless --no-plot) its plot; print its table and targets."""
+    from sfcframe.bench import plot, results
+    from sfcframe.bench.report import targets_table
+
+    print(f"wrote {results.write(doc, args.out, name)}")
     if not args.no_plot:
-        from sfcframe.bench import plot
-
-        print(f"wrote {plot.plot_memory(doc, args.out / 'memory.png')}")
-    from sfcframe.bench.report import memory_table, targets_table
-
-    print(memory_table(doc))
+        print(f"wrote {getattr(plot, f'plot_{name}')(doc, args.out / f'{name}.png')}")
+    print(table(doc))
     print(targets_table(doc))
     return 0
+
+
+# ---- evict -------------------------------------------------------------------------------
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    return values
+
+
+def _add_evict(parser: argparse.ArgumentParser) -> None:
+    from sfcframe.bench import evict
+
+    parser.add_argument("--levels", type=_float_list, default=list(evict.DEFAULT_LEVELS),
+                        metavar="F,F", help="fills as fractions of cache_size "
+                        "(default %(default)s)")
+    parser.add_argument("--kinds", default=",".join(evict.DEFAULT_KINDS), metavar="K,K",
+                        help="cache kinds (default %(default)s)")
+    parser.add_argument("--cache-sizes", type=_int_list, default=list(evict.DEFAULT_CACHE_SIZES),
+                        metavar="N,N", help="cache_size values (default %(default)s)")
+    parser.add_argument("--inserts", type=_positive, default=evict.DEFAULT_INSERTS,
+                        help="inserts per level, both CPUs together (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=1)
+
+
+def _run_evict(args: argparse.Namespace) -> int:
+    from sfcframe.bench import evict
+
+    from sfcframe.bench.report import evict_table
+
+    doc = evict.run_evict(kinds=[k.strip() for k in args.kinds.split(",") if k.strip()],
+                          levels=args.levels, cache_sizes=args.cache_sizes,
+                          inserts=args.inserts, seed=args.seed, progress=_say)
+    return _publish(args, doc, "evict", evict_table)
 
 
 # ---- traffic benchmarks through the demo testbed (sfcframe.bench.scenarios) ---------------
@@ -336,7 +380,8 @@ def _run_report(args: argparse.Namespace) -> int:
         from sfcframe.bench import plot, results
 
         for name, draw in (("cost", plot.plot_cost), ("cost-breakdown", plot.plot_breakdown),
-                           ("memory", plot.plot_memory), ("drop", plot.plot_drop),
+                           ("memory", plot.plot_memory), ("evict", plot.plot_evict),
+                           ("drop", plot.plot_drop),
                            ("delay", plot.plot_delay),
                            *((c, plot.plot_collisions) for c in COLLISION_NAMES),
                            ("goodput", plot.plot_goodput), ("srv6", plot.plot_srv6)):
@@ -354,6 +399,9 @@ BENCHMARKS: dict[str, tuple[str, Callable, Callable, bool]] = {
              _add_cost, _run_cost, True),
     "memory": ("cache memory per entry and per map, as the kernel charges it",
                _add_memory, _run_memory, True),
+    "evict": ("eviction quality: live entries lost at 50/75/90/100 %% fill, cache=assoc vs "
+              "cache=lru (the build's own cache functions on both CPUs)",
+              _add_evict, _run_evict, True),
     "drop": ("the paper's Table I: proxy counters behind a 1%%-drop VNF (demo testbed)",
              _add_drop, _run_drop, True),
     "delay": ("the paper's Table II: misses and goodput vs cache size behind a delaying VNF, "
@@ -377,6 +425,7 @@ examples:
   sfcframe bench cost --breakdown          # variant builds: where the cost goes
   sfcframe bench cost --rows mpls-tcpip --repeat 3 --packets 200
   sfcframe bench memory
+  sfcframe bench evict                     # live entries lost at 50-100 % fill, assoc vs lru
   sfcframe bench drop --runs 3 --seconds 8 # demo testbed, 1% drop VNF (Table I)
   sfcframe bench delay --seconds 8         # cache sizes vs misses, 5 ms VNF (Table II)
   sfcframe bench collisions --runs 3       # tcpip key collisions under bulk TCP

@@ -10,6 +10,7 @@ COST_X = ("0", "1", "2", "5", "10", "MD1", "MD2")
 INGRESS_TARGET_NS = 250
 EGRESS_TARGET_NS = 350
 ENTRY_TARGET_BYTES = 128
+ASSOC_TARGET_BYTES = 80
 
 
 class PlotUnavailable(SfcError):
@@ -131,20 +132,28 @@ def plot_memory(doc: dict, path: Path) -> Path:
     rows = doc["results"]["rows"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 2]})
     ax = axes[0]
+    styles = {"assoc": "-", "lru": "-.", "ring": "--"}
     for key, cache in sorted({(r["key"], r.get("cache", "lru")) for r in rows}):
         for size in sorted({r["cache_size"] for r in rows}):
             pts = sorted((r["params"]["max_labels"], r["bytes_per_entry"]) for r in rows
                          if r["encap"] == "mpls" and r["key"] == key
-                         and r.get("cache", "lru") == cache and r["cache_size"] == size)
-            if pts:
+                         and r.get("cache", "lru") == cache and r["cache_size"] == size
+                         and r["params"].get("pop", 1) == 1
+                         and r["params"].get("family", "ipv4") == "ipv4")
+            if len(pts) > 1:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
-                        linestyle="--" if cache == "ring" else "-",
+                        linestyle=styles.get(cache, "-"),
+                        label=f"{key} cache={cache}, cache_size {size}")
+            elif pts:  # one depth only (the large sizes): a marker
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="D", linestyle="",
                         label=f"{key} cache={cache}, cache_size {size}")
     ax.axhline(ENTRY_TARGET_BYTES, color="red", linestyle="--", linewidth=1,
                label=f"target {ENTRY_TARGET_BYTES} B (max_labels <= 10)")
+    ax.axhline(ASSOC_TARGET_BYTES, color="darkred", linestyle=":", linewidth=1,
+               label=f"cache=assoc target {ASSOC_TARGET_BYTES} B (10 labels)")
     ax.axvline(10, color="gray", linestyle=":", linewidth=1)
     ax.set_xlabel("MPLS max_labels (pop=1)")
-    ax.set_ylabel("bytes per entry (memlock / max_entries)")
+    ax.set_ylabel("bytes per entry (memlock / entries)")
     ax.set_title("MPLS cache map, as the kernel charges it", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -164,6 +173,33 @@ def plot_memory(doc: dict, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_evict(doc: dict, path: Path) -> Path:
+    """Live entries lost per level of fill, one line per cache kind and size (log scale;
+    0 drawn at the bottom)."""
+    plt = _pyplot()
+    rows = doc["results"]["rows"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    floor = 0.5
+    for kind, size in sorted({(r["cache"], r["cache_size"]) for r in rows}):
+        pts = sorted((r["level"] * 100, r["lost"]) for r in rows
+                     if r["cache"] == kind and r["cache_size"] == size)
+        ax.plot([p[0] for p in pts], [max(p[1], floor) for p in pts], marker="o",
+                linestyle="-" if kind == "assoc" else "-.",
+                label=f"cache={kind}, cache_size {size:,}")
+        for x, lost in pts:
+            ax.annotate(f"{lost:,}", (x, max(lost, floor)), textcoords="offset points",
+                        xytext=(0, 6), ha="center", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=floor * 0.8)
+    ax.set_xlabel("live entries, % of cache_size")
+    inserts = doc["parameters"]["inserts"]
+    ax.set_ylabel(f"live entries lost in {inserts:,} inserts (0 at the bottom)")
+    ax.set_title("Eviction quality: FIFO churn at a fixed fill, both CPUs", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, plt, path)
 
 
 # ---- traffic benchmarks (sfcframe.bench.scenarios) -------------------------------------------

@@ -107,44 +107,40 @@ def breakdown_table(doc: dict) -> str:
 
 def memory_table(doc: dict) -> str:
     lines = [
-        "| encap | parameters | key | cache | cache_size | key + value B | memlock B | "
+        "| encap | parameters | key | cache | cache_size | entries | key + value B | memlock B | "
         "B/entry | model: element + bucket B/entry |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    order = {"assoc": 0, "lru": 1, "ring": 2}
     rows = sorted(doc["results"]["rows"],
                   key=lambda r: (r["encap"] != "mpls", r["key"] != "tcpip",
-                                 r.get("cache", "lru") != "ring", r["cache_size"],
-                                 r["params"].get("max_labels", 0),
+                                 r["params"].get("family", "ipv4") != "ipv4",
+                                 order.get(r.get("cache", "lru"), 3), r["cache_size"],
+                                 r["params"].get("max_labels", 0), -r["params"].get("pop", 0),
                                  r["params"].get("max_md_bytes", 0)))
     for r in rows:
         p = r["params"]
         what = (f"max_labels={p['max_labels']} pop={p['pop']}" if r["encap"] == "mpls"
                 else f"max_md_bytes={p['max_md_bytes']}")
+        key = r["key"] + (f" ({p['family']})" if p.get("family", "ipv4") != "ipv4" else "")
         lines.append(
-            f"| {r['encap']} | {what} | {r['key']} | {r.get('cache', 'lru')} | "
-            f"{r['cache_size']} | "
+            f"| {r['encap']} | {what} | {key} | {r.get('cache', 'lru')} | "
+            f"{r['cache_size']} | {r.get('entries', r['max_entries'])} | "
             f"{r['key_size']} + {r['value_size']} = {r['key_value_bytes']} | "
             f"{r['memlock_bytes']} | {r['bytes_per_entry']:.2f} | "
             f"{r['model']['element_bytes']} + {r['model']['bucket_bytes_per_entry']:.2f} |"
         )
     lines.append("")
     residual = {c: sorted({r["model"]["fixed_residual_bytes"] for r in rows
-                           if r.get("cache", "lru") == c}) for c in ("lru", "ring")}
-    lines.append("memlock of the cache map from /proc/self/fdinfo. Model, cache=lru: htab_elem "
-                 "header 48 B + key + value rounded to 8, 16 B per bucket, buckets rounded up "
-                 "to a power of two; cache=ring: one array slot (8-byte tag = the id, + the "
-                 "value, rounded to 8) per entry, no buckets. Fixed residual per map: "
+                           if r.get("cache", "lru") == c}) for c in ("assoc", "lru", "ring")}
+    lines.append("memlock of the cache map from /proc/self/fdinfo; B/entry = memlock / entries. "
+                 "Model, cache=assoc: a slot (key + value) + 4 B of lanes per entry, 16 per "
+                 "bucket, the array's header and data page-aligned (BPF_F_MMAPABLE), entries = "
+                 "cache_size rounded up to whole buckets; cache=lru: htab_elem header 48 B + key "
+                 "+ value rounded to 8, 16 B per bucket, buckets rounded up to a power of two; "
+                 "cache=ring: one array slot (8-byte tag = the id, + the value, rounded to 8) per "
+                 f"entry, no buckets. Fixed residual per map: assoc {residual['assoc']} B, "
                  f"lru {residual['lru']} B, ring {residual['ring']} B.")
-    cands = doc["results"].get("candidates") or []
-    if cands:
-        lines += ["", "Candidate array caches (cost breakdown), MPLS max_labels=10 pop=1:", "",
-                  "| candidate | key | cache_size | maps (value B x entries) | memlock B | B/entry |",
-                  "|---|---|---:|---|---:|---:|"]
-        for c in cands:
-            maps = ", ".join(f"{n} ({m['value_size']} x {m['max_entries']})"
-                             for n, m in c["maps"].items())
-            lines.append(f"| {c['candidate']} | {c['key']} | {c['cache_size']} | {maps} | "
-                         f"{c['memlock_bytes']} | {c['bytes_per_entry']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -160,6 +156,10 @@ def _measured(m) -> str:
     if isinstance(m, dict):
         if "runs" in m and "median" in m:
             return f"{m['median']:g} ({m['min']:g}–{m['max']:g}) over {len(m['runs'])} runs"
+        if "ratio" in m and "assoc_ns" in m:
+            r = m["ratio"]
+            return (f"ratio {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f}); assoc "
+                    f"{_spread(m['assoc_ns'])} ns, lru {_spread(m['lru_ns'])} ns")
         if "ratio" in m:
             r = m["ratio"]
             base = "net_2_ns" if "net_2_ns" in m else "net_1_ns"
@@ -169,6 +169,9 @@ def _measured(m) -> str:
         if "net_ns" in m:
             extra = f" (worst: `{m['worst_row']}`)" if "worst_row" in m else ""
             return f"{_spread(m['net_ns'])} ns{extra}"
+        if "bytes_per_entry" in m and "rows" in m:
+            rows = "; ".join(f"{k}: {v:.2f}" for k, v in m["rows"].items())
+            return f"{m['bytes_per_entry']:.2f} B/entry (worst); {rows}"
         if "bytes_per_entry" in m:
             sizes = "; ".join(f"{k}: {v['bytes_per_entry_min']:.2f}–{v['bytes_per_entry_max']:.2f}"
                               for k, v in m.get("by_cache_size", {}).items())
@@ -428,6 +431,27 @@ def srv6_table(doc: dict) -> str:
     lines += ["", f"Control: {m['control']}. Proxy: {m['proxy']}. CPU: {m['cpu_per_packet']}."]
     return "\n".join(lines) + "\n"
 
+
+def evict_table(doc: dict) -> str:
+    rows = sorted(doc["results"]["rows"], key=lambda r: (r["cache_size"], r["level"], r["cache"]))
+    lines = ["| cache_size | fill | cache | live | inserts | lost | lost / million takes | "
+             "wrong | refused (exists / failed) | evicted / moved (assoc) | ns per step (median "
+             "per CPU) |",
+             "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        ev = r.get("events") or {}
+        events = f"{ev.get('evicted', 0):,} / {ev.get('moved', 0):,}" if ev else "–"
+        step = ", ".join(f"{v['median']:.0f}" for v in r["step_ns"].values())
+        lines.append(f"| {r['cache_size']:,} | {r['level']:.0%} | {r['cache']} | {r['live']:,} | "
+                     f"{r['inserts']:,} | {r['lost']:,} | {r['lost_per_million']} | {r['wrong']} | "
+                     f"{r['exists']:,} / {r['failed']:,} | {events} | {step} |")
+    lines += ["", doc["method"]["summary"]]
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS["evict"] = lambda doc: (header(doc) + "\n" + evict_table(doc) + "\nTargets:\n\n"
+                                 + targets_table(doc))
+_SOURCES["evict"] = "evict"
 
 SECTIONS["srv6"] = lambda doc: (header(doc) + "\n" + srv6_table(doc) + "\nTargets:\n\n"
                                 + targets_table(doc))

@@ -171,6 +171,10 @@ class Summary:
                     f"  proxy cache  {cache['entries']} of {cache['capacity']} entries in use at the end "
                     f"({cache['bytes_per_entry']} B/entry, {cache['memlock_bytes']} B)"
                 )
+                if cache.get("kind") == "assoc":
+                    from sfcframe.runtime.stats import assoc_text
+
+                    lines.append(f"  proxy cache  {assoc_text(cache)}")
             if self.vnf:
                 lines.append("  vnf          " + _counters(self.vnf))
             if c.get("ioam"):

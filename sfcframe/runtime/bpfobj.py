@@ -33,10 +33,10 @@ class _IdAttr(ctypes.Structure):
 
 
 def create_map(map_type: int, key_size: int, value_size: int, max_entries: int,
-               name: bytes = b"") -> int:
+               name: bytes = b"", flags: int = 0) -> int:
     """A new map's fd (the caller closes it); OSError with errno on failure."""
     attr = _MapCreateAttr(map_type=map_type, key_size=key_size, value_size=value_size,
-                          max_entries=max_entries, map_name=name[:15])
+                          max_entries=max_entries, map_flags=flags, map_name=name[:15])
     return bpfsys.bpf(BPF_MAP_CREATE, attr)
 
 

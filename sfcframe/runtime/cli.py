@@ -45,8 +45,9 @@ examples:
 included, not the VNF's nominal delay: behind a user-space VNF it was 5-12x the nominal delay
 here (BENCHMARKS.md, delay VNF). When unsure, run with a generous cache and use --observe:
 it samples the instance's counters (made - consumed entries) and sizes from the peak
-(margin 2 by default). Every recommendation adds the LRU's per-CPU slack (128 entries per
-CPU the kernel's LRU can evict early) and rounds up to a power of two.
+(margin 2 by default). With cache=lru a recommendation adds the LRU's per-CPU slack (128
+entries per CPU the kernel's LRU can evict early) and rounds up to a power of two; with
+cache=assoc (the tcpip key's default) it plans for at most 75 % fill in whole buckets of 16.
 """
 
 

@@ -193,6 +193,16 @@ def _generic_veth_warning(ipr, index: int, ifname: str, where: str) -> str | Non
     )
 
 
+
+def _cache_entry(module, spec) -> dict[str, int]:
+    """cache=assoc: the sizes of an entry's key and value (its map holds buckets)."""
+    if spec.static or spec.cache_kind != "assoc":
+        return {}
+    from sfcframe.cachemap import table_key_size
+
+    return {"key_size": table_key_size(module.table("sfc_cache")), "value_size": spec.value_size}
+
+
 def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record:
     from sfcframe.composer import render
     from sfcframe.loader import compile_and_load
@@ -258,6 +268,7 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
                         for st in spec.stages
                         for name, lc in st.plugin.labelled_counters(st.values).items()},
                     default_strict=bool(spec.core["strict"]),
+                    cache_entry=_cache_entry(module, spec),
                     xdp_mode_requested=req.xdp_mode,
                     pin_dir=str(pdir),
                     interfaces=ifaces,

@@ -69,7 +69,18 @@ def render(docs: Iterable[dict[str, Any]]) -> str:
             "Entries in the cache map now (in-flight packets and stale entries).",
         ),
         "capacity": _Family(
-            "sfcframe_cache_capacity", "gauge", "Cache map max_entries.",
+            "sfcframe_cache_capacity", "gauge",
+            "Entries the cache holds at most (max_entries; cache=assoc: buckets x 16 slots).",
+        ),
+        "stale": _Family(
+            "sfcframe_cache_stale_entries", "gauge",
+            "cache=assoc: entries older than the horizon (freed when an insert touches their "
+            "bucket).",
+        ),
+        "events": _Family(
+            "sfcframe_cache_events_total", "counter",
+            "cache=assoc: entries evicted (live, displaced), reclaimed (stale) and moved "
+            "(to their other bucket), by event.",
         ),
         "per_entry": _Family(
             "sfcframe_cache_bytes_per_entry", "gauge",
@@ -111,6 +122,10 @@ def render(docs: Iterable[dict[str, Any]]) -> str:
             families["entries"].add(doc["cache"]["entries"], instance=name)
             families["capacity"].add(doc["cache"]["capacity"], instance=name)
             families["per_entry"].add(doc["cache"]["bytes_per_entry"], instance=name)
+            if doc["cache"].get("kind") == "assoc":
+                families["stale"].add(doc["cache"]["stale"], instance=name)
+                for event, value in doc["cache"]["events"].items():
+                    families["events"].add(value, instance=name, event=event)
         for map_name, info in doc["maps"].items():
             families["memory"].add(info["memlock_bytes"], instance=name, map=map_name)
         families["strict"].add(int(bool(doc["settings"]["strict"])), instance=name)

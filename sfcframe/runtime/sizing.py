@@ -12,6 +12,13 @@ entry layout: measured by creating such maps when root (the layout comes from
 compiling the spec with bcc), else computed from the rule the kernel follows
 (about 48 B element header + key + value, each rounded up to 8, per entry, and
 16 B per bucket).
+
+cache=assoc (the tcpip key's default): no slack and no power of two; entries =
+in flight x margin, but at least in flight / ASSOC_SAFE_FILL (the fill up to which
+the two-choice table kept every live entry in the eviction benchmark), rounded up
+to whole buckets of 16 slots. Bytes: an mmapable array of buckets (64 B of lanes +
+16 slots of key + value), measured by creating one when root, else computed
+(page-rounded).
 """
 
 from __future__ import annotations
@@ -114,7 +121,7 @@ class Sizing:
     method_detail: str
     notes: list[str] = field(default_factory=list)
     basis: str = "rate x delay"  # or "observed peak"
-    cache: str = "lru"           # the build's cache kind: lru or ring
+    cache: str = "lru"           # the build's cache kind: assoc, lru or ring
     slack: int = 0               # LRU per-CPU slack added to in flight x margin
     observation: dict[str, Any] | None = None
 
@@ -132,6 +139,42 @@ def computed_bytes(entries: int, key_size: int, value_size: int) -> int:
 
 #: cache=ring: the slot's tag holds the 64-bit id
 RING_KEY_SIZE = 8
+#: cache=assoc: the largest fill a recommendation plans for (BENCHMARKS.md, eviction
+#: quality: no live entry lost in 10 million inserts at 75 % of cache_size)
+ASSOC_SAFE_FILL = 0.75
+PAGE = 4096
+
+
+def assoc_bucket_bytes(key_size: int, value_size: int) -> int:
+    """sizeof(struct sfc_assoc_bucket): 64 B of lanes + 16 slots of key + value (both
+    4-aligned), the whole 8-aligned."""
+    from sfcframe.cachemap import ASSOC_HEAD, ASSOC_WAYS
+
+    slot = (key_size + 3) // 4 * 4 + (value_size + 3) // 4 * 4
+    return (ASSOC_HEAD + ASSOC_WAYS * slot + 7) // 8 * 8
+
+
+def assoc_bytes(entries: int, key_size: int, value_size: int) -> int:
+    """The assoc table's array: whole buckets, its data page-aligned (mmapable), plus
+    about a page for struct bpf_array."""
+    from sfcframe.cachemap import assoc_bucket_count
+
+    data = assoc_bucket_count(entries) * assoc_bucket_bytes(key_size, value_size)
+    return (data + PAGE - 1) // PAGE * PAGE + PAGE
+
+
+def measured_assoc_bytes(entries: int, key_size: int, value_size: int) -> int:
+    """memlock of a real mmapable array of assoc buckets for ``entries`` slots."""
+    from sfcframe.cachemap import MAP_F_MMAPABLE, assoc_bucket_count
+    from sfcframe.maps import map_memory
+    from sfcframe.runtime import bpfobj
+
+    fd = bpfobj.create_map(bpfobj.BPF_MAP_TYPE_ARRAY, 4, assoc_bucket_bytes(key_size, value_size),
+                           assoc_bucket_count(entries), flags=MAP_F_MMAPABLE)
+    try:
+        return map_memory(fd).memlock
+    finally:
+        os.close(fd)
 
 
 def measured_bytes(entries: int, key_size: int, value_size: int) -> int:
@@ -166,7 +209,14 @@ def entry_layout(encap: str, key: str, params: Mapping[str, str]) -> tuple[str, 
                 fd = map_fd(module, "sfc_cache")
                 with CacheView.of_fd(fd, spec.value_size) as view:
                     value_size = view.value_size
-                key_size = RING_KEY_SIZE if kind == "ring" else map_memory(fd).key_size
+                if kind == "ring":
+                    key_size = RING_KEY_SIZE
+                elif kind == "assoc":  # the map's key is a bucket index: the slot's key
+                    from sfcframe.cachemap import table_key_size
+
+                    key_size = table_key_size(module.table("sfc_cache"))
+                else:
+                    key_size = map_memory(fd).key_size
                 return spec.describe(), key_size, value_size, "compiled", kind
             finally:
                 module.close()
@@ -235,6 +285,14 @@ def recommend(in_flight: float, encap: str = "mpls", key: str = "tcpip",
         slack = 0
         needed = max(1, math.ceil(in_flight * margin - 1e-9))
         cache_size = needed
+    elif kind == "assoc":
+        # no per-CPU free lists; a bucket can fill before the table does: plan for at
+        # most ASSOC_SAFE_FILL, in whole buckets
+        from sfcframe.cachemap import ASSOC_WAYS
+
+        slack = 0
+        needed = max(1, math.ceil(max(in_flight * margin, in_flight / ASSOC_SAFE_FILL) - 1e-9))
+        cache_size = -(-needed // ASSOC_WAYS) * ASSOC_WAYS
     else:
         slack = lru_slack(cpus)
         needed = max(1, math.ceil(in_flight * margin - 1e-9)) + slack
@@ -245,12 +303,22 @@ def recommend(in_flight: float, encap: str = "mpls", key: str = "tcpip",
             "split the traffic over several VNF instances"
         )
     describe = re.sub(r"cache_size=\d+", f"cache_size={min(cache_size, MAX_CACHE)}", describe)
+    if kind == "assoc":
+        notes.append("cache=assoc: an entry whose packet never comes back (a dropping VNF) is "
+                     "stale after cache_horizon_ms and its slot is reused; keep the horizon "
+                     "above the longest sojourn")
     if kind == "ring":
         method, detail = "computed", (
             f"array of ring slots: {RING_KEY_SIZE} B tag + value rounded up to 8 B per entry "
             f"(layout from {how})"
         )
         total = ring_bytes(cache_size, value_size)
+    elif kind == "assoc":
+        method, detail = "computed", (
+            f"array of buckets: {assoc_bucket_bytes(key_size, value_size):,} B each (64 B of "
+            f"lanes + 16 slots of key + value), page-rounded (layout from {how})"
+        )
+        total = assoc_bytes(cache_size, key_size, value_size)
     else:
         method, detail = "computed", (
             f"{ELEMENT_HEADER} B element header + key and value rounded up to 8 B per entry, "
@@ -264,6 +332,12 @@ def recommend(in_flight: float, encap: str = "mpls", key: str = "tcpip",
                     total = measured_ring_bytes(cache_size, value_size)
                     method = "measured"
                     detail = f"memlock of an array map created with {cache_size:,} ring slots"
+            elif kind == "assoc":
+                if cache_size <= MAX_CACHE:
+                    total = measured_assoc_bytes(cache_size, key_size, value_size)
+                    method = "measured"
+                    detail = (f"memlock of an mmapable array map created with "
+                              f"{cache_size // 16:,} buckets of 16 slots")
             elif cache_size <= MEASURE_LIMIT:
                 total = measured_bytes(cache_size, key_size, value_size)
                 method = "measured"
@@ -340,6 +414,11 @@ def render_text(s: Sizing) -> str:
     if s.cache == "ring":
         lines.append(
             f"with margin x{s.margin:g} (cache=ring: FIFO, no early eviction, no rounding): "
+            f"{s.cache_size:,} entries  ->  --cache-size {s.cache_size}")
+    elif s.cache == "assoc":
+        lines.append(
+            f"with margin x{s.margin:g} (cache=assoc: at most {ASSOC_SAFE_FILL:.0%} full, no "
+            f"LRU slack): {s.entries_needed:,} entries, rounded up to whole buckets of 16: "
             f"{s.cache_size:,} entries  ->  --cache-size {s.cache_size}")
     else:
         lines.append(

@@ -171,6 +171,9 @@ class Record:
     #: the stages' labelled counters: {hash map name: {"stage", "counter", "label",
     #: "max_labels", "what"}} (the overflow array is "<name>_other")
     labelled_counters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: cache=assoc: {"key_size", "value_size"} of an entry (struct sfc_key, struct
+    #: sfc_value), which the map's own sizes (bucket index, bucket) do not tell
+    cache_entry: dict[str, int] = field(default_factory=dict)
 
     @property
     def encap(self) -> str:

@@ -20,6 +20,8 @@ from sfcframe.runtime.health import Instance
 from sfcframe.runtime.state import SCHEMA, Record
 
 CACHE_MAP = "sfc_cache"
+#: cache=assoc: entries evicted, stale entries reclaimed, entries moved (per CPU)
+EVENTS_MAP = "sfc_cache_events"
 DIRECTIONS = {"ingress": "sfc_ingress_counters", "egress": "sfc_egress_counters"}
 MAP_TYPES = {1: "hash", 2: "array", 5: "percpu_hash", 6: "percpu_array", 9: "lru_hash",
              10: "lru_percpu_hash"}
@@ -159,22 +161,55 @@ def attachment(record: Record) -> list[dict[str, Any]]:
 
 
 def _cache(record: Record, maps: dict[str, Any]) -> dict[str, Any] | None:
-    """The cache section; None for a build without one (mode=static)."""
+    """The cache section; None for a build without one (mode=static). cache=assoc adds
+    live / stale / busy slots (stale: older than the horizon, freed when an insert
+    touches their bucket), the horizon and the table's events since ``up``."""
+    from sfcframe.cachemap import EVENTS, CacheView, horizon_generations
+
     if CACHE_MAP not in record.maps:
         return None
     cache = maps[CACHE_MAP]
-    entries = count_entries(record.maps[CACHE_MAP])
-    capacity = cache["max_entries"]
-    return {
-        "kind": "ring" if cache["type"] == "array" else "lru",
+    core = record.spec.get("core", {})
+    with CacheView.pinned(record.maps[CACHE_MAP]) as view:
+        kind, capacity = view.kind, view.capacity
+        if kind == "assoc":
+            horizon_ms = int(core.get("cache_horizon_ms", 0)) or None
+            occupancy = view.occupancy(horizon_generations(horizon_ms) if horizon_ms else None)
+            entries = occupancy.entries
+        else:
+            entries = view.count()
+    doc = {
+        "kind": kind,
         "entries": entries,
         "capacity": capacity,
         "occupancy": round(entries / capacity, 4) if capacity else 0.0,
-        "key_size": cache["key_size"],
-        "value_size": cache["value_size"],
+        # an entry's key and value (assoc: as recorded at up; the map holds buckets)
+        "key_size": record.cache_entry.get("key_size", cache["key_size"]),
+        "value_size": record.cache_entry.get("value_size", cache["value_size"]),
         "memlock_bytes": cache["memlock_bytes"],
         "bytes_per_entry": round(cache["memlock_bytes"] / capacity, 1) if capacity else 0.0,
     }
+    if kind == "assoc":
+        # the map's key is the bucket index and its value a bucket: give the slot too
+        doc.update({
+            "buckets": cache["max_entries"],
+            "slot_size": view.slot_size,
+            "live": occupancy.live,
+            "stale": occupancy.stale,
+            "busy": occupancy.busy,
+            "horizon_ms": horizon_ms,
+            "events": (read_counters(record.maps[EVENTS_MAP], list(EVENTS))
+                       if EVENTS_MAP in record.maps else {}),
+        })
+    return doc
+
+
+def assoc_text(cache: dict[str, Any]) -> str:
+    """cache=assoc: slots live / stale / busy and the events, as one line of text."""
+    events = ", ".join(f"{name} {n:,}" for name, n in (cache.get("events") or {}).items())
+    return (f"assoc: {cache['live']:,} live, {cache['stale']:,} stale (older than "
+            f"{cache['horizon_ms']} ms), {cache['busy']:,} busy in {cache['buckets']:,} buckets "
+            f"x 16 slots; since up: {events}")
 
 
 def collect(record: Record) -> dict[str, Any]:
@@ -299,12 +334,14 @@ def render_text(doc: dict[str, Any], previous: dict[str, Any] | None = None) -> 
         lines.append(f"  {title:<8} {total:,} packets: {', '.join(parts) or '-'}")
     cache = doc["cache"]
     if cache is not None:
+        layout = f"key {cache['key_size']} B + value {cache['value_size']} B"
         lines.append(
             f"  cache    {cache['entries']:,} / {cache['capacity']:,} entries "
-            f"({cache['occupancy'] * 100:.1f}%), key {cache['key_size']} B + value "
-            f"{cache['value_size']} B, {cache['bytes_per_entry']} B/entry as charged, "
-            f"{_mib(cache['memlock_bytes'])}"
+            f"({cache['occupancy'] * 100:.1f}%), {layout}, "
+            f"{cache['bytes_per_entry']} B/entry as charged, {_mib(cache['memlock_bytes'])}"
         )
+        if cache.get("kind") == "assoc":
+            lines.append(f"  cache    {assoc_text(cache)}")
     for name, hist in doc.get("histograms", {}).items():
         if hist["count"]:
             lines.append(f"  {name}: {hist['count']:,} samples; p50 {_range_ns(hist['p50'])}, "

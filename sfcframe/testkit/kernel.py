@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from sfcframe import labelled
 from sfcframe.bpfsys import Map
-from sfcframe.cachemap import CacheView
+from sfcframe.cachemap import EVENTS, module_view
 from sfcframe.composer import render
 from sfcframe.loader import LoadedModule, compile_and_load
 from sfcframe.maps import counters
@@ -24,12 +24,15 @@ class KernelProxy:
         self.spec: ResolvedSpec = resolve_spec(encap, key, params or {}, stages)
         self.module: LoadedModule = compile_and_load(render(self.spec))
         # mode=static has no cache map, but the sfc_static header map
-        self._cache = None if self.spec.static else CacheView.of_fd(
-            self.module.table("sfc_cache").map_fd, self.spec.value_size)
+        self._cache = None if self.spec.static else module_view(self.module,
+                                                                  self.spec.value_size)
         self._static = self.module.table("sfc_static") if self.spec.static else None
         self._in = self.module.table("sfc_ingress_counters")
         self._eg = self.module.table("sfc_egress_counters")
         self._settings = self.module.table("sfc_settings")
+        #: cache=assoc: what happened to entries besides being taken (evicted, reclaimed, moved)
+        self._events = (self.module.table("sfc_cache_events")
+                        if not self.spec.static and self.spec.cache_kind == "assoc" else None)
         self.ingress_names = [o.name for o in self.spec.ingress_outcomes]
         self.egress_names = [o.name for o in self.spec.egress_outcomes]
         extra = self.spec.key_extra_counters
@@ -74,6 +77,12 @@ class KernelProxy:
             **{name: counters(table, names) for name, (table, names) in self._extra.items()},
         }
 
+    def cache_events(self) -> dict[str, int]:
+        """cache=assoc: the table's event counters (sfcframe.cachemap.EVENTS); {} otherwise."""
+        if self._events is None:
+            return {}
+        return counters(self._events, list(EVENTS))
+
     def labelled(self, stage: str, name: str) -> dict[str, dict[str, int]]:
         """A stage's labelled counter ``name``: {label text: {"packets", "bytes"}},
         ``other`` included, labels written as the stage writes them."""
@@ -101,7 +110,8 @@ class KernelProxy:
             self.set_static_header(None)
         for maps in self._labelled.values():
             labelled.clear(*maps)
-        for table in (self._in, self._eg, *(t for t, _ in self._extra.values())):
+        events = (self._events,) if self._events is not None else ()
+        for table in (self._in, self._eg, *events, *(t for t, _ in self._extra.values())):
             for index in range(len(table)):
                 zero = table.Leaf(*([0] * len(table[table.Key(index)])))
                 table[table.Key(index)] = zero

@@ -31,6 +31,12 @@ BUILDS = [
     pytest.param("tcpip", {**SRV6, "map": "dscp", "family": "ipv6"}, id="tcpip6-xdp-dscp"),
     pytest.param("metadata", {**SRV6, "map": "dscp", "ingress": "tc"}, id="metadata-tc-dscp"),
     pytest.param("tcpip", {**SRV6, "map": "mark", "ingress": "tc"}, id="tcpip-tc-mark"),
+    # the bench's build (no max_tlv_bytes) on both of tcpip's caches: with cache=assoc the
+    # verifier once refused it (apn_set_tos() read stack bytes the load had not written)
+    pytest.param("tcpip", {"sid": SID, "max_ext_bytes": 64, "max_segments": 4, "map": "dscp"},
+                 id="tcpip-xdp-dscp-assoc"),
+    pytest.param("tcpip", {"sid": SID, "max_ext_bytes": 64, "max_segments": 4, "map": "dscp",
+                           "cache": "lru"}, id="tcpip-xdp-dscp-lru"),
 ]
 ID32 = 0x300A0C08  # APP-Group 0x300A, User-Group 0x0C08
 
