@@ -51,7 +51,7 @@ CORE_PARAMS = (
         "program manages, any key: exact lookups, aged entries), lru (the kernel's LRU hash "
         "map, any key), ring (an array indexed by the packet's id, FIFO eviction; keys that "
         "draw a fresh id per packet, e.g. metadata), auto (ring when the key allows it, "
-        "else assoc)",
+        "else lru: assoc does not beat lru on every figure yet, see BENCHMARKS.md)",
         choices=("auto", "assoc", "lru", "ring"),
     ),
     Param(
@@ -329,11 +329,11 @@ def split_params(
 
 
 def resolve_cache(key: LoadedPlugin, core: Mapping[str, Any]) -> str:
-    """cache=auto -> ring if the key allows it, else assoc; ring with any other key is an
+    """cache=auto -> ring if the key allows it, else lru; ring with any other key is an
     error; the stale horizon applies to assoc only."""
     capable = key.plugin.ring_capable
     if core["cache"] == "auto":
-        kind = "ring" if capable else "assoc"
+        kind = "ring" if capable else "lru"
     else:
         kind = core["cache"]
     if kind != "assoc" and core["cache_horizon_ms"] != DEFAULT_HORIZON_MS:

@@ -16,7 +16,7 @@ from sfcframe.bench.cost import default_rows
 
 kernel = pytest.mark.kernel
 
-SMOKE_ROWS = "mpls-tcpip-L0,mpls-tcpip-L10,mpls-tcpip-lru-L10,mpls-metadata-L5,nsh-tcpip-md2"
+SMOKE_ROWS = "mpls-tcpip-L0,mpls-tcpip-L10,mpls-tcpip-assoc-L10,mpls-metadata-L5,nsh-tcpip-md2"
 PACKETS = 12
 ROUNDS = 2
 
@@ -62,14 +62,14 @@ def test_parser_registers_bench_cost_and_memory():
 def test_row_ids_are_unique_and_cover_the_issue():
     ids = [r.id for r in default_rows()]
     assert len(ids) == len(set(ids))
-    for key in ("tcpip", "tcpip-lru", "metadata"):
+    for key in ("tcpip", "tcpip-assoc", "metadata"):
         for depth in (0, 1, 2, 5, 10):
             assert f"mpls-{key}-L{depth}" in ids
     for key in ("tcpip", "metadata"):
         assert f"nsh-{key}-md1" in ids and f"nsh-{key}-md2" in ids
-    # the tcpip rows on their default cache (assoc) and on the LRU map, same rounds
+    # the tcpip rows on their default cache (the LRU map) and on the assoc table, same rounds
     caches = {r.id: r.build.params_dict().get("cache") for r in default_rows()}
-    assert caches["mpls-tcpip-L10"] is None and caches["mpls-tcpip-lru-L10"] == "lru"
+    assert caches["mpls-tcpip-L10"] is None and caches["mpls-tcpip-assoc-L10"] == "assoc"
 
 
 # ---- kernel ---------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def test_memory_matches_the_kernel_accounting_model(kernel_ready):
     # cache=assoc: 63 buckets of 16 slots (1000 rounded up), a slot of 24 + 40 B + 4 B of
     # lanes per entry; the kernel page-aligns the array's header and its data
     row = measure({"encap": "mpls", "key": "tcpip", "cache_size": 1000,
-                   "params": {"max_labels": 10}})
+                   "params": {"max_labels": 10, "cache": "assoc"}})
     assert row["cache"] == "assoc" and (row["key_size"], row["value_size"]) == (24, 40)
     assert row["max_entries"] == 63 and row["entries"] == 1008
     assert row["model"]["element_bytes"] == 68

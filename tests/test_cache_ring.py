@@ -30,8 +30,10 @@ def test_cache_kind_resolution():
     assert resolve_spec("mpls", "metadata").cache_kind == "ring"
     assert resolve_spec("mpls", "metadata", {"cache": "lru"}).cache_kind == "lru"
     assert resolve_spec("mpls", "metadata", {"cache": "assoc"}).cache_kind == "assoc"
-    assert resolve_spec("mpls", "tcpip").cache_kind == "assoc"
-    assert resolve_spec("nsh", "tcpip", {"cache": "auto"}).cache_kind == "assoc"
+    # assoc does not beat the LRU map on every figure of BENCHMARKS.md: auto stays lru
+    assert resolve_spec("mpls", "tcpip").cache_kind == "lru"
+    assert resolve_spec("nsh", "tcpip", {"cache": "auto"}).cache_kind == "lru"
+    assert resolve_spec("nsh", "tcpip", {"cache": "assoc"}).cache_kind == "assoc"
     assert resolve_spec("nsh", "tcpip", {"cache": "lru"}).cache_kind == "lru"
     with pytest.raises(ParamError, match="cache=ring needs a key"):
         resolve_spec("mpls", "tcpip", {"cache": "ring"})
@@ -39,8 +41,8 @@ def test_cache_kind_resolution():
         resolve_spec("mpls", "tcpip", {"mode": "static", "cache": "lru"})
     # the description names the ring and the assoc table; an LRU build's is as before
     assert " cache=ring " in resolve_spec("mpls", "metadata").describe()
-    assert " cache=assoc " in resolve_spec("mpls", "tcpip").describe()
-    assert "cache=" not in resolve_spec("mpls", "tcpip", {"cache": "lru"}).describe()
+    assert " cache=assoc " in resolve_spec("mpls", "tcpip", {"cache": "assoc"}).describe()
+    assert "cache=" not in resolve_spec("mpls", "tcpip").describe()
 
 
 def _encapsulated(seq: int, stack: list[int]) -> bytes:

@@ -20,7 +20,7 @@ REGENERATE = os.environ.get("SFCFRAME_REGEN_GOLDEN") == "1"
 
 BUILDS = {
     "mpls-tcpip": ("mpls", "tcpip", {}),
-    "mpls-tcpip-lru": ("mpls", "tcpip", {"cache": "lru"}),
+    "mpls-tcpip-assoc": ("mpls", "tcpip", {"cache": "assoc"}),
     "mpls-metadata": ("mpls", "metadata", {}),
     "mpls-metadata-mark": ("mpls", "metadata", {"carrier": "mark"}),
     "nsh-tcpip": ("nsh", "tcpip", {}),

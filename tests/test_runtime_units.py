@@ -85,9 +85,10 @@ def test_size_command_measures_as_root(kernel_ready):
     assert doc["method"] == "extrapolated" and doc["cache_size"] == 1 << 22
     assert abs(doc["bytes"] - sizing.computed_bytes(1 << 22, 24, 40)) / doc["bytes"] < 0.02
 
-    # the default for tcpip, cache=assoc: the slot's key (not the bucket index), whole
-    # buckets, no slack, an mmapable array created to measure
-    assoc = json.loads(sfc("size", "--rate", "2.5Mpps", "--delay", "5ms", "--json").stdout)
+    # cache=assoc: the slot's key (not the bucket index), whole buckets, no slack, an
+    # mmapable array created to measure
+    assoc = json.loads(sfc("size", "--rate", "2.5Mpps", "--delay", "5ms", "--json",
+                           "--param", "cache=assoc").stdout)
     assert assoc["cache"] == "assoc" and assoc["slack"] == 0
     assert assoc["entries_needed"] == 50000 and assoc["cache_size"] == 50000
     assert (assoc["key_size"], assoc["value_size"]) == (24, 40) and assoc["method"] == "measured"
@@ -123,16 +124,17 @@ def test_recommendation_adds_lru_slack_and_rounds_up():
 
 
 def test_assoc_recommendation_plans_for_75_percent_in_whole_buckets():
-    """cache=assoc (tcpip's default): no LRU slack, no power of two; at least
-    in flight / 0.75 even with a small margin; whole buckets of 16."""
-    rec = sizing.recommend(145.365, margin=4, cpus=2)
+    """cache=assoc: no LRU slack, no power of two; at least in flight / 0.75 even
+    with a small margin; whole buckets of 16."""
+    assoc = {"cache": "assoc"}
+    rec = sizing.recommend(145.365, params=assoc, margin=4, cpus=2)
     assert rec.cache == "assoc" and rec.slack == 0
     assert (rec.entries_needed, rec.cache_size) == (582, 592)  # 37 buckets
-    rec = sizing.recommend(1500, margin=1, cpus=8)
+    rec = sizing.recommend(1500, params=assoc, margin=1, cpus=8)
     assert (rec.entries_needed, rec.cache_size, rec.slack) == (2000, 2000, 0)
     obs = {"name": "x", "peak_in_flight": 1500, "rate_pps": 30000.0, "seconds": 5,
            "samples": 500, "interval_s": 0.01, "mean_in_flight": 900.0}
-    rec = sizing.size_observed(obs, "mpls", "tcpip", {"max_labels": "10"}, cpus=2)
+    rec = sizing.size_observed(obs, "mpls", "tcpip", {"max_labels": "10", **assoc}, cpus=2)
     assert (rec.entries_needed, rec.cache_size) == (3000, 3008)
     text = sizing.render_text(rec)
     assert "cache=assoc: at most 75% full" in text and "--cache-size 3008" in text

@@ -382,13 +382,13 @@ def test_self_test_without_proxy(scenario):
     assert s.stamped >= s.checker["match"] > 0.9 * s.stamped
 
 
-#: the tcpip key's caches: its default (assoc, the two-choice table) and the LRU hash map
-CACHES = [pytest.param({}, id="assoc"), pytest.param({"cache": "lru"}, id="lru")]
+#: the tcpip key's caches: its default (the LRU hash map) and assoc (the two-choice table)
+CACHES = [pytest.param({"cache": "assoc"}, id="assoc"), pytest.param({}, id="lru")]
 
 
 @pytest.mark.parametrize("labels, cache", [(0, {}), (1, {}), (5, {}), (10, {}),
-                                           (10, {"cache": "lru"})],
-                         ids=["0-assoc", "1-assoc", "5-assoc", "10-assoc", "10-lru"])
+                                           (10, {"cache": "assoc"})],
+                         ids=["0-lru", "1-lru", "5-lru", "10-lru", "10-assoc"])
 def test_forwarding_vnf_mpls(scenario, labels, cache):
     s = scenario(encap="mpls", labels=labels, vnf="forward", key="tcpip", params=cache)
     assert_clean_run(s)

@@ -35,7 +35,7 @@ def _wait_cached(name: str, want: int) -> None:
 def test_observe_counts_frames_in_flight(bed):
     name = bed.instance()
     proc = sfc("up", "--name", name, "--encap", "mpls", "--key", "tcpip", "--iface", "vb",
-               "--netns", bed.ns, "--cache-size", "1024",
+               "--netns", bed.ns, "--cache-size", "1024", "--param", "cache=assoc",
                # frames stay in flight for seconds here (never forwarded back): above the
                # default horizon (1 s) the assoc table would count them stale and reclaim
                # them on contact
@@ -65,7 +65,7 @@ def test_observe_counts_frames_in_flight(bed):
         doc = json.loads(cli.stdout)
         assert doc["basis"] == "observed peak" and doc["observation"]["peak_in_flight"] == 7
         assert doc["margin"] == sizing.DEFAULT_OBSERVED_MARGIN
-        # tcpip's default cache, assoc: peak x 2, whole buckets of 16, no LRU slack
+        # the assoc table: peak x 2, whole buckets of 16, no LRU slack
         assert doc["cache"] == "assoc" and doc["slack"] == 0
         assert doc["entries_needed"] == 14 and doc["cache_size"] == 16
         assert (doc["key_size"], doc["value_size"]) == (24, 40)  # from the instance's spec

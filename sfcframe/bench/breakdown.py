@@ -1,8 +1,8 @@
 """Where the per-packet cost goes: variant builds measured by the same harness.
 
 Every variant is the rendered MPLS/tcpip proxy (``pop=1``, ``max_labels=10``;
-its default cache, ``cache=assoc``, or the LRU hash map for the edits of that
-map, ``mpls-tcpip-lru``) with one textual edit of ``sfc_proxy.c``
+its default cache, the LRU hash map, or ``cache=assoc`` for the edits of that
+table, ``mpls-tcpip-assoc``) with one textual edit of ``sfc_proxy.c``
 (:class:`~sfcframe.bench.cost.Edit`; an edit that no longer matches the
 templates fails loudly). The templates are never changed. Kinds:
 
@@ -107,24 +107,24 @@ CONTROL = Edit(
     r"/* a/a control */\n\1",
 )
 
-#: (name, edits, directions, cache): a step removed, on the default build (assoc) or,
-#: for the LRU map's own steps, on mpls-tcpip-lru
+#: (name, edits, directions, cache): a step removed, on the default build (the LRU
+#: hash map) or, for the assoc table's own steps, on mpls-tcpip-assoc
 COMPONENTS = (
     ("no-insert", (NO_INSERT,), ("ingress",), None),
     ("no-strip", (NO_STRIP,), ("ingress",), None),
     ("no-insert-no-strip", (NO_INSERT, NO_STRIP), ("ingress",), None),
-    ("no-alone", (NO_ALONE,), ("ingress",), None),
     ("no-mtu", (NO_MTU,), ("ingress", "egress"), None),
     ("no-store", (NO_STORE,), ("ingress", "egress"), None),
     ("no-restore", (NO_RESTORE,), ("ingress", "egress"), None),
-    ("no-insert", (NO_INSERT,), ("ingress",), "lru"),
-    ("no-delete", (NO_DELETE,), ("ingress", "egress"), "lru"),
-    ("no-delete-no-restore", (NO_DELETE, NO_RESTORE), ("ingress", "egress"), "lru"),
+    ("no-delete", (NO_DELETE,), ("ingress", "egress"), None),
+    ("no-delete-no-restore", (NO_DELETE, NO_RESTORE), ("ingress", "egress"), None),
+    ("no-insert", (NO_INSERT,), ("ingress",), "assoc"),
+    ("no-alone", (NO_ALONE,), ("ingress",), "assoc"),
 )
 #: (name, edits, kind, cache)
 CANDIDATES = (
-    ("no-common-lru", (NO_COMMON_LRU,), "candidate", "lru"),
-    ("hash-map", (PLAIN_HASH,), "reference", "lru"),
+    ("no-common-lru", (NO_COMMON_LRU,), "candidate", None),
+    ("hash-map", (PLAIN_HASH,), "reference", None),
     ("store-bytes", (STORE_BYTES,), "reference", None),
     ("adjust-room", (ADJUST_ROOM,), "reference", None),
     ("aa-control", (CONTROL,), "control", None),
@@ -133,7 +133,7 @@ CANDIDATES = (
 CANDIDATE_DEPTHS = (0, 1, 10)
 #: the unmodified rows every variant is compared with (measured in the same rounds)
 BASELINE_ROWS = ("mpls-tcpip-L0", "mpls-tcpip-L1", "mpls-tcpip-L2", "mpls-tcpip-L10",
-                 "mpls-tcpip-lru-L0", "mpls-tcpip-lru-L1", "mpls-tcpip-lru-L10",
+                 "mpls-tcpip-assoc-L0", "mpls-tcpip-assoc-L1", "mpls-tcpip-assoc-L10",
                  "mpls-metadata-L1", "mpls-metadata-L10")
 
 

@@ -200,7 +200,7 @@ def mpls_build(key: str, pop: int = 1, max_labels: int = 10, name: str | None = 
                edits: tuple[Edit, ...] = (), description: str = "",
                cache: str | None = None) -> BuildSpec:
     """The MPLS proxy with ``key``; ``cache`` names a cache kind other than the key's
-    default (and the build: ``mpls-tcpip-lru``)."""
+    default (and the build: ``mpls-tcpip-assoc``)."""
     params: list[tuple[str, Any]] = [("max_labels", max_labels), ("pop", pop)]
     if key == "metadata":
         params.append(("carrier", "mark"))
@@ -306,9 +306,9 @@ def _key_group(key: str) -> str:
 
 def default_rows() -> list[Row]:
     rows: list[Row] = []
-    # the tcpip key on its default cache (assoc) and on the LRU hash map, the metadata key
-    # on its ring: the same rounds, so their ratios are comparisons within one run
-    for key, cache in (("tcpip", None), ("tcpip", "lru"), ("metadata", None)):
+    # the tcpip key on its default cache (the LRU hash map) and on the assoc table, the
+    # metadata key on its ring: the same rounds, so their ratios are comparisons within one run
+    for key, cache in (("tcpip", None), ("tcpip", "assoc"), ("metadata", None)):
         build = mpls_build(key, cache=cache)
         label = f"{key}-{cache}" if cache else key
         group = f"mpls {_key_group(key)}" + (f" ({cache})" if cache else "")
@@ -739,7 +739,7 @@ def targets(rows: dict[str, dict]) -> list[dict]:
                                 ratio["median"] <= 1.1))
     # issue 12: the tcpip key on its assoc table against the LRU hash map, same rounds
     for direction, limit in (("ingress", 0.5), ("egress", 0.6)):
-        a, b = _net(rows, "mpls-tcpip-L10", direction), _net(rows, "mpls-tcpip-lru-L10", direction)
+        a, b = _net(rows, "mpls-tcpip-assoc-L10", direction), _net(rows, "mpls-tcpip-L10", direction)
         if a and b:
             ratio = _ratio(a, b)
             out.append(R.target(
@@ -748,8 +748,8 @@ def targets(rows: dict[str, dict]) -> list[dict]:
                 {"ratio": ratio, "assoc_ns": a, "lru_ns": b}, ratio["median"] <= limit,
                 "median of the per-round ratios"))
     # absolute budgets of an earlier issue, per key and cache
-    for key, cache, prefix in (("tcpip", "assoc", "mpls-tcpip-L"),
-                               ("tcpip", "lru", "mpls-tcpip-lru-L"),
+    for key, cache, prefix in (("tcpip", "lru", "mpls-tcpip-L"),
+                               ("tcpip", "assoc", "mpls-tcpip-assoc-L"),
                                ("metadata", "ring", "mpls-metadata-L")):
         ingress = {rid: _net(rows, rid, "ingress") for rid in rows
                    if rid.startswith(prefix) and _net(rows, rid, "ingress")}

@@ -30,8 +30,8 @@ DEFAULT_CACHE_SIZES = (10000, 16384)
 LARGE_CACHE_SIZES = (100000,)
 MPLS_MAX_LABELS = (1, 2, 5, 10, 16)
 NSH_MAX_MD_BYTES = (16, 64)
-#: (key, cache) pairs: each key's default cache (tcpip: assoc, metadata: ring) and the
-#: LRU hash map for both
+#: (key, cache) pairs: tcpip on the LRU hash map (its default) and the assoc table,
+#: metadata on its default ring and the LRU hash map
 KEYS = (("tcpip", "assoc"), ("tcpip", "lru"), ("metadata", "ring"), ("metadata", "lru"))
 RING_TAG_BYTES = 8
 ASSOC_LANE_BYTES = 4  # a 16-bit tag lane and a 16-bit generation lane per slot
