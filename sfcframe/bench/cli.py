@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from sfcframe.bench.scenarios import COLLISION_RUNS
+from sfcframe.bench.scenarios import COLLISION_RUNS, FLOW_COLLISION_RUNS
 
 DEFAULT_OUT = Path("bench-results")
 
@@ -190,6 +190,11 @@ def _add_collisions(parser: argparse.ArgumentParser) -> None:
                         "default ipv4)")
     parser.add_argument("--ingress", choices=("tc", "xdp"), default="tc",
                         help="the proxy's ingress hook (default tc, the demo's)")
+    parser.add_argument("--traffic", choices=("tcp", "rtp", "udp", "esp", "icmp", "mixed"),
+                        default="tcp",
+                        help="tcp (bulk iperf3, the tcpip key; default) or a flow key's traffic "
+                        "on the MPLS testbed: rtp (rtp key, 50 streams), udp (udp key, iperf3 "
+                        "-u -b 0), esp (esp key, bulk), icmp (icmp key, ping -f), mixed (auto)")
 
 
 def _finish_traffic(args, doc: dict, name: str) -> int:
@@ -221,7 +226,7 @@ def _run_collisions(args: argparse.Namespace) -> int:
     from sfcframe.bench import scenarios
 
     doc = scenarios.run_collisions(args.seconds, args.runs, _say, encap=args.encap,
-                                   inner=args.inner, ingress=args.ingress)
+                                   inner=args.inner, ingress=args.ingress, traffic=args.traffic)
     return _finish_traffic(args, doc, doc["benchmark"])
 
 
@@ -306,7 +311,7 @@ def _run_srv6(args: argparse.Namespace) -> int:
     return _finish_traffic(args, doc, "srv6")
 
 #: result names of the collision benchmarks (one per testbed and inner family)
-COLLISION_NAMES = tuple(COLLISION_RUNS.values())
+COLLISION_NAMES = tuple(COLLISION_RUNS.values()) + tuple(FLOW_COLLISION_RUNS.values())
 
 TRAFFIC_PLOTS = {
     "drop": lambda plot: plot.plot_drop,

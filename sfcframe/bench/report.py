@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from sfcframe.bench.scenarios import COLLISION_RUNS, collisions_testbed
+from sfcframe.bench.scenarios import COLLISION_RUNS, FLOW_COLLISION_RUNS, collisions_testbed
 
 
 def _n(v: float) -> str:
@@ -301,8 +301,10 @@ def collisions_table(doc: dict) -> str:
                  f"{_sp(s['collisions_per_million'], '{:.2f}')} | {_sp(s['goodput_mbps'], '{:.1f}')} |")
     testbed = collisions_testbed(p.get("encap", "mpls"), p.get("inner", "ipv4"),
                                  p.get("ingress", "tc"))
-    lines += ["", f"{p['runs']} runs x {p['seconds']:g} s, {testbed}, key {p['key']}, 2 bulk TCP "
-              "streams; handled = cached + plain + collision."]
+    traffic = ("2 bulk TCP streams" if p.get("traffic", "tcp") == "tcp"
+               else f"--traffic {p['traffic']}")
+    lines += ["", f"{p['runs']} runs x {p['seconds']:g} s, {testbed}, key {p['key']}, {traffic}; "
+              "handled = cached + plain + collision."]
     return "\n".join(lines) + "\n"
 
 
@@ -314,8 +316,10 @@ SECTIONS.update({
     "drop": lambda doc: header(doc) + "\n" + drop_table(doc),
     "delay": lambda doc: header(doc) + "\n" + delay_table(doc) + "\nTargets:\n\n" + targets_table(doc),
     **{name: _collisions_section for name in COLLISION_RUNS.values()},
+    **{name: _collisions_section for name in FLOW_COLLISION_RUNS.values()},
 })
-_SOURCES.update({"drop": "drop", "delay": "delay", **{n: n for n in COLLISION_RUNS.values()}})
+_SOURCES.update({"drop": "drop", "delay": "delay", **{n: n for n in COLLISION_RUNS.values()},
+                 **{n: n for n in FLOW_COLLISION_RUNS.values()}})
 
 
 # ---- goodput vs label depth (sfcframe.bench.goodput) ------------------------------------------
