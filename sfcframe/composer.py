@@ -109,6 +109,9 @@ def render(spec: ResolvedSpec) -> Rendered:
             settings=st.settings, kinds=st.plugin.kinds,
             histograms=sorted(st.plugin.histograms(st.values)),
             counters=tuple(st.plugin.counters(st.values)),
+            labelled=[SimpleNamespace(name=name, label=lc.label, size=lc.size,
+                                      max_labels=lc.max_labels, help=lc.help)
+                      for name, lc in sorted(st.plugin.labelled_counters(st.values).items())],
             p=SimpleNamespace(**st.plugin.template_values(st.values)),
         ) for st in spec.stages],
     }

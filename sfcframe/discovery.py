@@ -6,9 +6,10 @@ Namespaces: ``sfcframe.encaps``, ``sfcframe.keys`` and ``sfcframe.stages``. Ever
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import Any, Iterator
 
 from stevedore import DriverManager, ExtensionManager
 from stevedore.exception import NoMatches
@@ -62,8 +63,36 @@ def _check(kind: str, name: str, obj: Any) -> Any:
     return instance
 
 
+#: plugins loaded inside a cached() block, by (kind, name); None outside
+_loaded_once: dict[tuple[str, str], LoadedPlugin] | None = None
+
+
+@contextmanager
+def cached() -> Iterator[None]:
+    """Inside the block, :func:`load` loads each plugin once and hands out the same
+    LoadedPlugin after that (the conformance kit resolves a few hundred specs, and
+    every load scans the installed distributions' entry points); outside, every
+    call looks again."""
+    global _loaded_once
+    outer = _loaded_once
+    _loaded_once = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _loaded_once = outer
+
+
 def load(kind: str, name: str) -> LoadedPlugin:
     """Load one plugin by entry-point name."""
+    if _loaded_once is not None and (kind, name) in _loaded_once:
+        return _loaded_once[(kind, name)]
+    loaded = _load(kind, name)
+    if _loaded_once is not None:
+        _loaded_once[(kind, name)] = loaded
+    return loaded
+
+
+def _load(kind: str, name: str) -> LoadedPlugin:
     namespace = NAMESPACES[kind]
     try:
         manager = DriverManager(namespace, name, invoke_on_load=False)

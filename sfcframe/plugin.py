@@ -19,7 +19,7 @@ import abc
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from sfcframe.errors import ParamError
 from sfcframe.outcomes import Outcome
@@ -96,6 +96,17 @@ class _Plugin(abc.ABC):
         address as a list of bytes). Computed here, never in the template."""
         return dict(values)
 
+    def conformance_params(self) -> list[dict[str, Any]]:
+        """Parameter sets the conformance kit (:mod:`sfcframe.testkit.conformance`)
+        builds this plugin with, each combined with the other plugins' sets, the
+        core's hooks and cache kinds. Give one set per behaviour worth testing
+        (a required parameter such as SRv6's ``sid``, a carrier only some
+        values offer, a family); parameters left out take their defaults. A
+        set the core refuses in some combination (a ParamError from
+        ``resolve_spec``) only leaves that combination out. Default: ``[{}]``,
+        the defaults alone."""
+        return [{}]
+
 
 class EncapPlugin(_Plugin):
     """An SFC encapsulation: how to recognise, cache, strip and restore it."""
@@ -105,7 +116,10 @@ class EncapPlugin(_Plugin):
     ethertype: int = 0
     #: optional template (in :meth:`template_dir`) of the macros ``sfcframe demo``
     #: needs (``types``, ``build``, ``parse``: DEMO_HDR_MAX, demo_build(),
-    #: demo_hdr_len(); see ``bpf_templates/demo.c.j2``); None: no demo.
+    #: demo_hdr_len(); see ``bpf_templates/demo.c.j2``), and optionally ``ranges``
+    #: and ``range_names`` (header words the checker checks by range, e.g. the
+    #: timestamps of an IOAM trace ``d.ioam``: ``bpf_templates/demo_checker.c.j2``,
+    #: ``_demo_ioam.j2``); None: no demo.
     demo_template: str | None = None
 
     # ---- what the frame looks like -------------------------------------
@@ -253,6 +267,33 @@ class Loose:
 
 
 @dataclass(frozen=True)
+class LabelledCounter:
+    """A stage's packet and byte counters per label (e.g. per APN ID), in a bounded
+    BPF hash map ``stage_<stage>_<name>`` keyed by ``size`` label bytes: at most
+    ``max_labels`` labels are counted one by one; what arrives once the map is full
+    is counted in the overflow counter ``stage_<stage>_<name>_other`` (shown as
+    the label ``other``), so nothing goes uncounted. ``label`` names the label in
+    ``sfcframe stats`` (JSON key, Prometheus label name: ``[a-z_][a-z0-9_]*``)."""
+
+    label: str
+    size: int
+    max_labels: int
+    help: str
+
+
+@dataclass(frozen=True)
+class InnerResult:
+    """Reference result of a stage's inner-packet hook (test oracle): ``outcome``
+    (``"ok"``, an ingress/egress outcome, or at egress a counter name of the
+    stage: the one counter that moved), the entry's stage bytes afterwards
+    (``area``, ingress) and the inner packet from its L3 header on (``l3``)."""
+
+    outcome: str
+    area: bytes
+    l3: bytes
+
+
+@dataclass(frozen=True)
 class StageResult:
     """Reference result of a stage on one packet (test oracle).
 
@@ -267,18 +308,22 @@ class StageResult:
 
 @dataclass(frozen=True)
 class BenchCase:
-    """What ``sfcframe bench cost`` sends through a stage: the carrier data of a
+    """One row of ``sfcframe bench cost`` for a stage: the carrier data of a
     typical packet (``kind``, ``body``, as ``carrier_embed`` takes them), the
-    runtime settings the stage runs with, a short label of the carried data for
-    the row without the stage (e.g. ``trace``), what the stage does to it, and
-    the stage counter every such packet must move (checked on every run)."""
+    runtime settings and build parameters of the stage, a short label of the
+    carried data (the row without the stage is named after it, e.g. ``trace``),
+    what the stage does, the stage counters every such packet moves once each
+    in a round trip (checked on every run), and the row's label (default: the
+    stage's name)."""
 
     kind: int
     body: bytes
     settings: Mapping[str, int]
     carried: str
     what: str
-    counter: str
+    counters: tuple[str, ...]
+    label: str = ""
+    params: tuple[tuple[str, Any], ...] = ()
 
 
 class StagePlugin(_Plugin):
@@ -286,12 +331,24 @@ class StagePlugin(_Plugin):
     encapsulation, in a carrier the encapsulation offers, and acts on the cached
     header on behalf of the SFC-unaware function: it may record bytes of its own
     into the cache entry at ingress and edit the header at egress. Several
-    stages compose in one build, in the order given (``--stage a --stage b``)."""
+    stages compose in one build, in the order given (``--stage a --stage b``).
+
+    Optional extensions (``bpf_templates/CONTRACT.md``, "Stages"): hooks on the inner
+    packet (template macros ``inner_ingress`` / ``inner_egress``, Python twins
+    :meth:`reference_inner_ingress` / :meth:`reference_inner_egress`), counters per
+    label (:meth:`labelled_counters`) and kinds that depend on parameters
+    (:meth:`stage_kinds`)."""
 
     #: carriers it can ride, in order of preference (names encapsulations offer)
     carriers: tuple[str, ...] = ()
     #: the kind of carrier data it acts on (for ``ioam``: the IOAM option type)
     kinds: tuple[int, ...] = ()
+
+    def stage_kinds(self, values: Mapping[str, Any]) -> tuple[int, ...]:
+        """The kinds of carrier data this build of the stage acts on, in the order the
+        oracle looks for them; default :attr:`kinds`. A stage whose kinds depend on
+        its parameters (code points chosen at build time) overrides this."""
+        return tuple(self.kinds)
 
     def entry_bytes(self, values: Mapping[str, Any]) -> int:
         """Bytes this stage adds to every cache entry (``area`` in C), 0..64."""
@@ -324,17 +381,29 @@ class StagePlugin(_Plugin):
         POSIX time). Default: none."""
         return {}
 
+    def labelled_counters(self, values: Mapping[str, Any]) -> dict[str, LabelledCounter]:
+        """Packet and byte counters per label (e.g. per APN ID): {name: what}. The
+        core renders for each a bounded hash map, an overflow counter and
+        ``stage_<stage>_count_<name>(const struct stage_<stage>_<name>_label *label,
+        __u64 bytes)``; ``sfcframe stats`` shows them per label (JSON, and
+        Prometheus with the label named :attr:`LabelledCounter.label`). Default: none."""
+        return {}
+
+    def label_text(self, counter: str, raw: bytes, values: Mapping[str, Any]) -> str:
+        """How ``stats`` writes the label bytes ``raw`` of ``counter``. Default: hex."""
+        return "0x" + raw.hex()
+
     def histograms(self, values: Mapping[str, Any]) -> dict[str, str]:
         """Per-CPU log2 histograms the stage fills: {map name: what and unit};
         ``sfcframe stats`` shows their percentiles. Bucket i counts values in
         [2^i, 2^(i+1)) (bucket 0 also 0), 64 buckets."""
         return {}
 
-    def bench_case(self, values: Mapping[str, Any]) -> BenchCase | None:
-        """A representative packet for ``sfcframe bench cost``, which then measures
-        the stage on every encapsulation offering its carrier, against the same
-        build and packets without the stage. None (the default): no rows."""
-        return None
+    def bench_cases(self, values: Mapping[str, Any]) -> Sequence[BenchCase]:
+        """Representative packets for ``sfcframe bench cost``, which measures the
+        stage on every encapsulation offering its carrier, against the same build
+        and packets without the stage. Empty (the default): no rows."""
+        return ()
 
     # ---- test oracle -------------------------------------------------
     @abc.abstractmethod
@@ -358,6 +427,28 @@ class StagePlugin(_Plugin):
     @abc.abstractmethod
     def body_strategy(self, values: Mapping[str, Any]):
         """Hypothesis strategy of (kind, body) pairs the stage acts on."""
+
+    # ---- the inner packet (optional: templates with inner_ingress / inner_egress) ----
+    def reference_inner_ingress(self, l3: bytes, ethertype: int, area: bytes,
+                                values: Mapping[str, Any],
+                                settings: Mapping[str, int]) -> InnerResult:
+        """Python twin of the template's optional ``inner_ingress`` macro
+        (``stage_<name>_inner_peek()`` and ``stage_<name>_inner_ingress()``): given
+        the inner packet ``l3`` (as the function will receive it, before this stage's
+        edit) of ``ethertype`` and the stage's entry bytes ``area`` after
+        :meth:`reference_ingress`, the outcome, the entry bytes stored and the inner
+        packet handed to the function. Default: nothing changes."""
+        return InnerResult("ok", area, l3)
+
+    def reference_inner_egress(self, l3: bytes, ethertype: int, area: bytes,
+                               values: Mapping[str, Any],
+                               settings: Mapping[str, int]) -> InnerResult:
+        """Python twin of the optional ``inner_egress`` macro
+        (``stage_<name>_inner_egress()``): the inner packet ``l3`` as the function
+        sent it, the entry bytes ``area`` ingress stored; the outcome (``"ok"``: no
+        counter of the stage moved; a counter name; or an egress outcome) and the
+        inner packet the header is restored onto. Default: nothing changes."""
+        return InnerResult("ok", area, l3)
 
 
 class KeyPlugin(_Plugin):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 from dataclasses import dataclass, field
@@ -394,9 +395,28 @@ def _resolve_stages(loaded: Sequence[LoadedPlugin], raw: Mapping[str, Mapping[st
         size = st.plugin.entry_bytes(values)
         if not 0 <= size <= STAGE_AREA_MAX:
             raise ParamError(f"stage {st.name}: entry_bytes {size} outside 0..{STAGE_AREA_MAX}")
+        _check_labelled(st.name, st.plugin.labelled_counters(values))
         out.append(ResolvedStage(st, values, carrier, offset, size))
         offset += (size + 7) // 8 * 8  # each stage's bytes 8-aligned within the area
     return out
+
+
+#: bounds of a stage's labelled counters (StagePlugin.labelled_counters())
+LABEL_BYTES_MAX = 64
+LABELS_MAX = 1 << 20
+_C_NAME = re.compile(r"[a-z_][a-z0-9_]{0,31}")
+
+
+def _check_labelled(stage: str, declared: Mapping[str, Any]) -> None:
+    """A stage's labelled counters: C names, label names Prometheus takes, bounded sizes."""
+    for name, lc in declared.items():
+        if not (_C_NAME.fullmatch(name) and _C_NAME.fullmatch(lc.label)):
+            raise ParamError(f"stage {stage}: labelled counter {name!r} / label {lc.label!r}: "
+                             "use lower-case letters, digits and '_'")
+        if not 1 <= lc.size <= LABEL_BYTES_MAX or not 1 <= lc.max_labels <= LABELS_MAX:
+            raise ParamError(f"stage {stage}: labelled counter {name}: label size {lc.size} "
+                             f"outside 1..{LABEL_BYTES_MAX} or max_labels {lc.max_labels} "
+                             f"outside 1..{LABELS_MAX}")
 
 
 def _sourced(outcomes: list[Outcome], source: str) -> list[Outcome]:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from combos import SID
+from sfcframe.encaps.srv6 import TEST_SID as SID
 from sfcframe.keys import flow
 from sfcframe.keys.esp import esp_packet
 from sfcframe.keys.icmp import echo_packet

@@ -1,6 +1,6 @@
 """Core parameters ingress=tc and mode=static, and the change_head restore, on
-the real kernel through BPF_PROG_TEST_RUN (the round-trip properties of
-test_roundtrip.py / test_edge_cases.py run with ingress=tc through combos.py)."""
+the real kernel through BPF_PROG_TEST_RUN (the conformance kit's properties,
+tests/test_conformance.py, run with ingress=tc as with xdp)."""
 
 from __future__ import annotations
 

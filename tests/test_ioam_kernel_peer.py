@@ -22,6 +22,7 @@ Namespaces are ``sfcd-t<hex>-*``; they are removed even when a test fails.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import struct
@@ -215,6 +216,14 @@ def case_frames() -> dict[str, tuple[plan.Srv6Options, bytes, str]]:
     # for what a proxy cannot know (here: none of the default type's fields), any delay
     suggested = plan.Srv6Options(sf="proxy", ioam=IoamOptions(vnf_expect=srv6_ioam.proxy_slot(O.trace_type)))
     stage = {"egress_if_id": 0x202, "transit_delay": 1234}
+    # the proxy's ioam stage as the demo runs it (--stage ioam): its slot as configured and
+    # a plausible transit delay (available, no longer than t1 -> t2 = 20 us, plus 1 us)
+    held = plan.Srv6Options(sf="proxy", ioam=IoamOptions(vnf_expect=srv6_ioam.proxy_slot(O.trace_type),
+                                                         vnf_delay=True))
+
+    def dwell(delay: int):
+        return traced(held, trace_layer(O, chain(O, START, vnf={**stage, "transit_delay": delay})))
+
     return {
         "ok": (END, traced(END, trace_layer(O, good)), "ok"),
         "ok-inner-ipv6-hmac": (plan.Srv6Options(inner="ipv6", hmac=True, ioam=O),
@@ -255,6 +264,13 @@ def case_frames() -> dict[str, tuple[plan.Srv6Options, bytes, str]]:
             O, START, vnf={**stage, "egress_if_id": 0x201}))), "vnf"),
         "proxy-slot-unchecked": (plan.Srv6Options(sf="proxy", ioam=IoamOptions()),
                                  traced(proxy, trace_layer(O, chain(O, START, vnf={"node_id": 7}))), "ok"),
+        "stage-dwell-ok": (held, dwell(2500), "ok"),
+        "stage-dwell-at-path": (held, dwell(21_000), "ok"),
+        "stage-dwell-beyond-path": (held, dwell(21_001), "vnf"),
+        "stage-dwell-unavailable": (held, dwell(0xFFFFFFFF), "vnf"),
+        "stage-dwell-overflow": (held, dwell(0x80001234), "vnf"),
+        "stage-dwell-unchecked-when-not-asked": (suggested, dwell(0xFFFFFFFF), "ok"),
+        "stage-node-id": (held, traced(held, trace_layer(O, chain(O, START, vnf={**stage, "node_id": 7}))), "vnf"),
     }
 
 
@@ -378,14 +394,22 @@ def assert_every_packet_traced(s, decap: str, free: int = 1):
     if NCPU >= 2:
         assert sum(1 for x in io["ok_per_cpu"] if x > 0) >= 2, io["ok_per_cpu"]
     # the last trace, dissected with the scapy layers: kernel-written node data, newest first
+    nodes = assert_last_trace(io, vnf_egress_if=0x201, free=free)
+    assert all(n["transit_delay"] == 0xFFFFFFFF for n in nodes)
+    assert nodes[2]["timestamp_seconds"] <= nodes[0]["timestamp_seconds"] <= time.time()
+    return nodes
+
+
+def assert_last_trace(io: dict, vnf_egress_if: int, free: int) -> list[dict]:
+    """The checker's last trace dissected with the scapy layers: t2's, the VNF host's
+    and t1's node data (newest first) with the testbed's identities, the decapsulating
+    node's ``free`` slots left, no overflow."""
     trace = L.find_trace(IPv6ExtHdrHopByHop(bytes.fromhex(io["last_trace"]["hbh"])))
     nodes = L.decode_nodes(trace)
     assert [(n["hop_limit"], n["node_id"]) for n in nodes] == [(60, T2), (61, VNF), (62, T1)]
-    assert [(n["ingress_if_id"], n["egress_if_id"]) for n in nodes] == [(0x301, 0x302), (0x201, 0x201),
-                                                                        (0x101, 0x102)]
+    assert [(n["ingress_if_id"], n["egress_if_id"]) for n in nodes] == [
+        (0x301, 0x302), (0x201, vnf_egress_if), (0x101, 0x102)]
     assert [n["namespace_data"] for n in nodes] == [0xDA7A0003, 0xDA7A0002, 0xDA7A0001]
-    assert all(n["transit_delay"] == 0xFFFFFFFF for n in nodes)
-    assert nodes[2]["timestamp_seconds"] <= nodes[0]["timestamp_seconds"] <= time.time()
     words = L.node_len_words(trace.trace_type) + (1 if L.trace_bit(trace.trace_type, 22) else 0)
     assert trace.remaining_len == free * words  # the decapsulating node's slot
     assert not trace.overflow
@@ -416,12 +440,108 @@ def test_kernel_chain_hmac_inner_ipv6_every_field(ioam_run):
 def test_srv6_proxy_carries_the_trace_through(scenario):
     """sfcframe's srv6 proxy (no IOAM stage) caching the Hop-by-Hop header with the
     outer headers: t1's and t2's node data on every packet, the VNF host's slot
-    left to t2 (``--ioam-vnf none``): the baseline a proxy's IOAM stage adds to."""
-    s = scenario(encap="srv6", sf="proxy", ioam=True, ioam_vnf="none", params={"max_ext_bytes": "128"})
+    left to t2 (``--ioam-vnf auto`` without the stage: none): the baseline a proxy's
+    IOAM stage adds to."""
+    s = scenario(encap="srv6", sf="proxy", ioam=True)  # no stage: --ioam-vnf auto is none
     assert s.passed, s.reasons()
+    assert "max_ext_bytes=112" in s.config["proxy_spec"]  # the inserted Hop-by-Hop header
     assert s.ioam["outcomes"]["ok"] == s.checked == s.restored == s.stamped > 10_000
     nodes = L.decode_nodes(L.find_trace(IPv6ExtHdrHopByHop(bytes.fromhex(s.ioam["last_trace"]["hbh"]))))
     assert [(n["hop_limit"], n["node_id"]) for n in nodes] == [(60, T2), (62, T1)]
+
+
+# ---------------------------------------------------------------------------
+# the proxy's ioam stage between kernel IOAM nodes (--stage ioam)
+# ---------------------------------------------------------------------------
+def test_demo_options_of_the_stage():
+    """--stage ioam turns the trace on, expects the VNF host's slot as the stage is
+    configured (node 2's identities, hop limit 61: the restored header's, which is what
+    a Linux node receiving 62 would write) and a plausible transit delay."""
+    from sfcframe.demo import ioam_stage
+    from sfcframe.demo.run import DemoConfig
+
+    o = srv6_ioam.options_of(DemoConfig(encap="srv6", stages=["ioam"]))
+    assert o.vnf_delay and dict(o.vnf_expect) == {
+        "hop_limit": 61, "node_id": VNF, "ingress_if_id": 0x201, "egress_if_id": 0x202,
+        "namespace_data": 0xDA7A0002}
+    assert srv6_ioam.proxy_hop_limit() == HOP_LIMIT["vnf"] == HOP_LIMIT["t1"] - 1
+    settings = ioam_stage.vnf_settings()
+    assert (settings["node_id"], settings["ingress_if"], settings["egress_if"]) == (VNF, 0x201, 0x202)
+    assert ioam_stage.setting_assignments({"node_id": VNF}) == ["ioam.node_id=0x5fc002"]
+    plain = DemoConfig(encap="srv6", ioam=True)
+    assert srv6_ioam.options_of(plain).vnf_expect is None
+    # --ioam-vnf auto: the kernel End fills, a proxy without the stage leaves the slot free
+    assert srv6_ioam.options_of(plain, "end").filler("end") == "kernel"
+    assert srv6_ioam.options_of(plain, "proxy").filler("proxy") == "none"
+    assert srv6_ioam.options_of(DemoConfig(encap="srv6", stages=["ioam"]), "proxy").filler("proxy") == "proxy"
+
+
+def assert_stage_filled_every_packet(s, decap: str, free: int = 1) -> list[dict]:
+    """Every packet reached the checker with t1's and t2's kernel-written node data
+    and the proxy-written VNF host's data as configured, its transit delay available
+    and within t1 -> t2; the stage filled every restored packet and counted its dwell."""
+    assert s.passed, s.reasons()
+    assert s.teardown.get("clean"), s.teardown
+    io = s.ioam
+    assert {k: v for k, v in io["outcomes"].items() if k != "ok" and v} == {}, io.get("last_mismatch")
+    assert io["outcomes"]["ok"] == s.checked == s.restored == s.stamped > 10_000
+    assert s.kernel_errors == s.downstream_dropped and s.kernel[decap]["packets"] + s.decap_errors == s.checked
+    vnf = io["vnf_slot"]
+    assert vnf["slots"] == vnf["delay_available"] == vnf["path_count"] == s.checked
+    assert vnf["delay_unavailable"] == vnf["delay_overflow"] == vnf["delay_exceeds_path"] == 0
+    assert 0 < vnf["delay_min_ns"] <= vnf["delay_mean_ns"] <= vnf["delay_max_ns"] < 2**31
+    # the stage's own view: every restored packet filled, every dwell time counted
+    counters = s.dwell["counters"]
+    assert counters == {"filled": s.restored, "overflow": 0, "other_namespace": 0, "malformed": 0,
+                        "no_trace": 0}, counters
+    assert s.dwell["dwell"]["count"] == s.restored
+    assert s.dwell["checker"] == {"count": s.checked, "mean_ns": vnf["delay_mean_ns"],
+                                  "min_ns": vnf["delay_min_ns"], "max_ns": vnf["delay_max_ns"]}
+    p50 = s.dwell["dwell"]["p50"]
+    assert p50["lo"] <= vnf["delay_max_ns"] and p50["hi"] >= vnf["delay_min_ns"]
+    assert "dwell time   function (VNF) dwell time" in s.text()
+    assert json.loads(json.dumps(s.as_dict()))["dwell"]["dwell"]["count"] == s.restored  # --json
+    if NCPU >= 2:
+        assert sum(1 for x in io["ok_per_cpu"] if x > 0) >= 2, io["ok_per_cpu"]
+    # the last trace, dissected: kernel-written (t2, t1) and proxy-written (VNF host) node
+    # data side by side, newest first; the proxy's egress is out0
+    nodes = assert_last_trace(io, vnf_egress_if=0x202, free=free)
+    t2, proxy, t1 = nodes
+    assert t1["transit_delay"] == t2["transit_delay"] == 0xFFFFFFFF  # Linux: not available
+    usec = [n["timestamp_seconds"] * 1_000_000 + n["timestamp_fraction"] for n in nodes]
+    # the proxy's timestamp is its egress time, between t1's and t2's receive times (the
+    # stage converts the monotonic clock with the offset taken at up: a few us of grain)
+    assert usec[2] - 10 <= usec[1] <= usec[0] + 10, usec
+    assert 0 < proxy["transit_delay"] <= (usec[0] - usec[2]) * 1000 + 1000
+    return nodes
+
+
+def test_srv6_proxy_ioam_stage_between_kernel_nodes(scenario):
+    """sfcframe demo --encap srv6 --ioam --stage ioam: the proxy's stage writes the VNF
+    host's node data (settings as `sfcframe set NAME ioam.X=V` writes them) between
+    kernel IOAM routers; every packet checked."""
+    s = scenario(encap="srv6", sf="proxy", ioam=True, stages=["ioam"])
+    assert s.config["proxy_spec"].count("stage=ioam") == 1 and "max_ext_bytes=112" in s.config["proxy_spec"]
+    assert_stage_filled_every_packet(s, f"dec End.DX4 {plan.SID_DX4}")
+
+
+def test_srv6_proxy_ioam_stage_hmac_inner_ipv6_every_field(scenario):
+    """With the kernel's HMAC required at the decapsulating node, inner IPv6 and trace
+    type 0xFFF002 (bits 0-11 and the opaque snapshot; 3 slots, none left for dec): every
+    field of the proxy-written node data is what Linux writes as the VNF host, but the
+    egress interface (out0, the proxy's egress) and what a proxy cannot know (queue
+    depth, checksum complement, buffer occupancy: not available), on every packet."""
+    s = scenario(encap="srv6", sf="proxy", ioam=True, stages=["ioam"], inner="ipv6", hmac=True,
+                 ioam_trace_type=0xFFF002, ioam_slots=3)
+    nodes = assert_stage_filled_every_packet(s, f"dec End.DT6 {plan.SID_DT6}", free=0)
+    t2, proxy, t1 = nodes
+    kernel = srv6_ioam.kernel_node("vnf", 0xFFF002, HOP_LIMIT["vnf"])
+    for name in ("timestamp_seconds", "timestamp_fraction", "transit_delay"):
+        del kernel[name]
+    kernel.update(queue_depth=0xFFFFFFFF, checksum_complement=0xFFFFFFFF, buffer_occupancy=0xFFFFFFFF)
+    assert {k: proxy[k] for k in kernel} == kernel
+    assert (proxy["wide_egress_if_id"], proxy["opaque_len"], proxy["schema_id"]) == (0x5FC00202, 0, 0xFFFFFF)
+    assert t1["queue_depth"] == t2["queue_depth"] == 0 and t1["wide_hop_limit"] == 62
 
 
 # ---------------------------------------------------------------------------
@@ -450,8 +570,6 @@ def ioam_bed(progs):
 
 
 def mac(topo: Srv6Topology, role: str, ifname: str) -> bytes:
-    import json
-
     link = json.loads(topo.ip(role, "-j", "link", "show", "dev", ifname).stdout)[0]
     return bytes.fromhex(link["address"].replace(":", ""))
 

@@ -6,7 +6,7 @@ Kernel: each ingress outcome through BPF_PROG_TEST_RUN against the oracle,
 End performed on the cached copy, the payload length and hop limit at egress,
 an entry wider than 252 bytes, and the verifier at the largest parameters.
 The generic properties (round trips, truncations, plain traffic) run for srv6
-in test_roundtrip.py and test_edge_cases.py through tests/combos.py.
+in the conformance kit (tests/test_conformance.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from combos import SID
+from sfcframe.encaps.srv6 import TEST_SID as SID
 from sfcframe.encaps.srv6 import Srv6Encap
 from sfcframe.encaps.srv6 import headers as h
 from sfcframe.errors import ParamError

@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-from combos import SID, in_drop, in_pass
+from sfcframe.encaps.srv6 import TEST_SID as SID
 from sfcframe.errors import ParamError
 from sfcframe.spec import resolve_spec
 from sfcframe.testkit.packets import (ETH_P_IP, ETH_P_IPV6, ether, tcp_ipv4, tcp_ipv6,
@@ -198,7 +198,7 @@ def test_ipv6_not_tcp_directly_is_outside_the_key(build, name, strict):
     inner = _outside_packets()[name]
     encapsulated = harness.check_ingress(harness.example_frame(inner, ETH_P_IPV6))
     assert encapsulated.expect.outcome == "no_key"
-    assert encapsulated.result.retval == (in_drop(harness) if strict else in_pass(harness))
+    assert encapsulated.result.retval == (harness.oracle.ingress_drop if strict else harness.oracle.ingress_pass)
     plain = ether(ETH_P_IPV6) + inner
     assert harness.check_ingress(plain).expect.outcome == "ignored"
     out = harness.check_egress(plain)

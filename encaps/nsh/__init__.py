@@ -102,6 +102,11 @@ class NshEncap(EncapPlugin):
     def header_capacity(self, values: Mapping[str, Any]) -> int:
         return _capacity(values)
 
+    def conformance_params(self) -> list[dict[str, Any]]:
+        """MD type 2 metadata up to 64 bytes; and an IOAM header behind NSH, which
+        offers the ``ioam`` carrier to stages."""
+        return [{"max_md_bytes": 64}, {"max_ioam_bytes": 256}]
+
     def max_strip(self, values: Mapping[str, Any]) -> int:
         return _capacity(values)
 

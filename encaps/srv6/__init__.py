@@ -50,6 +50,7 @@ from sfcframe.errors import ParamError
 from sfcframe.outcomes import Outcome
 from sfcframe.params import Param
 from sfcframe.plugin import ETH_P_IP, ETH_P_IPV6, EncapParse, EncapPlugin
+from sfcframe.encaps.srv6 import apn_carrier
 from sfcframe.encaps.srv6 import headers as h
 
 INNER = {h.NH_IPV4: ETH_P_IP, h.NH_IPV6: ETH_P_IPV6}
@@ -59,6 +60,10 @@ MAX_SIDS = 8
 HBH_OPTIONS_SCANNED = 8
 HOP_LIMIT = 7  # byte offset of the hop limit in the IPv6 header
 DA = slice(24, 40)  # destination address
+
+
+#: the SID of the builds in tests (the conformance kit's and the kernel tests')
+TEST_SID = "fc00::a"
 
 
 def sid_list(values: Mapping[str, Any]) -> list[str]:
@@ -100,6 +105,16 @@ class Srv6Encap(EncapPlugin):
         sids = sid_list(values)
         words = [struct.unpack("!4I", ipaddress.IPv6Address(s).packed) for s in sids]
         return {**values, "sids": sids, "sid_words": words}
+
+    def conformance_params(self) -> list[dict[str, Any]]:
+        """One SID with the default sizes; a wide entry (more than 252 header bytes:
+        16 segments and TLVs) behind two SIDs; and room for Hop-by-Hop and Destination
+        Options headers, which offers the ``ioam`` carrier to stages."""
+        return [
+            {"sid": TEST_SID},
+            {"sid": f"fc00::b,{TEST_SID}", "max_segments": 16},
+            {"sid": TEST_SID, "max_ext_bytes": 256, "max_segments": 4, "max_tlv_bytes": 0},
+        ]
 
     # ---- sizes --------------------------------------------------------
     def header_capacity(self, values: Mapping[str, Any]) -> int:
@@ -189,14 +204,20 @@ class Srv6Encap(EncapPlugin):
         """The payload length for the packet the header goes onto."""
         return h.with_payload_length(header, len(inner))
 
-    # ---- the ioam carrier (RFC 9486): option 49 in the Hop-by-Hop header ----
+    # ---- carriers: ioam (RFC 9486, option 49 in the Hop-by-Hop header) and apn
+    # (an option before the SRH or an SRH TLV, see apn_carrier) ----
     def carriers(self, values: Mapping[str, Any]) -> tuple[str, ...]:
-        return ("ioam",) if values["max_ext_bytes"] else ()
+        ioam = ("ioam",) if values["max_ext_bytes"] else ()
+        apn = ("apn",) if values["max_ext_bytes"] or values["max_tlv_bytes"] else ()
+        return ioam + apn
 
     def carrier_find(self, carrier: str, header: bytes, kind: int,
                      values: Mapping[str, Any]) -> tuple[int, int] | None:
-        """The data of the first IOAM option (type 49) of IOAM Option-Type ``kind``
-        in the Hop-by-Hop header, behind its Reserved and IOAM Option-Type bytes."""
+        """ioam: the data of the first IOAM option (type 49) of IOAM Option-Type ``kind``
+        in the Hop-by-Hop header, behind its Reserved and IOAM Option-Type bytes.
+        apn: see :func:`sfcframe.encaps.srv6.apn_carrier.find`."""
+        if carrier == "apn":
+            return apn_carrier.find(header, kind, self.header_capacity(values))
         if carrier != "ioam":
             return None
         for index, (at, opt_type, opt_len) in enumerate(h.hbh_options(header)):
@@ -214,6 +235,9 @@ class Srv6Encap(EncapPlugin):
                       values: Mapping[str, Any]) -> bytes:
         """``header`` with a Hop-by-Hop header (replacing any) that carries ``body`` as
         IOAM option 49 of Option-Type ``kind``, 4n-aligned as RFC 9486 asks."""
+        if carrier == "apn":
+            return apn_carrier.embed(header, kind, body, values["max_ext_bytes"],
+                                     values["max_tlv_bytes"])
         if carrier != "ioam":
             return super().carrier_embed(carrier, header, kind, body, values)
         nh, rest = header[6], header[h.IPV6_LEN:]

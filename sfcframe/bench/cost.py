@@ -153,8 +153,8 @@ class Row:
     #: compare output frames too (not for stage rows: their node data holds times; the
     #: test kit checks those bytes, here the counters are checked)
     compare_frames: bool = True
-    #: stage rows: (stage, the counter every packet's egress must move)
-    stage_counter: tuple[str, str] | None = None
+    #: stage rows: (stage, the counters every packet moves once each in a round trip)
+    stage_counters: tuple[str, tuple[str, ...]] | None = None
     #: the inner packets it sends (INNER_KINDS): IPv4/TCP, or the flow keys' protocols
     inner: str = "tcp"
 
@@ -241,10 +241,11 @@ def srv6_header(segments: int) -> bytes:
     return h.ipv6("fc00:1::1", SRV6_SID, h.NH_ROUTING, hlim=64, fl=0x12345) + srh
 
 
-#: the stage rows' builds: encapsulation, its parameters (room for the carrier data), header
+#: the stage rows' builds per carrier: encapsulation, its parameters (room for the carrier data)
 STAGE_CARRIERS = {
     "ioam": (("nsh", (("max_ioam_bytes", 128),)),
              ("srv6", (("sid", SRV6_SID), ("max_ext_bytes", 128), ("max_segments", 4)))),
+    "apn": (("srv6", (("sid", SRV6_SID), ("max_ext_bytes", 64), ("max_segments", 4))),),
 }
 
 
@@ -253,45 +254,48 @@ def _stage_header(encap: str) -> bytes:
 
 
 def stage_rows() -> list[Row]:
-    """Every installed stage with a :meth:`StagePlugin.bench_case`, on each
-    encapsulation here that offers its carrier: the build with the stage against
-    the same build without it, the same packets, in the same rounds."""
+    """Every installed stage with :meth:`StagePlugin.bench_cases`, on each
+    encapsulation here that offers its first carrier the table knows: the build
+    without the stage carrying the first case's data, then one row per case, the
+    same packets in the same rounds."""
     from sfcframe import discovery
 
     loaded, _ = discovery.load_all("stage")
     rows = []
     for stage in sorted(loaded, key=lambda p: p.name):
-        case = stage.plugin.bench_case({})
-        if case is None:
+        cases = list(stage.plugin.bench_cases({}))
+        carrier = next((c for c in stage.plugin.carriers if c in STAGE_CARRIERS), None)
+        if not cases or carrier is None:
             continue
-        for carrier in stage.plugin.carriers:
-            for encap, params in STAGE_CARRIERS.get(carrier, ()):
-                with_data = _embed(encap, dict(params), _stage_header(encap), carrier, case)
-                for stages in ((), (stage.name,)):
-                    suffix = stage.name if stages else case.carried
-                    build = BuildSpec(f"{encap}-tcpip-{suffix}", encap, "tcpip", params,
-                                      stages=stages, stage_settings=(
-                                          ((stage.name, tuple(sorted(case.settings.items()))),)
-                                          if stages else ()))
-                    what = case.what if stages else f"the same {case.carried} carried and " \
-                                                    "restored, no stage"
-                    rows.append(Row(f"{encap}-tcpip-{suffix}",
-                                    f"{encap} tcpip{' + ' + stage.name if stages else ''}",
-                                    build, case.carried, with_data,
-                                    f"{encap} with {case.carried}: {what}",
-                                    compare_frames=not stages,
-                                    stage_counter=(stage.name, case.counter) if stages else None))
-            break  # the first carrier the table knows
+        for encap, params in STAGE_CARRIERS[carrier]:
+            header = _stage_header(encap)
+            base = cases[0]
+            rows.append(Row(
+                f"{encap}-tcpip-{base.carried}", f"{encap} tcpip", BuildSpec(
+                    f"{encap}-tcpip-{base.carried}", encap, "tcpip", params),
+                base.carried, _embed(encap, dict(params), header, carrier, base.kind, base.body),
+                f"{encap} with {base.carried}: carried and restored, no stage"))
+            for case in cases:
+                label = case.label or stage.name
+                settings = ((stage.name, tuple(sorted(case.settings.items()))),)
+                rows.append(Row(
+                    f"{encap}-tcpip-{label}", f"{encap} tcpip + {stage.name}", BuildSpec(
+                        f"{encap}-tcpip-{label}", encap, "tcpip", params + tuple(case.params),
+                        stages=(stage.name,), stage_settings=settings),
+                    case.carried, _embed(encap, dict(params), header, carrier, case.kind,
+                                         case.body),
+                    f"{encap} with {case.carried}: {case.what}", compare_frames=False,
+                    stage_counters=(stage.name, tuple(case.counters))))
     return rows
 
 
-def _embed(encap: str, params: dict, header: bytes, carrier: str, case) -> bytes:
+def _embed(encap: str, params: dict, header: bytes, carrier: str, kind: int, body: bytes) -> bytes:
     from sfcframe import discovery
     from sfcframe.spec import resolve_spec
 
     plugin = discovery.load("encap", encap).plugin
     values = resolve_spec(encap, "tcpip", params).encap_params
-    return plugin.carrier_embed(carrier, header, case.kind, case.body, values)
+    return plugin.carrier_embed(carrier, header, kind, body, values)
 
 
 def _key_group(key: str) -> str:
@@ -465,6 +469,8 @@ class LoadedBuild:
     def _write_stage_settings(self, stage: str, settings: dict[str, int]) -> None:
         """The stage's settings map: its defaults, then ``settings``."""
         st = next(s for s in self.resolved.stages if s.name == stage)
+        if not st.settings:
+            return  # no settings map in this build
         table = self.module.table(f"stage_{stage}_settings_map")
         table[table.Key(0)] = table.Leaf.from_buffer_copy(st.pack_settings(settings))
 
@@ -624,11 +630,12 @@ def measure_row(row: Row, build: LoadedBuild, floors: Floors, inners: Sequence[b
             out.problems.append(f"ingress counters {out.counters['ingress']}, expected {want_in}={n}")
         if "egress" in row.directions and out.counters["egress"] != {want_eg: n}:
             out.problems.append(f"egress counters {out.counters['egress']}, expected {want_eg}={n}")
-        if row.stage_counter and "egress" in row.directions:
-            stage, counter = row.stage_counter
+        if row.stage_counters and "egress" in row.directions:
+            stage, names = row.stage_counters
             moved = out.counters.get(f"stage {stage}", {})
-            if moved != {counter: n}:
-                out.problems.append(f"stage {stage} counters {moved}, expected {counter}={n}")
+            if moved != {name: n for name in names}:
+                out.problems.append(f"stage {stage} counters {moved}, expected "
+                                    f"{', '.join(f'{c}={n}' for c in names) or 'none'}")
         if out.mismatches:
             out.problems.append(f"{out.mismatches} output frame(s) differ from the oracle")
         if out.leftover_entries and "egress" in row.directions:

@@ -21,6 +21,9 @@ examples:
   sfcframe demo --encap srv6 --sf end            # the kernel's SRv6 as SFF, End stand-in and receiver
   sfcframe demo --encap srv6 --inner ipv6 --hmac # End.DT6, HMAC required at the receiving node
   sfcframe demo --encap srv6 --sf end --ioam     # + kernel IOAM routers around the VNF host
+  sfcframe demo --encap srv6 --ioam --stage ioam # the proxy's IOAM stage fills the VNF host's
+                                                 # node data between kernel IOAM nodes; dwell time
+  sfcframe demo --encap nsh --stage ioam         # NSH + RFC 9452 IOAM trace; dwell time
 
 exit code: 0 PASS (no header mismatch at the receiver, traffic flowed, and no egress
 miss behind a forward/nat VNF), 1 FAIL, 2 bad usage, 130 interrupted; everything the
@@ -42,7 +45,9 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
             "whose bottom label comes from the packet; NSH: per-packet context headers), the proxy\n"
             "runs on both VNF interfaces (started with the runtime, as `sfcframe up` does), and\n"
             "the receiver checks that every packet carries exactly the header its sender stamped,\n"
-            "after the proxy's update rule (MPLS: minus the popped labels; NSH: SI - 1). Needs root."
+            "after the proxy's update rule (MPLS: minus the popped labels; NSH: SI - 1). With\n"
+            "--stage ioam (nsh, srv6) a pre-allocated IOAM trace rides along, the proxy's stage\n"
+            "fills the function's node data and the summary reports its dwell time. Needs root."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -79,6 +84,18 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
                       "testbed, whose peers send no GSO frames) or xdp (native XDP)")
     demo.add_argument("--param", action="append", type=_kv, default=[], metavar="NAME=VALUE",
                       help="proxy parameter (repeatable), e.g. pop=2")
+    demo.add_argument("--stage", action="append", default=[], metavar="STAGE",
+                      help="metadata stage of the proxy, as `sfcframe build/up --stage` "
+                      "(repeatable). ioam (nsh, srv6 with the proxy): implies --ioam; the "
+                      "proxy's stage fills the VNF host's node data, its settings written "
+                      "through the runtime as `sfcframe set NAME ioam.node_id=0x5fc002 ...` "
+                      "does (node 2: node id 0x5fc002, in0 0x201, out0 0x202, namespace data "
+                      "0xda7a0002, namespace 0x8fc0); the checker holds that node data to them "
+                      "on every packet and its transit delay to a plausible range (srv6: "
+                      "available and within t1 -> t2; nsh: 1 ns .. 1 s, timestamps within the "
+                      "last second); the summary prints the function's dwell time: the "
+                      "checker's mean/min/max of that transit delay and the proxy's own "
+                      "ioam_dwell_ns histogram, p50/p90/p99")
     demo.add_argument("--delay-ms", type=float, default=3.0, help="delay VNF hold time (default 3)")
     srv6 = demo.add_argument_group(
         "srv6", "--encap srv6: the kernel encapsulates (H.Encaps) at the SFF and decapsulates "
@@ -95,21 +112,30 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
     srv6.add_argument("--hop-limit", type=int, default=None,
                       help="outer hop limit the checker expects (default 62: H.Encaps' 64, minus "
                       "the SFF's and the VNF host's forwarding)")
-    srv6.add_argument("--ioam", action="store_true",
-                      help="kernel IOAM routers before and after the VNF host; the SFF's stamper "
-                      "inserts a pre-allocated IOAM trace (Hop-by-Hop option 49), the checker "
-                      "checks every node's data (SRV6-TESTBED.md)")
-    srv6.add_argument("--ioam-trace-type", type=lambda text: int(text, 0), default=None,
-                      metavar="BITS", help="IOAM-Trace-Type with --ioam (bits 0-11 and 22; "
-                      "default 0xfc0000: hop limit and node id, interface ids, timestamps, "
+    ioam = demo.add_argument_group(
+        "ioam", "IOAM trace options (RFC 9197), pre-allocated traces: --encap srv6 (Hop-by-Hop "
+        "option 49, RFC 9486, between kernel IOAM routers; SRV6-TESTBED.md) and --encap nsh (an "
+        "IOAM header behind NSH, RFC 9452, written and read by the demo's own programs: no kernel "
+        "writes IOAM over NSH). --stage ioam turns the trace on by itself")
+    ioam.add_argument("--ioam", action="store_true",
+                      help="the SFF's stamper puts a pre-allocated IOAM trace on every packet "
+                      "(srv6: after H.Encaps, with kernel IOAM routers t1 and t2 before and after "
+                      "the VNF host; nsh: NSH next protocol 6 with the SFF's own node data in the "
+                      "last slot) and the checker checks every writer's node data")
+    ioam.add_argument("--ioam-trace-type", type=lambda text: int(text, 0), default=None,
+                      metavar="BITS", help="IOAM-Trace-Type (srv6: bits 0-11 and 22; nsh: bits "
+                      "0-11; default 0xfc0000: hop limit and node id, interface ids, timestamps, "
                       "transit delay, namespace data)")
-    srv6.add_argument("--ioam-slots", type=int, default=4, metavar="N",
-                      help="node data slots the stamper pre-allocates with --ioam (default 4: t1, "
-                      "the VNF host, t2, the decapsulating node)")
-    srv6.add_argument("--ioam-vnf", choices=("auto", "kernel", "proxy", "none"), default="auto",
-                      help="who fills the VNF host's IOAM slot: kernel (the End stand-in), proxy "
-                      "(a proxy's IOAM stage), none (nobody: t1 and t2 only), auto (default: "
-                      "kernel with --sf end, proxy with the proxy)")
+    ioam.add_argument("--ioam-slots", type=int, default=None, metavar="N",
+                      help="node data slots the stamper pre-allocates (srv6 default 4: t1, the VNF "
+                      "host, t2, the decapsulating node; nsh default 3: the SFF's, the VNF host's, "
+                      "one left free)")
+    ioam.add_argument("--ioam-vnf", choices=("auto", "kernel", "proxy", "none"), default="auto",
+                      help="who the checker expects to fill the VNF host's slot: kernel (srv6: the "
+                      "End stand-in), proxy (the proxy's ioam stage; without --stage ioam: a run "
+                      "that fails, the control), none (nobody: the trace passes the VNF host "
+                      "untouched), auto (default: kernel with --sf end, proxy with --stage ioam, "
+                      "else none)")
     demo.add_argument("--self-test", action="store_true",
                       help="no VNF and no proxy: check the stamper and the checker alone")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -136,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         params=dict(args.param), delay_ms=args.delay_ms, ingress=args.ingress,
         inner=args.inner, hmac=args.hmac, hop_limit=args.hop_limit,
         ioam=args.ioam or args.ioam_trace_type is not None, ioam_trace_type=args.ioam_trace_type,
-        ioam_slots=args.ioam_slots, ioam_vnf=args.ioam_vnf,
+        ioam_slots=args.ioam_slots, ioam_vnf=args.ioam_vnf, stages=list(args.stage),
         sf="end" if args.self_test else args.sf,
         traffic=args.traffic, rtp_streams=args.rtp_streams, rate_pps=args.rate_pps,
     )

@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import ipaddress
 import os
+import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -164,13 +165,17 @@ def demo_options(
     md_type: int,
     proxy_params: Mapping[str, Any],
     chains: list[Chain],
+    ioam: Any = None,
 ) -> SimpleNamespace:
-    """What the templates see as ``d``."""
+    """What the templates see as ``d``. ``ioam``: the IOAM trace to stamp behind the
+    encapsulation (:class:`sfcframe.demo.ioam_trace.TracePlan`; None: none), for an
+    encapsulation whose demo template carries one (``d.ioam``, its ``template()``)."""
     return SimpleNamespace(
         labels=labels,
         md_type=md_type,
         proxy=SimpleNamespace(**proxy_params),
         chains=list(chains),
+        ioam=ioam.template() if ioam is not None else None,
     )
 
 
@@ -185,6 +190,9 @@ def render(encap_plugin: Any, d: SimpleNamespace) -> str:
         f"labels={d.labels} md_type={d.md_type} chains={len(d.chains)} "
         f"proxy({','.join(f'{k}={v}' for k, v in sorted(vars(d.proxy).items()))})"
     )
+    if getattr(d, "ioam", None):
+        describe += (f" ioam(trace_type=0x{d.ioam['trace_type']:06x},slots={d.ioam['slots']},"
+                     f"proxy={'yes' if d.ioam['proxy'] else 'no'})")
     try:
         return env.get_template("core/demo.c.j2").render(
             version=__version__, encap=encap_plugin, d=d, describe=describe
@@ -193,14 +201,24 @@ def render(encap_plugin: Any, d: SimpleNamespace) -> str:
         raise RenderError(f"demo programs for encap {encap_plugin.name}: {exc}") from exc
 
 
+def range_names(encap_plugin: Any, d: SimpleNamespace) -> list[str]:
+    """The names of the header words the checker checks by range (the encapsulation's
+    demo template's ``range_names(d)`` macro, in demo_ranges() order; none without it)."""
+    module = template_env(encap_plugin).get_template(f"encap/{encap_plugin.demo_template}").module
+    macro = getattr(module, "range_names", None)
+    return str(macro(d)).split() if macro is not None else []
+
+
 @dataclass
 class DemoPrograms:
-    """The compiled stamper and checker; attach each where it belongs."""
+    """The compiled stamper and checker; attach each where it belongs. ``ranges``:
+    the names of the words checked by range (:func:`range_names`)."""
 
     source: str
     nchains: int
     bpf: Any = None
     fds: dict[str, int] = field(default_factory=dict)
+    ranges: list[str] = field(default_factory=list)
 
     def load(self) -> "DemoPrograms":
         self.bpf, self.fds = compile_programs(
@@ -220,6 +238,9 @@ class DemoPrograms:
         value.after_proxy = 1 if after else 0
         value.constant = 1 if constant else 0
         value.protocols = protocols
+        # POSIX time minus the monotonic clock (bpf_ktime_get_ns), as the ioam stage's
+        # clock offset is measured: timestamps checked by range are converted with it
+        value.clock_offset_ns = time.time_ns() - time.monotonic_ns()
         table[table.Key(0)] = value
 
     def attach_stamper(self, netns: str, ifname: str) -> None:
@@ -279,8 +300,41 @@ class DemoPrograms:
             return None
         got = bytes(s.got)[: min(s.got_len, len(s.got))]
         exp = bytes(s.exp)[: s.exp_len]
-        return {"count": int(s.seen), "h": f"0x{s.h:08x}", "got": got.hex(" ", 4),
-                "expected": exp.hex(" ", 4)}
+        out = {"count": int(s.seen), "h": f"0x{s.h:08x}", "got": got.hex(" ", 4),
+               "expected": exp.hex(" ", 4)}
+        if self.ranges:
+            out["out_of_range"] = [n for i, n in enumerate(self.ranges) if s.range_out & (1 << i)]
+        return out
+
+    def last_match(self) -> dict[str, Any] | None:
+        """With ranged words: the newest header the checker sampled among those that
+        matched (``header``, bytes; ``h``; ``seen``: matches on that CPU)."""
+        if not self.ranges:
+            return None
+        table = self.bpf.get_table(b"demo_last_match")
+        cpus = [c for c in table[table.Key(0)] if c.seen]
+        if not cpus:
+            return None
+        newest = max(cpus, key=lambda c: c.ktime)
+        return {"h": f"0x{newest.h:08x}", "seen": int(newest.seen),
+                "header": bytes(newest.got)[: min(newest.got_len, len(newest.got))]}
+
+    def range_stats(self) -> dict[str, dict[str, int | float | None]]:
+        """Per ranged word (by name), over all CPUs: ``count`` (packets whose other words
+        matched), ``out`` (of them out of range), ``sum``, ``min``, ``max``, ``mean``."""
+        if not self.ranges:
+            return {}
+        table = self.bpf.get_table(b"demo_range_stats")
+        out = {}
+        for i, name in enumerate(self.ranges):
+            cpus = [c for c in table[table.Key(i)] if c.count]
+            count = sum(c.count for c in cpus)
+            total = sum(c.sum for c in cpus)
+            out[name] = {"count": count, "out": sum(c.out for c in cpus), "sum": total,
+                         "min": min((c.min for c in cpus), default=None),
+                         "max": max((c.max for c in cpus), default=None),
+                         "mean": total / count if count else None}
+        return out
 
     def close(self) -> None:
         """Release the programs; their attachments go with the demo's namespaces."""

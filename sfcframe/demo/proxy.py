@@ -36,22 +36,29 @@ class RuntimeProxy:
     params: dict[str, str] = field(default_factory=dict)
     cache_size: int | None = None
     xdp_mode: str = "auto"
+    #: metadata stages, in order (``sfcframe up --stage``)
+    stages: tuple[str, ...] = ()
+    #: the stages' runtime settings, ``STAGE.SETTING=VALUE``, written after ``up`` as
+    #: ``sfcframe set NAME STAGE.SETTING=VALUE ...`` writes them
+    settings: tuple[str, ...] = ()
     is_up: bool = False
     record: Any = None
 
     def up(self) -> None:
         from sfcframe.runtime.config import UpRequest
-        from sfcframe.runtime.instance import up
+        from sfcframe.runtime.instance import set_settings, up
 
         params = {k: str(v) for k, v in self.params.items()}
         if self.cache_size is not None:
             params["cache_size"] = str(self.cache_size)
         request = UpRequest(
             name=self.name, encap=self.encap, key=self.key, interfaces=list(self.ifaces),
-            netns=self.netns, params=params, xdp_mode=self.xdp_mode,
+            netns=self.netns, params=params, xdp_mode=self.xdp_mode, stages=list(self.stages),
         )
         self.is_up = True  # whatever happens now, down() is attempted
         self.record = up(request)
+        if self.settings:
+            self.record = set_settings(self.name, list(self.settings))
 
     def stats(self) -> ProxyStats:
         """The runtime's ``stats --json`` document, read in-process from the pins."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sfcframe.demo.ioam_stage import dwell_lines
+
 #: VNFs after which no packet may miss the cache (drop leaves stale entries but
 #: no misses either; delay may miss when the cache is smaller than the occupancy)
 NO_MISS_VNFS = ("forward", "nat")
@@ -27,6 +29,14 @@ class Summary:
     vnf: dict[str, Any] = field(default_factory=dict)
     teardown: dict[str, Any] = field(default_factory=dict)
     filled: bool = False
+    #: with the proxy's ioam stage (sfcframe.demo.ioam_stage.dwell_view): the function's
+    #: dwell time as the checker read it in the proxy's node data and as the proxy counted it
+    dwell: dict[str, Any] = field(default_factory=dict)
+    #: header words the checker checked by range (DemoPrograms.range_stats): name ->
+    #: count, out (of range), sum, min, max, mean
+    ranges: dict[str, Any] = field(default_factory=dict)
+    #: with ranged words: a header that matched (DemoPrograms.last_match, hex)
+    last_match: dict[str, Any] = field(default_factory=dict)
 
     def fill(self, *, sff, checkers, unchained, mismatch_samples, proxy, streams, vnf, vnf_kind) -> None:
         self.sff = dict(sff)
@@ -79,7 +89,8 @@ class Summary:
             out.append(f"{self.checker['malformed']} packets carried an unparsable header")
         if self.config.get("vnf") in NO_MISS_VNFS and self.misses:
             out.append(f"{self.misses} egress misses (not_cached) behind a {self.config['vnf']} VNF")
-        if self.goodput_mbps <= 0 or not (self.checker.get("match", 0) or self.checker.get("unencapsulated", 0)):
+        arrived = sum(self.checker.get(k, 0) for k in ("match", "mismatch", "unencapsulated"))
+        if self.goodput_mbps <= 0 or not arrived:
             out.append("no traffic reached the receiver")
         elif self.checker.get("match", 0) == 0:
             out.append("no packet reached the receiver with the header expected")
@@ -118,6 +129,9 @@ class Summary:
                       "cache": self.proxy_raw.get("cache", {}),
                       "interfaces": self.proxy_raw.get("interfaces", [])},
             "vnf": self.vnf,
+            "dwell": self.dwell,
+            "ranges": self.ranges,
+            "last_match": self.last_match,
             "teardown": self.teardown,
         }
 
@@ -159,8 +173,16 @@ class Summary:
                 )
             if self.vnf:
                 lines.append("  vnf          " + _counters(self.vnf))
+            if c.get("ioam"):
+                lines.append(f"  ioam         {c['ioam']}")
+            if self.ranges:
+                lines.append("  by range     " + "; ".join(
+                    f"{name} {r['count']} checked, {r['out']} out of range"
+                    for name, r in self.ranges.items()))
+            lines += dwell_lines(self.dwell)
             for s in self.mismatch_samples[:1]:
-                lines.append(f"  last mismatch: got {s['got']} expected {s['expected']}")
+                out = f" (out of range: {', '.join(s['out_of_range'])})" if s.get("out_of_range") else ""
+                lines.append(f"  last mismatch: got {s['got']} expected {s['expected']}{out}")
         return "\n".join(lines + self.closing_lines())
 
     def closing_lines(self) -> list[str]:

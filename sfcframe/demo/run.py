@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from sfcframe import discovery
-from sfcframe.demo import programs, traffic
+from sfcframe.demo import ioam_stage, ioam_trace, programs, traffic
 from sfcframe.demo.proxy import NoProxy, RuntimeProxy
 from sfcframe.demo.report import Summary
-from sfcframe.demo.topology import Topology, leftover_namespaces
+from sfcframe.demo.topology import VETH_MTU, Topology, leftover_namespaces
 from sfcframe.demo.vnfs import AUTO_KEY, Vnf
 from sfcframe.errors import PluginError, UsageError
 
@@ -67,7 +67,7 @@ class DemoConfig:
     #: the VNF host's slot (auto | kernel | proxy | none: srv6_ioam.IoamOptions.vnf)
     ioam: bool = False
     ioam_trace_type: int | None = None
-    ioam_slots: int = 4
+    ioam_slots: int | None = None
     ioam_vnf: str = "auto"
     #: what the sender sends (sfcframe.demo.flowtraffic.TRAFFIC): tcp (iperf3), udp
     #: (iperf3 -u), rtp (cfg.rtp_streams streams), esp, icmp (ping -f) or mixed
@@ -75,6 +75,12 @@ class DemoConfig:
     rtp_streams: int = 50
     #: rtp / esp: packets per second in all (None: rtp 50 per stream, esp as fast as it goes)
     rate_pps: int | None = None
+    #: the proxy's metadata stages (``sfcframe up --stage``), in order. ``ioam``: the
+    #: stamper puts a pre-allocated IOAM trace on every packet (SRv6: as with ``ioam``;
+    #: NSH: an RFC 9452 IOAM header behind NSH), the proxy's stage fills the VNF host's
+    #: node data (its settings written as ``sfcframe set NAME ioam.X=V`` would) and the
+    #: checker holds it to them on every packet; the summary reports the dwell time
+    stages: list[str] = field(default_factory=list)
 
     def resolved_key(self) -> str:
         """``auto`` picks: metadata behind NAT, tcpip for TCP traffic, and for any other
@@ -93,13 +99,16 @@ class DemoConfig:
 Progress = Callable[[dict[str, Any]], None]
 
 
-def _proxy_params(cfg: DemoConfig, encap_plugin) -> dict[str, str]:
+def _proxy_params(cfg: DemoConfig, encap_plugin, trace: ioam_trace.TracePlan | None = None) -> dict[str, str]:
     params = dict(cfg.params)
     params.setdefault("ingress", cfg.ingress)
     # a stamped stack deeper than the proxy parses would be too_deep: parse what we stamp
     names = {p.name: p for p in encap_plugin.params}
     if "max_labels" in names and "max_labels" not in params and cfg.labels > names["max_labels"].default:
         params["max_labels"] = str(cfg.labels)
+    # an IOAM trace is cached with the encapsulation (NSH: the IOAM header behind it)
+    if trace is not None and "max_ioam_bytes" in names and "max_ioam_bytes" not in params:
+        params["max_ioam_bytes"] = str(trace.header_len)
     return params
 
 
@@ -110,8 +119,6 @@ def run_demo(
 ) -> Summary:
     from sfcframe.spec import resolve_spec
 
-    if cfg.ioam and cfg.encap != "srv6":
-        raise UsageError("--ioam needs --encap srv6 (the SRv6 kernel-peer testbed)")
     if cfg.encap == "srv6":
         from sfcframe.demo.srv6_run import run_srv6_demo
 
@@ -134,11 +141,17 @@ def run_demo(
         raise PluginError(
             f"encap {cfg.encap} has no demo (its plugin sets no EncapPlugin.demo_template)"
         )
-    proxy_params = _proxy_params(cfg, encap_plugin)
+    stage = ioam_stage.wanted(cfg.stages)
+    trace = ioam_trace.plan_of(cfg, stage)
+    proxy_params = _proxy_params(cfg, encap_plugin, trace)
     raw = dict(proxy_params)
     if cfg.cache_size is not None:
         raw["cache_size"] = str(cfg.cache_size)
-    spec = resolve_spec(cfg.encap, key, raw)  # validates everything before any change
+    # validates everything before any change
+    spec = resolve_spec(cfg.encap, key, raw, tuple(cfg.stages) if cfg.with_proxy else ())
+    if trace is not None and "ioam" not in spec.encap.plugin.carriers(spec.encap_params):
+        raise UsageError(f"--ioam / --stage ioam: encap {cfg.encap} carries no IOAM trace "
+                         "(nsh and srv6 do)")
     say(f"sfcframe demo: {cfg.encap}, key {key}, VNF {cfg.vnf}, {cfg.seconds:g} s of traffic; "
         "compiling the stamper and the checker ...")
     after_proxy = cfg.with_proxy if cfg.after_proxy is None else cfg.after_proxy
@@ -146,9 +159,10 @@ def run_demo(
     topo = Topology(chains=cfg.chains, vnf=cfg.with_proxy)
     if cfg.tag:
         topo.tag = cfg.tag
+    if trace is not None:  # full-size packets still fit with the trace
+        topo.veth_mtu = VETH_MTU + -(-trace.header_len // 100) * 100
     chains = [programs.Chain(i, topo.receiver_addr(i)) for i in range(1, cfg.chains + 1)]
-    opts = dict(labels=cfg.labels, md_type=cfg.md_type, proxy_params=spec.encap_params)
-    summary = Summary(config=_config_dict(cfg, key, spec, topo))
+    summary = Summary(config=_config_dict(cfg, key, spec, topo, trace))
     owner = os.getpid()
     progs = None
     vnf = Vnf(cfg.vnf, delay_ms=cfg.delay_ms) if cfg.with_proxy else None
@@ -156,6 +170,9 @@ def run_demo(
         RuntimeProxy(
             name=topo.prefix, encap=cfg.encap, key=key, ifaces=topo.vnf_ifaces,
             netns=f"{topo.prefix}-vnf", params=proxy_params, cache_size=cfg.cache_size,
+            stages=tuple(cfg.stages),
+            settings=tuple(ioam_stage.setting_assignments(ioam_stage.vnf_settings(trace.namespace))
+                           if stage and trace is not None else ()),
         )
         if cfg.with_proxy
         else NoProxy()
@@ -163,8 +180,9 @@ def run_demo(
     try:
         # 1. the stamper and the checker (compiled before anything is created)
         d = programs.demo_options(encap_plugin, labels=cfg.labels, md_type=cfg.md_type,
-                                  proxy_params=spec.encap_params, chains=chains)
-        progs = programs.DemoPrograms(programs.render(encap_plugin, d), len(chains)).load()
+                                  proxy_params=spec.encap_params, chains=chains, ioam=trace)
+        progs = programs.DemoPrograms(programs.render(encap_plugin, d), len(chains),
+                                      ranges=programs.range_names(encap_plugin, d)).load()
         progs.set_after_proxy(after_proxy, protocols=protocol_mask(cfg.traffic))
         # 2. namespaces, the VNF, the proxy (through the runtime), the demo programs
         topo.create()
@@ -201,6 +219,14 @@ def run_demo(
             vnf=vnf.counters(topo) if vnf is not None else {},
             vnf_kind=cfg.vnf,
         )
+        summary.ranges = progs.range_stats()
+        last = progs.last_match()
+        summary.last_match = {**last, "header": last["header"].hex()} if last else {}
+        if stage and cfg.with_proxy:
+            delay = summary.ranges.get("transit_delay", {})
+            summary.dwell = ioam_stage.dwell_view(
+                {"count": delay.get("count", 0), "mean_ns": delay.get("mean"),
+                 "min_ns": delay.get("min"), "max_ns": delay.get("max")}, summary.proxy_raw)
     finally:
         if os.getpid() != owner:
             # a forked helper (pyroute2 opens netns sockets in forked children and
@@ -295,7 +321,8 @@ def _teardown(topo: Topology, proxy, vnf: Vnf | None, progs) -> dict[str, Any]:
     return {"clean": not problems, "problems": problems}
 
 
-def _config_dict(cfg: DemoConfig, key: str, spec, topo: Topology) -> dict[str, Any]:
+def _config_dict(cfg: DemoConfig, key: str, spec, topo: Topology,
+                 trace: ioam_trace.TracePlan | None = None) -> dict[str, Any]:
     return {
         "encap": cfg.encap,
         "labels": cfg.labels if cfg.encap == "mpls" else None,
@@ -310,4 +337,6 @@ def _config_dict(cfg: DemoConfig, key: str, spec, topo: Topology) -> dict[str, A
         "ingress_hook": spec.ingress_hook,
         "namespaces": f"{topo.prefix}-*",
         "proxy_name": topo.prefix if cfg.with_proxy else None,
+        "stages": list(cfg.stages) if cfg.with_proxy else [],
+        "ioam": trace.describe() if trace is not None else None,
     }

@@ -195,7 +195,10 @@ class IoamOptions:
     proxy's IOAM stage), ``none`` (nobody: t1 and t2 fill), ``auto`` (kernel with
     the End stand-in, else proxy). ``vnf_expect``: (field, value) pairs the checker
     requires of the VNF host's slot (default: the kernel's values with ``kernel``,
-    nothing with ``proxy``: the slot is only exposed).
+    nothing with ``proxy``: the slot is only exposed). ``vnf_delay``: the VNF host's
+    transit delay must be plausible on every packet (available, and no longer than
+    t2's timestamp less t1's plus 1 us when both are there), else the frame counts
+    under ``vnf`` (what a proxy's IOAM stage is held to; the trace type needs bit 4).
     """
 
     trace_type: int = DEFAULT_TRACE_TYPE
@@ -203,6 +206,7 @@ class IoamOptions:
     slots: int = DEFAULT_SLOTS
     vnf: str = "auto"
     vnf_expect: tuple[tuple[str, int], ...] | None = None
+    vnf_delay: bool = False
 
     def __post_init__(self) -> None:
         bits = {b for b in range(24) if bit_set(self.trace_type, b)}
@@ -218,6 +222,9 @@ class IoamOptions:
                              f"fit a {MAX_HBH}-octet Hop-by-Hop header")
         if self.vnf_expect is not None:
             pack_node(self.trace_type, dict(self.vnf_expect))  # names must exist
+        if self.vnf_delay and not bit_set(self.trace_type, 4):
+            raise UsageError(f"IOAM trace type 0x{self.trace_type:06x} has no transit delay "
+                             "(bit 4, 0x080000) to check the VNF host's dwell time by")
 
     @property
     def node_words(self) -> int:
@@ -303,6 +310,8 @@ class IoamCheck:
     ts_sec: int
     ts_frac: int
     delay: int
+    #: the VNF host's transit delay must be plausible (IoamOptions.vnf_delay)
+    vnf_delay: bool = False
 
     @property
     def node_octets(self) -> int:
@@ -369,6 +378,7 @@ def check_plan(options: IoamOptions, sf: str, t1_arrival: int) -> IoamCheck:
         ts_sec=offsets.get("timestamp_seconds", (-1, 0))[0],
         ts_frac=offsets.get("timestamp_fraction", (-1, 0))[0],
         delay=offsets.get("transit_delay", (-1, 0))[0],
+        vnf_delay=options.vnf_delay and options.filler(sf) != "none",
     )
 
 
@@ -403,9 +413,11 @@ def reference_check(frame: bytes, plan: IoamCheck) -> tuple[str, list[str]]:
     In order: ``no_trace`` (no Hop-by-Hop header, or one not as long as the inserted
     one), ``layout`` (its first 16 octets changed where the mask says), ``overflow``
     (the O flag), ``remaining`` (RemainingLen),
-    ``t1`` / ``vnf`` / ``t2`` (that writer's node data differs under its mask),
-    ``timestamps`` (t1's later than t2's, t1 -> t2 longer than 1 s, or a fraction of a
-    second >= 10^6 microseconds at t1 or t2)."""
+    ``t1`` / ``vnf`` / ``t2`` (that writer's node data differs under its mask; with
+    ``vnf_delay`` also: the VNF host's transit delay not available, overflowed, or
+    longer than t2's timestamp less t1's plus 1 us), ``timestamps`` (t1's later than
+    t2's, t1 -> t2 longer than 1 s, or a fraction of a second >= 10^6 microseconds at
+    t1 or t2)."""
     hbh = _hbh_of(frame)
     if hbh is None or len(hbh) != len(plan.hbh) or len(hbh) < DATA_OFF:
         return "no_trace", ["no_trace"]
@@ -425,6 +437,10 @@ def reference_check(frame: bytes, plan: IoamCheck) -> tuple[str, list[str]]:
         if not _masked_equal(node, filler.expected, filler.mask):
             found.append(filler.role)
     t1, t2 = (_usec(nodes[r], plan) for r in ("t1", "t2"))
+    if plan.vnf_delay and "vnf" in nodes and plan.delay >= 0:
+        raw = struct.unpack_from("!I", nodes["vnf"], plan.delay)[0]
+        if raw & DELAY_OVERFLOW or (t1 is not None and t1 <= t2 and raw > (t2 - t1) * 1000 + 1000):
+            found.append("vnf")
     if t1 is not None:
         fractions = [struct.unpack_from("!I", nodes[r], plan.ts_frac)[0] for r in ("t1", "t2")]
         if not t1 <= t2 <= t1 + MAX_PATH_US or max(fractions) >= 1_000_000:
@@ -481,11 +497,33 @@ def decode_hbh(hbh: bytes) -> dict[str, Any]:
             "remaining_len": remaining, "trace_type": f"0x{trace_type:06x}", "nodes": nodes}
 
 
-def options_of(cfg: Any) -> IoamOptions | None:
+def options_of(cfg: Any, sf: str | None = None) -> IoamOptions | None:
     """The IOAM options of a demo run (``DemoConfig.ioam``, ``ioam_trace_type``,
-    ``ioam_slots``, ``ioam_vnf``)."""
-    if not getattr(cfg, "ioam", False):
+    ``ioam_slots``, ``ioam_vnf``, ``stages``). With the proxy's ``ioam`` stage the trace
+    is on whether or not ``ioam`` says so, and the VNF host's slot is held to what the
+    stage is configured to write (:func:`proxy_slot`) and to a plausible transit delay.
+    ``sf``: what the VNF host runs (end | proxy), when known: a proxy without the stage
+    leaves the slot to nobody (``vnf`` auto becomes none)."""
+    stage = "ioam" in tuple(getattr(cfg, "stages", None) or ())
+    if not (getattr(cfg, "ioam", False) or stage):
         return None
     trace_type = getattr(cfg, "ioam_trace_type", None)
-    return IoamOptions(trace_type=DEFAULT_TRACE_TYPE if trace_type is None else trace_type,
-                       slots=getattr(cfg, "ioam_slots", DEFAULT_SLOTS), vnf=getattr(cfg, "ioam_vnf", "auto"))
+    trace_type = DEFAULT_TRACE_TYPE if trace_type is None else trace_type
+    slots = getattr(cfg, "ioam_slots", None) or DEFAULT_SLOTS
+    vnf = getattr(cfg, "ioam_vnf", "auto")
+    if vnf == "auto" and sf == "proxy" and not stage:
+        vnf = "none"
+    if not stage:
+        return IoamOptions(trace_type=trace_type, slots=slots, vnf=vnf)
+    expect = proxy_slot(trace_type, hop_limit=proxy_hop_limit())
+    return IoamOptions(trace_type=trace_type, slots=slots, vnf=vnf, vnf_expect=expect,
+                       vnf_delay=bit_set(trace_type, 4))
+
+
+def proxy_hop_limit(t1_arrival: int = 63) -> int:
+    """The hop limit a proxy's IOAM stage writes as the VNF host: the restored outer
+    header's, i.e. what the VNF host received (t1's forwarded hop limit) less the srv6
+    update rule's one decrement. A Linux node writes the hop limit it received less one:
+    the same number, because the proxy decrements exactly once (t1 receives 63 and
+    writes 62, the VNF host receives 62 and the proxy writes 61, t2 writes 60)."""
+    return arrival_hop_limit("vnf", t1_arrival) - 1

@@ -132,6 +132,7 @@ class Srv6Programs:
             value.vnf_writer = plan.vnf_index
             value.ts_sec_word, value.ts_frac_word, value.delay_word = (
                 off // 4 if off >= 0 else -1 for off in (plan.ts_sec, plan.ts_frac, plan.delay))
+            value.vnf_delay = 1 if plan.vnf_delay else 0
             ctypes.memmove(value.head_mask, plan.head_mask, len(plan.head_mask))
             ctypes.memmove(value.hbh, plan.hbh, len(plan.hbh))
             row = 4 * srv6_ioam.MAX_NODE_WORDS

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sfcframe.demo.ioam_stage import dwell_lines
 from sfcframe.demo.report import Summary, _counters
 from sfcframe.demo.srv6_programs import MISMATCH_KINDS
 
@@ -172,4 +173,5 @@ class Srv6Summary(Summary):
                 lines.append(f"  last mismatch: fields {', '.join(sample['fields'])}; "
                              f"got {sample.get('got', sample['outer'])}; expected {sample['expected']}")
             lines += self.ioam_lines()
+            lines += dwell_lines(self.dwell)
         return "\n".join(lines + self.closing_lines())

@@ -21,7 +21,7 @@ import time
 from importlib import metadata
 from typing import Any, Callable
 
-from sfcframe.demo import srv6_ioam, srv6_plan
+from sfcframe.demo import ioam_stage, srv6_ioam, srv6_plan
 from sfcframe.demo.proxy import NoProxy, RuntimeProxy
 from sfcframe.demo.run import DemoConfig, Progress, _teardown, drive_traffic, proxy_snapshot
 from sfcframe.demo.srv6_programs import MISMATCH_KINDS, Srv6Programs
@@ -63,7 +63,7 @@ def proxy_spec(cfg: DemoConfig, key: str):
     raw = proxy_params(cfg)
     if cfg.cache_size is not None:
         raw["cache_size"] = str(cfg.cache_size)
-    return resolve_spec("srv6", key, raw)
+    return resolve_spec("srv6", key, raw, tuple(cfg.stages))
 
 
 def covers_inner(cfg: DemoConfig, key: str) -> bool:
@@ -75,20 +75,29 @@ def covers_inner(cfg: DemoConfig, key: str) -> bool:
 
 def proxy_params(cfg: DemoConfig) -> dict[str, str]:
     """The proxy's parameters; the tcpip key gets ``family=ipv6`` for inner IPv6
-    (it keys IPv4 unless told). ``cfg.params`` (``--param``) win."""
+    (it keys IPv4 unless told); with IOAM, ``max_ext_bytes`` is the inserted
+    Hop-by-Hop header's length (the proxy caches it with the outer headers).
+    ``cfg.params`` (``--param``) win."""
     params = {"sid": srv6_plan.SID_PROXY, "ingress": cfg.ingress}
     if srv6_key(cfg) == "tcpip" and cfg.inner == "ipv6":
         params["family"] = "ipv6"
+    ioam = srv6_ioam.options_of(cfg)
+    if ioam is not None:
+        params["max_ext_bytes"] = str(ioam.hbh_len)
     params.update(cfg.params)
     return params
 
 
 def run_srv6_demo(cfg: DemoConfig, progress: Progress | None = None,
                   say: Callable[[str], None] = lambda line: None) -> Srv6Summary:
-    options = srv6_plan.Srv6Options(inner=cfg.inner, hmac=cfg.hmac, sf=resolve_sf(cfg.sf),
+    sf = resolve_sf(cfg.sf)
+    options = srv6_plan.Srv6Options(inner=cfg.inner, hmac=cfg.hmac, sf=sf,
                                     hop_limit=cfg.hop_limit, corrupt=cfg.corrupt,
-                                    nat=cfg.vnf == "nat", ioam=srv6_ioam.options_of(cfg))
+                                    nat=cfg.vnf == "nat", ioam=srv6_ioam.options_of(cfg, sf))
     with_proxy = options.sf == "proxy"
+    if cfg.stages and not with_proxy:
+        raise UsageError(f"--stage {' '.join(cfg.stages)}: stages run in sfcframe's proxy; the "
+                         "kernel's End stand-in (--sf end) has none")
     key = srv6_key(cfg)
     spec = None
     if with_proxy:
@@ -108,9 +117,12 @@ def run_srv6_demo(cfg: DemoConfig, progress: Progress | None = None,
     owner = os.getpid()
     progs = None
     vnf = Vnf(cfg.vnf) if with_proxy else None
+    settings = (ioam_stage.setting_assignments(ioam_stage.vnf_settings(options.ioam.namespace))
+                if ioam_stage.wanted(cfg.stages) else [])
     proxy = (RuntimeProxy(name=topo.prefix, encap="srv6", key=key, ifaces=topo.vnf_ifaces,
                           netns=f"{topo.prefix}-vnf", params=proxy_params(cfg),
-                          cache_size=cfg.cache_size)
+                          cache_size=cfg.cache_size, stages=tuple(cfg.stages),
+                          settings=tuple(settings))
              if with_proxy else NoProxy())
     try:
         # 1. the stamper and the checker (compiled before anything is created)
@@ -152,6 +164,12 @@ def run_srv6_demo(cfg: DemoConfig, progress: Progress | None = None,
         summary.cpu = {k: round(cpu1[k] - cpu0[k], 2) for k in cpu1}
         summary.downstream_dropped = topo.downstream_drops() - dropped0
         summary.ioam = progs.ioam_view() if options.ioam else {}
+        if ioam_stage.wanted(cfg.stages):
+            vnf_slot = summary.ioam["vnf_slot"]
+            summary.dwell = ioam_stage.dwell_view(
+                {"count": vnf_slot["delay_available"], "mean_ns": vnf_slot["delay_mean_ns"],
+                 "min_ns": vnf_slot["delay_min_ns"], "max_ns": vnf_slot["delay_max_ns"]},
+                summary.proxy_raw)
     finally:
         if os.getpid() != owner:
             os._exit(1)  # a forked helper that unwound into this frame (see run_demo)
@@ -189,6 +207,7 @@ def _config_dict(cfg: DemoConfig, options: srv6_plan.Srv6Options, key: str, spec
         "ingress_hook": spec.ingress_hook if spec is not None else None,
         "namespaces": f"{topo.prefix}-*",
         "proxy_name": topo.prefix if spec is not None else None,
+        "stages": list(cfg.stages) if spec is not None else [],
         "srv6": {
             "inner": options.inner, "hmac": options.hmac, "sf": options.sf,
             "corrupt": options.corrupt, "hop_limit": options.expected_hop_limit,

@@ -139,7 +139,7 @@ class Topology:
         if self.chains == 1:
             self._veth(upstream, up_if, f"{gateway}/24", "rcv", self.rcv_iface, "10.77.2.2/24")
         else:
-            self.ip("sw", "link", "add", "br0", "mtu", str(VETH_MTU), "type", "bridge")
+            self.ip("sw", "link", "add", "br0", "mtu", str(self.veth_mtu), "type", "bridge")
             self._veth(upstream, up_if, f"{gateway}/24", "sw", "p0", None)
             self.ip("sw", "link", "set", "p0", "master", "br0")
             for i, rcv in enumerate(self.receivers, 1):

@@ -175,6 +175,10 @@ class TcpIpKey(KeyPlugin):
     def inner_ethertypes(self, values: Mapping[str, Any]) -> tuple[int, ...]:
         return FAMILY_ETHERTYPES[_family(values)]
 
+    def conformance_params(self) -> list[dict[str, Any]]:
+        """Every family: ipv4, ipv6, any."""
+        return [{"family": family} for family in FAMILY_ETHERTYPES]
+
     def reference_key(self, l3: bytes, ethertype: int,
                       values: Mapping[str, Any]) -> tuple[str, bytes | None]:
         family = _family(values)

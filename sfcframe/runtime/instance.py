@@ -21,6 +21,7 @@ import struct
 from pathlib import Path
 from typing import Callable
 
+from sfcframe import labelled
 from sfcframe.entry import FLAG_SET, ValueLayout
 from sfcframe.runtime import (attach, health, netns, offloads, pins, signals, stage_settings,
                               state, trust)
@@ -250,6 +251,12 @@ def up(req: UpRequest, say: Callable[[str], None] = lambda line: None) -> Record
                     },
                     histograms={m: what for st in spec.stages
                                 for m, what in st.plugin.histograms(st.values).items()},
+                    labelled_counters={
+                        labelled.map_names(st.name, name)[0]: {
+                            "stage": st.name, "counter": name, "label": lc.label,
+                            "max_labels": lc.max_labels, "what": lc.help}
+                        for st in spec.stages
+                        for name, lc in st.plugin.labelled_counters(st.values).items()},
                     default_strict=bool(spec.core["strict"]),
                     xdp_mode_requested=req.xdp_mode,
                     pin_dir=str(pdir),

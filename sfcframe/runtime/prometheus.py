@@ -2,7 +2,9 @@
 
 Counters are named ``sfcframe_<direction>_packets_total`` with the labels
 ``instance`` and ``outcome``; the key's own counter maps become
-``sfcframe_key_packets_total{map=...}``. Gauges: cache entries and capacity,
+``sfcframe_key_packets_total{map=...}``; a stage's labelled counters become
+``sfcframe_stage_labelled_packets_total`` / ``..._bytes_total`` with ``map`` and
+the stage's label (e.g. ``apn_id="0x300a0c08"``, ``"other"`` for the overflow). Gauges: cache entries and capacity,
 bytes per entry, map memory, strict mode, one ``sfcframe_interface_info``
 per proxied interface (value 1 while attached as recorded, else 0), and
 ``sfcframe_instance_damaged`` per instance (1: its record or pins cannot be
@@ -53,6 +55,15 @@ def render(docs: Iterable[dict[str, Any]]) -> str:
             "sfcframe_key_packets_total", "counter",
             "Packets seen by the key strategy's own programs, by counter map and outcome.",
         ),
+        "labelled_packets": _Family(
+            "sfcframe_stage_labelled_packets_total", "counter",
+            "Packets a stage counted per label (e.g. per APN ID; label \"other\": the "
+            "map was full), by counter map.",
+        ),
+        "labelled_bytes": _Family(
+            "sfcframe_stage_labelled_bytes_total", "counter",
+            "Bytes a stage counted per label, by counter map.",
+        ),
         "entries": _Family(
             "sfcframe_cache_entries", "gauge",
             "Entries in the cache map now (in-flight packets and stale entries).",
@@ -91,6 +102,11 @@ def render(docs: Iterable[dict[str, Any]]) -> str:
         for map_name, counts in doc["extra_counters"].items():
             for outcome, value in counts.items():
                 families["key"].add(value, instance=name, map=map_name, outcome=outcome)
+        for map_name, lc in doc.get("labelled_counters", {}).items():
+            for label, count in lc["counts"].items():
+                labels = {"instance": name, "map": map_name, lc["label"]: label}
+                families["labelled_packets"].add(count["packets"], **labels)
+                families["labelled_bytes"].add(count["bytes"], **labels)
         if doc["cache"] is not None:  # mode=static has no cache
             families["entries"].add(doc["cache"]["entries"], instance=name)
             families["capacity"].add(doc["cache"]["capacity"], instance=name)

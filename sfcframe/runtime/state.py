@@ -168,6 +168,9 @@ class Record:
     netns_ino: int | None = None
     #: the stages' log2 histogram maps: {map name: what they count}
     histograms: dict[str, str] = field(default_factory=dict)
+    #: the stages' labelled counters: {hash map name: {"stage", "counter", "label",
+    #: "max_labels", "what"}} (the overflow array is "<name>_other")
+    labelled_counters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def encap(self) -> str:

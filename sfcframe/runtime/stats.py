@@ -63,6 +63,33 @@ def histogram_summary(buckets: list[int], what: str) -> dict[str, Any]:
     return out
 
 
+def read_labelled(record: Record) -> dict[str, Any]:
+    """Each labelled counter of the stages: what it counts and {label: packets, bytes}."""
+    from sfcframe import discovery, labelled
+
+    params = {st["name"]: st.get("params", {}) for st in record.spec.get("stages", [])}
+    out: dict[str, Any] = {}
+    for map_name, info in sorted(record.labelled_counters.items()):
+        other = f"{map_name}_other"
+        if map_name not in record.maps or other not in record.maps:
+            continue
+        try:
+            plugin = discovery.load("stage", info["stage"]).plugin
+            text = lambda raw, p=plugin, i=info: p.label_text(  # noqa: E731
+                i["counter"], raw, params.get(i["stage"], {}))
+        except SfcError:  # the stage's distribution is gone: its labels in hex
+            text = lambda raw: "0x" + raw.hex()  # noqa: E731
+        labels, overflow = pins.open_map(record.maps[map_name]), pins.open_map(record.maps[other])
+        try:
+            counts = labelled.read(labels, overflow, text)
+        finally:
+            labels.close()
+            overflow.close()
+        out[map_name] = {"label": info["label"], "what": info["what"],
+                         "max_labels": info["max_labels"], "counts": counts}
+    return out
+
+
 def count_entries(path: str) -> int:
     """Live entries of a pinned cache map (LRU hash: its keys; ring: slots holding an entry)."""
     from sfcframe.cachemap import CacheView
@@ -189,6 +216,7 @@ def collect(record: Record) -> dict[str, Any]:
         "counters": counters,
         "extra_counters": extra,
         "histograms": histograms,
+        "labelled_counters": read_labelled(record),
         "stages": record.stages,
         "ingress_hook": record.ingress_hook,
         "mode": record.mode,
@@ -284,6 +312,13 @@ def render_text(doc: dict[str, Any], previous: dict[str, Any] | None = None) -> 
                          f"({hist['what']})")
         else:
             lines.append(f"  {name}: no samples yet ({hist['what']})")
+    for name, lc in doc.get("labelled_counters", {}).items():
+        shown = sorted(lc["counts"].items(), key=lambda kv: -kv[1]["packets"])
+        parts = [f"{label} {c['packets']:,} pkts {c['bytes']:,} B" for label, c in shown
+                 if c["packets"] or label != "other"]
+        lines.append(f"  {name} per {lc['label']} ({len(lc['counts']) - 1} of at most "
+                     f"{lc['max_labels']:,}): {'; '.join(parts[:8]) or '-'}"
+                     f"{' ...' if len(parts) > 8 else ''}")
     if doc.get("static") is not None:
         header = doc["static"]["header"]
         lines.append(f"  static   header {header or 'none'} ({doc['static']['source']})")

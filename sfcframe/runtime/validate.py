@@ -114,6 +114,12 @@ def record_problems(data: Any, name: str) -> list[str]:
             and OBJECT_RE.fullmatch(st["name"]) and isinstance(st.get("params"), dict)
             for st in stages):
         problems.append("spec.stages")
+    labelled = data.get("labelled_counters", {})
+    if not isinstance(labelled, dict) or not all(
+            isinstance(k, str) and OBJECT_RE.fullmatch(k) and isinstance(v, dict)
+            and isinstance(v.get("stage"), str) and OBJECT_RE.fullmatch(v["stage"])
+            for k, v in labelled.items()):
+        problems.append("labelled_counters: names")
     histograms = data.get("histograms", {})
     if not isinstance(histograms, dict) or not all(
             isinstance(k, str) and OBJECT_RE.fullmatch(k) for k in histograms):

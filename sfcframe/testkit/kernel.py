@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ctypes
+import os
 from typing import Any, Mapping
 
+from sfcframe import labelled
+from sfcframe.bpfsys import Map
 from sfcframe.cachemap import CacheView
 from sfcframe.composer import render
 from sfcframe.loader import LoadedModule, compile_and_load
@@ -36,6 +39,13 @@ class KernelProxy:
             names = list(st.plugin.counters(st.values))
             if names:
                 self._extra[st.name] = (self.module.table(f"stage_{st.name}_counters"), names)
+        # each stage's labelled counters: (stage, name) -> (labels map, overflow map)
+        self._labelled = {}
+        for st in self.spec.stages:
+            for name in st.plugin.labelled_counters(st.values):
+                self._labelled[st.name, name] = tuple(
+                    Map.from_fd(os.dup(self.module.table(m).map_fd))
+                    for m in labelled.map_names(st.name, name))
         for st in self.spec.stages:
             self.set_stage_settings(st.name, st.default_settings())
 
@@ -64,6 +74,13 @@ class KernelProxy:
             **{name: counters(table, names) for name, (table, names) in self._extra.items()},
         }
 
+    def labelled(self, stage: str, name: str) -> dict[str, dict[str, int]]:
+        """A stage's labelled counter ``name``: {label text: {"packets", "bytes"}},
+        ``other`` included, labels written as the stage writes them."""
+        st = next(s for s in self.spec.stages if s.name == stage)
+        return labelled.read(*self._labelled[stage, name],
+                             text=lambda raw: st.plugin.label_text(name, raw, st.values))
+
     def cache(self) -> dict[bytes, bytes]:
         """Cache contents as {key bytes: value bytes}."""
         if self._cache is None:
@@ -82,6 +99,8 @@ class KernelProxy:
             self._cache.clear()
         if self._static is not None:
             self.set_static_header(None)
+        for maps in self._labelled.values():
+            labelled.clear(*maps)
         for table in (self._in, self._eg, *(t for t, _ in self._extra.values())):
             for index in range(len(table)):
                 zero = table.Leaf(*([0] * len(table[table.Key(index)])))
@@ -107,6 +126,9 @@ class KernelProxy:
         return self._cache.value_size
 
     def close(self) -> None:
+        for maps in self._labelled.values():
+            for table in maps:
+                table.close()
         if self._cache is not None:
             self._cache.close()
         self.module.close()

@@ -64,7 +64,8 @@ class Oracle:
         self.values = spec.encap_params
         self.key_values = spec.key_params
         self.tc_ingress = spec.ingress_hook == "tc"
-        self._in_pass, self._in_drop = (TC_ACT_OK, TC_ACT_SHOT) if self.tc_ingress else (
+        #: the ingress program's pass and drop verdicts (XDP, or TC with ingress=tc)
+        self.ingress_pass, self.ingress_drop = (TC_ACT_OK, TC_ACT_SHOT) if self.tc_ingress else (
             XDP_PASS, XDP_DROP)
         self._policy_in = {o.name: o.policy for o in spec.ingress_outcomes}
         self._policy_eg = {o.name: o.policy for o in spec.egress_outcomes}
@@ -94,8 +95,8 @@ class Oracle:
         return drop_v if self.strict else pass_v
 
     def _in(self, outcome: str, frame: bytes, **kw) -> Expect:
-        verdict = self._verdict(self._policy_in[outcome], self._in_pass, self._in_drop)
-        packet = kw.pop("packet", frame) if verdict == self._in_pass else None
+        verdict = self._verdict(self._policy_in[outcome], self.ingress_pass, self.ingress_drop)
+        packet = kw.pop("packet", frame) if verdict == self.ingress_pass else None
         return Expect(outcome, verdict, packet, **kw)
 
     def _eg(self, outcome: str, frame: bytes, packet: bytes | None = None, **kw) -> Expect:
@@ -108,7 +109,7 @@ class Oracle:
     def _stage_body(self, st, header: bytes) -> tuple[int | None, int, int]:
         """(kind, offset, length) of the first carrier data of a kind the stage acts
         on in ``header``; (None, 0, 0) if there is none."""
-        for kind in st.plugin.kinds:
+        for kind in st.plugin.stage_kinds(st.values):
             found = self.encap.carrier_find(st.carrier, header, kind, self.values)
             if found is not None:
                 return kind, found[0], found[1]
@@ -155,6 +156,38 @@ class Oracle:
                 loose += _shift(done.loose, off)
         return "ok", header, loose, counted
 
+    def stages_inner_ingress(self, l3: bytes, ethertype: int, area: bytes
+                             ) -> tuple[str, bytes, bytes]:
+        """Every stage's inner-packet hook at ingress (after the key, before the
+        entry is stored; the edit after the strip): the first outcome that is not
+        "ok" (or "ok"), the entry's area and the inner packet the function gets."""
+        for st in self.spec.stages:
+            done = st.plugin.reference_inner_ingress(
+                l3, ethertype, area[st.offset:st.offset + st.size], st.values,
+                self.stage_settings[st.name])
+            if done.outcome != "ok":
+                return done.outcome, area, l3
+            area = area[:st.offset] + done.area + area[st.offset + len(done.area):]
+            l3 = done.l3
+        return "ok", area, l3
+
+    def stages_inner_egress(self, l3: bytes, ethertype: int, area: bytes,
+                            counted: dict[str, str]) -> tuple[str, bytes]:
+        """Every stage's inner-packet hook at egress (after the fix-up, before the
+        restore): "ok" or an egress outcome, and the inner packet the header goes
+        onto; a counter a stage names is added to ``counted`` (unless its header
+        hook counted one already: one counter per stage and packet)."""
+        for st in self.spec.stages:
+            done = st.plugin.reference_inner_egress(
+                l3, ethertype, area[st.offset:st.offset + st.size], st.values,
+                self.stage_settings[st.name])
+            if done.outcome in self._policy_eg:
+                return done.outcome, l3
+            if done.outcome != "ok" and not counted.get(st.name):
+                counted[st.name] = done.outcome
+            l3 = done.l3
+        return "ok", l3
+
     def ingress(self, frame: bytes, cache: Mapping[bytes, bytes] | None = None,
                 now: tuple[int, int] = (0, 0)) -> Expect:
         """Predict ingress for ``frame`` given the cache's entries ({key: value});
@@ -185,10 +218,15 @@ class Oracle:
                                               self.key_values)
         if outcome != "ok":
             return self._in(outcome, frame)
+        inner_outcome, area, l3 = self.stages_inner_ingress(
+            stripped[14:], parse.inner_ethertype, area)
+        if inner_outcome != "ok":
+            return self._in(inner_outcome, frame)
         if key is not None and key in cache_keys:
             return self._in("collision", frame)
         if too_short:
             return self._in("malformed", frame)
+        stripped = stripped[:14] + l3
         return self._in("cached", frame, packet=stripped, key=key,
                         value=self.value(parse.cached, outer_proto=ethertype, area=area),
                         loose=_shift(area_loose, self.layout.area_offset))
@@ -261,5 +299,10 @@ class Oracle:
         outcome, header, loose, counted = self.stages_egress(header, entry.area, now)
         if outcome != "ok":
             return self._eg(outcome, frame, stage_counters=counted)
-        return self._eg("restored", frame, packet=self._pushed(frame, entry.outer_proto, header),
+        ethertype = struct.unpack_from("!H", frame, 12)[0]
+        outcome, l3 = self.stages_inner_egress(frame[14:], ethertype, entry.area, counted)
+        if outcome != "ok":
+            return self._eg(outcome, frame, stage_counters=counted)
+        inner = frame[:14] + l3
+        return self._eg("restored", frame, packet=self._pushed(inner, entry.outer_proto, header),
                         loose=_shift(loose, 14), stage_counters=counted)

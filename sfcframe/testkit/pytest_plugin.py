@@ -5,7 +5,7 @@ project that installs sfcframe — a third-party plugin included — gets:
 
 - ``kernel_ready``: fails the test (never skips) when root, BTF or bcc is missing;
 - ``proxy_factory(encap, key, stages=(), **params)``: a :class:`KernelProxy`, compiled
-  once per session;
+  once per session and build (parameters that resolve to the same spec share it);
 - ``harness_factory(encap, key, strict=False, stages=(), **params)``: a :class:`Harness`
   on an emptied cache with zeroed counters and the stages' default settings.
 """
@@ -42,12 +42,15 @@ def kernel_ready() -> None:
 
 @pytest.fixture(scope="session")
 def proxy_factory(kernel_ready):
+    from sfcframe.spec import resolve_spec
     from sfcframe.testkit.kernel import KernelProxy
 
     proxies: dict = {}
 
     def get(encap: str, key: str, stages: tuple[str, ...] = (), **params) -> KernelProxy:
-        ident = (encap, key, tuple(stages), tuple(sorted(params.items())))
+        # one build per resolved spec: the same build asked for with other spellings
+        # (defaults given or not, qualified names) is compiled once
+        ident = resolve_spec(encap, key, params, tuple(stages)).describe()
         if ident not in proxies:
             proxies[ident] = KernelProxy(encap, key, params, tuple(stages))
         return proxies[ident]

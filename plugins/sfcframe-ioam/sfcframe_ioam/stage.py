@@ -76,13 +76,13 @@ class IoamStage(StagePlugin):
     def histograms(self, values: Mapping[str, Any]) -> dict[str, str]:
         return {"ioam_dwell_ns": "transit delay through the function (ingress to egress), ns"}
 
-    def bench_case(self, values: Mapping[str, Any]) -> BenchCase:
+    def bench_cases(self, values: Mapping[str, Any]) -> list[BenchCase]:
         """A pre-allocated trace with room for 4 nodes of 5 words, one written: this
         hop writes hop limit + node id, interface ids, transit delay, wide node id."""
         ttype = (1 << 23) | (1 << 22) | (1 << 19) | (1 << 15)
-        return BenchCase(trace.PREALLOCATED, trace.preallocated(0, ttype, 5, 4, [bytes(20)]), {},
-                         "trace", "ioam stage filling this hop's node data (5 words: hop limit "
-                         "+ node id, interface ids, transit delay, wide node id)", "filled")
+        return [BenchCase(trace.PREALLOCATED, trace.preallocated(0, ttype, 5, 4, [bytes(20)]), {},
+                          "trace", "ioam stage filling this hop's node data (5 words: hop limit "
+                          "+ node id, interface ids, transit delay, wide node id)", ("filled",))]
 
     # ---- test oracle -------------------------------------------------
     def reference_ingress(self, body, kind, values, settings, now) -> StageResult:

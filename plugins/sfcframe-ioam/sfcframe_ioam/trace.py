@@ -11,12 +11,15 @@ after its 4 bytes)::
     IOAM-Trace-Type (24) | Reserved (8)
     node data list: RemainingLen words of room, then the data of earlier nodes
 
-Pre-allocated (IOAM Option-Type 0): a node writes NodeLen words at word
-``RemainingLen - NodeLen`` of the list and lowers RemainingLen by NodeLen; if
-RemainingLen < NodeLen it sets the Overflow flag and writes nothing.
-Incremental (Option-Type 1): a node inserts its NodeLen words at the front of
-the list (the option grows); RemainingLen says how many words may still be
-added; too few: the Overflow flag, nothing inserted.
+Pre-allocated (IOAM Option-Type 0): a node writes its words at word
+``RemainingLen - words`` of the list and lowers RemainingLen by them; if
+RemainingLen < words it sets the Overflow flag and writes nothing.
+Incremental (Option-Type 1): a node inserts its words at the front of the list
+(the option grows); RemainingLen says how many words may still be added; too
+few: the Overflow flag, nothing inserted. A node's words are NodeLen, plus one
+when the trace type has bit 22: NodeLen does not count the Opaque State
+Snapshot (RFC 9197 4.4.1), whose 4-octet header (length 0, Schema ID 0xFFFFFF:
+no snapshot) this node adds after its other fields, as Linux does.
 
 The node data of this node, in trace-type bit order (bit 0 is the most
 significant bit of IOAM-Trace-Type); what the proxy cannot provide keeps the
@@ -87,6 +90,12 @@ def has_bit(trace_type: int, bit: int) -> bool:
     return bool(trace_type & (1 << (23 - bit)))
 
 
+def node_words(node_len: int, trace_type: int) -> int:
+    """The words one node adds: NodeLen, and the Opaque State Snapshot's header word
+    (bit 22), which NodeLen does not count."""
+    return node_len + (1 if has_bit(trace_type, 22) else 0)
+
+
 @dataclass(frozen=True)
 class Span:
     """A field the oracle knows only as a range: ``size`` bytes at ``offset`` of
@@ -102,6 +111,22 @@ class Span:
 class NodeData:
     data: bytes
     spans: list[Span] = field(default_factory=list)
+
+
+def _timestamp_span(at: int, bit: int, now: tuple[int, int], offset: int) -> Span:
+    """The seconds (bit 2) or microseconds (bit 3) field: POSIX time as the C computes
+    it, the monotonic clock plus the offset in 64 bits (wrapping), seconds kept to
+    their low 32 bits."""
+    lo, hi = (now[0] + offset) % 2**64, (now[1] + offset) % 2**64
+    if hi < lo:  # the 64-bit sum wrapped during the run
+        return Span(at, 4, 0, 0xFFFFFFFF if bit == 2 else 999_999)
+    if bit == 2:
+        if lo // 10**9 >> 32 != hi // 10**9 >> 32:  # the 32-bit seconds wrapped
+            return Span(at, 4, 0, 0xFFFFFFFF)
+        return Span(at, 4, lo // 10**9 & 0xFFFFFFFF, hi // 10**9 & 0xFFFFFFFF)
+    if lo // 10**9 == hi // 10**9:
+        return Span(at, 4, lo % 10**9 // 1000, hi % 10**9 // 1000)
+    return Span(at, 4, 0, 999_999)  # the second turned during the run
 
 
 def node_data(trace_type: int, node_len: int, hop_limit: int, settings: dict[str, int],
@@ -126,13 +151,7 @@ def node_data(trace_type: int, node_len: int, hop_limit: int, settings: dict[str
         elif bit == 1:
             value = (settings["ingress_if"] & 0xFFFF) << 16 | (settings["egress_if"] & 0xFFFF)
         elif bit in (2, 3) and offset:
-            lo, hi = (now[0] + offset, now[1] + offset)
-            if bit == 2:
-                spans.append(Span(at, 4, lo // 10**9, hi // 10**9))
-            elif lo // 10**9 == hi // 10**9:
-                spans.append(Span(at, 4, lo % 10**9 // 1000, hi % 10**9 // 1000))
-            else:  # the second turned during the run
-                spans.append(Span(at, 4, 0, 999_999))
+            spans.append(_timestamp_span(at, bit, now, offset))
         elif bit == 4 and ingress_ns:
             lo, hi = now[0] - ingress_ns, now[1] - ingress_ns
             spans.append(Span(at, 4, max(lo, 0), hi) if hi <= DELAY_MAX else
@@ -172,15 +191,15 @@ def fill(kind: int, body: bytes, hop_limit: int, settings: dict[str, int], ingre
     hdr = TraceHeader.parse(body)
     if hdr.namespace != settings["namespace"]:
         return Filled("other_namespace", body)
-    words = hdr.node_len
+    words = node_words(hdr.node_len, hdr.trace_type)
     if kind == PREALLOCATED and TRACE_HDR_LEN + hdr.remaining * 4 > len(body):
         return Filled("malformed", body)
     if hdr.remaining < words or words == 0 or (kind == INCREMENTAL and words * 4 > room):
-        over = TraceHeader(hdr.namespace, words, hdr.flags | FLAG_OVERFLOW, hdr.remaining,
+        over = TraceHeader(hdr.namespace, hdr.node_len, hdr.flags | FLAG_OVERFLOW, hdr.remaining,
                            hdr.trace_type)
         return Filled("overflow", over.pack() + body[TRACE_HDR_LEN:])
     node = node_data(hdr.trace_type, words, hop_limit, settings, ingress_ns, now)
-    after = TraceHeader(hdr.namespace, words, hdr.flags, hdr.remaining - words, hdr.trace_type)
+    after = TraceHeader(hdr.namespace, hdr.node_len, hdr.flags, hdr.remaining - words, hdr.trace_type)
     if kind == PREALLOCATED:
         at = TRACE_HDR_LEN + (hdr.remaining - words) * 4
         new = after.pack() + body[TRACE_HDR_LEN:at] + node.data + body[at + words * 4:]

@@ -53,15 +53,15 @@ class PotStage(StagePlugin):
         return ("updated", "no_pot", "other_namespace", "unknown_type", "no_profile",
                 "malformed")
 
-    def bench_case(self, values: Mapping[str, Any]) -> BenchCase:
+    def bench_cases(self, values: Mapping[str, Any]) -> list[BenchCase]:
         """A POT option of profile 0 with 61-bit RND and CML, a configured profile:
         one full update (three folds, two additions, one 61 x 61-bit product)."""
         pot = option.PotOption(0, 0x0123456789ABCDEF, 0x0FEDCBA987654321)
         settings = {"share_0": arith.P - 12345, "public_0": 0x1234_5678_9ABC_DEF,
                     "lpc_0": arith.P // 3}
-        return BenchCase(option.IOAM_POT, pot.pack(), settings, "potopt",
-                         "pot stage updating CML (profile 0: one multiplication mod 2^61-1)",
-                         "updated")
+        return [BenchCase(option.IOAM_POT, pot.pack(), settings, "potopt",
+                          "pot stage updating CML (profile 0: one multiplication mod 2^61-1)",
+                          ("updated",))]
 
     # ---- test oracle -------------------------------------------------
     def reference_ingress(self, body, kind, values, settings, now) -> StageResult:

@@ -1,0 +1,108 @@
+"""Frames and data for one build of the conformance kit: valid encapsulated frames,
+plain packets, and the stages' carrier data and settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sfcframe.testkit.harness import Harness
+from sfcframe.testkit.packets import ETH_P_IP, ETH_P_IPV6, VNF_STEPS_IPV6, tcp_ipv4, tcp_ipv6
+
+
+def family_of(inner: bytes) -> int:
+    """The ethertype of an inner IP packet, from its version nibble."""
+    return ETH_P_IPV6 if inner[0] >> 4 == 6 else ETH_P_IP
+
+
+def keyed_inners(harness: Harness) -> list[bytes]:
+    """One inner packet per family the build keys: IPv4/TCP with IP options, IPv6/TCP
+    with a timestamp option behind a no-operation word."""
+    return [tcp_ipv4(ip_option_words=2) if family == ETH_P_IP
+            else tcp_ipv6(tcp_option_words=1, timestamps=(0x01020304, 0x05060708))
+            for family in harness.inner_ethertypes]
+
+
+def valid_frame(harness: Harness, inner: bytes | None = None) -> bytes:
+    """An encapsulated frame around ``inner`` (default: the first keyed inner packet),
+    the example header carrying each stage's simplest data."""
+    inner = inner or keyed_inners(harness)[0]
+    family = family_of(inner)
+    header = harness.encap.example_header(harness.encap_values, family)
+    return harness.frame(with_stage_data(harness, header, simplest_bodies(harness)), inner)
+
+
+def plain_inner(harness: Harness) -> tuple[int, bytes]:
+    """(ethertype, packet) of a plain packet the key covers."""
+    inner = keyed_inners(harness)[0]
+    return family_of(inner), inner
+
+
+def non_tcp_inners() -> dict[str, bytes]:
+    """IPv4 packets that are not TCP: {"udp": ..., "icmp": ...}."""
+    from scapy.layers.inet import ICMP, IP, UDP
+
+    return {
+        "udp": bytes(IP(src="10.1.0.1", dst="10.2.0.1") / UDP(sport=1, dport=2) / (b"x" * 8)),
+        "icmp": bytes(IP(src="10.1.0.1", dst="10.2.0.1") / ICMP(id=3, seq=4) / (b"y" * 8)),
+    }
+
+
+def vnf_names(harness: Harness, family: int) -> list[str]:
+    """The VNF steps of :data:`~sfcframe.testkit.packets.VNF_STEPS` a round trip may
+    take: forwarding, a router, a length change; NAT (IPv4) where the key survives it."""
+    names = ["identity", "ttl", "trim"]
+    if harness.key.survives_nat and family == ETH_P_IP:
+        names.append("nat")
+    return [n for n in names if family == ETH_P_IP or n in VNF_STEPS_IPV6]
+
+
+# ---- stages ---------------------------------------------------------------------
+def with_stage_data(harness: Harness, header: bytes,
+                    bodies: dict[str, tuple[int, bytes] | None]) -> bytes:
+    """``header`` carrying, for each stage with an entry in ``bodies``, its (kind, body)
+    in the stage's carrier (None: no data for that stage)."""
+    for st in harness.proxy.spec.stages:
+        drawn = bodies.get(st.name)
+        if drawn is not None:
+            kind, body = drawn
+            header = harness.encap.carrier_embed(st.carrier, header, kind, body,
+                                                 harness.encap_values)
+    return header
+
+
+def simplest_bodies(harness: Harness) -> dict[str, tuple[int, bytes]]:
+    """Each stage's simplest (kind, body) its strategy gives (hypothesis's ``find``:
+    shrunk, so the same in every run)."""
+    from hypothesis import find, settings
+
+    quiet = settings(database=None, max_examples=50)
+    return {st.name: find(st.plugin.body_strategy(st.values), lambda _: True, settings=quiet)
+            for st in harness.proxy.spec.stages}
+
+
+def stage_bodies(harness: Harness):
+    """Strategy of {stage: (kind, body) or None}: data for each stage, sometimes none."""
+    from hypothesis import strategies as st
+
+    return st.fixed_dictionaries({
+        stage.name: st.none() | stage.plugin.body_strategy(stage.values)
+        for stage in harness.proxy.spec.stages})
+
+
+def stage_settings(harness: Harness):
+    """Strategy of {stage: {setting: value}}: every runtime setting of every stage at
+    its default (often, so that settings which must match the packet's data, e.g. a
+    namespace, still do), at either end of its declared range, or anywhere in it."""
+    from hypothesis import strategies as st
+
+    def one(param) -> Any:
+        if param.kind == "int":
+            return (st.just(param.default) | st.sampled_from([param.min, param.max])
+                    | st.integers(param.min, param.max))
+        if param.kind == "bool":
+            return st.booleans()
+        return st.just(param.default)
+
+    return st.fixed_dictionaries({
+        stage.name: st.fixed_dictionaries({p.name: one(p) for p in stage.settings})
+        for stage in harness.proxy.spec.stages})
