@@ -537,6 +537,22 @@ class KeyPlugin(_Plugin):
 
         return inner_strategy(ethertype)
 
+    def flow_pair_strategy(self, values: Mapping[str, Any], ethertype: int = ETH_P_IP):
+        """Hypothesis strategy of two inner packets (bytes, bytes) of ``ethertype`` from
+        one flow that this key keys apart (consecutive packets of one stream: the next
+        TCP sequence number, RTP packet, ESP sequence number, ...). The kit's per-packet
+        property sends them with different headers. Default: two IPv4/TCP segments
+        (IPv6/TCP) of one connection, sequence numbers one apart."""
+        from hypothesis import strategies as st
+
+        from sfcframe.testkit.packets import tcp_ipv4, tcp_ipv6
+
+        if ethertype == ETH_P_IPV6:
+            return st.integers(0, 2**32 - 2).map(
+                lambda seq: (tcp_ipv6(seq=seq), tcp_ipv6(seq=seq + 1)))
+        return st.integers(0, 2**32 - 2).map(
+            lambda seq: (tcp_ipv4(seq=seq, ip_id=7), tcp_ipv4(seq=seq + 1, ip_id=8)))
+
     def vnf_steps(self, values: Mapping[str, Any], inner: bytes) -> tuple[str, ...]:
         """Names of the test kit's function steps (``testkit.packets.VNF_STEPS``) that
         keep the key of the keyed packet ``inner``: the ones that change only what the

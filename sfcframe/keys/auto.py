@@ -31,12 +31,14 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from sfcframe.keys import flow
-from sfcframe.keys.esp import PARAMS as ESP_PARAMS, derive_esp, esp_strategy
+from sfcframe.keys.esp import PARAMS as ESP_PARAMS, derive_esp, esp_pair_strategy, esp_strategy
 from sfcframe.keys.flowkey import FlowKey
-from sfcframe.keys.icmp import derive_icmp, echo_strategy
-from sfcframe.keys.rtp import PARAMS as RTP_PARAMS, derive_rtp, rtp_strategy, validate_ports
+from sfcframe.keys.icmp import derive_icmp, echo_pair_strategy, echo_strategy
+from sfcframe.keys.rtp import (PARAMS as RTP_PARAMS, derive_rtp, rtp_pair_strategy, rtp_strategy,
+                               validate_ports)
 from sfcframe.keys.tcpip import TcpIpKey
-from sfcframe.keys.udp import PARAMS as UDP_PARAMS, derive_udp, udp_strategy, validate_hash_bytes
+from sfcframe.keys.udp import (PARAMS as UDP_PARAMS, derive_udp, udp_pair_strategy, udp_strategy,
+                               validate_hash_bytes)
 
 #: the counter of each derivation reason
 COUNTER_OF = {"tcpip": "tcpip", "esp": "esp", "esp_in_udp": "esp", "rtp": "rtp",
@@ -88,6 +90,14 @@ class AutoKey(FlowKey):
         return st.one_of(TcpIpKey().inner_strategy(_ANY, ethertype), esp_strategy(values, ethertype),
                          rtp_strategy(values, ethertype), udp_strategy(values, ethertype),
                          echo_strategy(values, ethertype))
+
+    def flow_pair_strategy(self, values, ethertype=flow.ETH_P_IP):
+        """Two packets of one flow of any protocol auto keys."""
+        from hypothesis import strategies as st
+
+        return st.one_of(TcpIpKey().flow_pair_strategy(_ANY, ethertype),
+                         esp_pair_strategy(values, ethertype), rtp_pair_strategy(values, ethertype),
+                         udp_pair_strategy(values, ethertype), echo_pair_strategy(values, ethertype))
 
     def vnf_steps(self, values, inner: bytes) -> tuple[str, ...]:
         steps = super().vnf_steps(values, inner)

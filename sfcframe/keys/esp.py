@@ -109,6 +109,18 @@ def esp_strategy(values: Mapping[str, Any], ethertype: int):
         st.binary(max_size=64), st.booleans(), ports)
 
 
+def esp_pair_strategy(values: Mapping[str, Any], ethertype: int):
+    """Two consecutive packets of one SA (sequence number + 1), raw or in UDP."""
+    from hypothesis import strategies as st
+
+    port = values["nat_t_port"]
+    return st.builds(
+        lambda ip, spi, seq, in_udp: tuple(esp_packet(ip, spi=spi, seq=seq + n, in_udp=in_udp,
+                                                      sport=port, dport=port) for n in (0, 1)),
+        ip_strategy(ethertype), st.integers(1, 2**32 - 1), st.integers(0, 2**32 - 2),
+        st.booleans())
+
+
 class EspKey(FlowKey):
     description = ("IPsec ESP (IP protocol 50, and in UDP on port 4500): destination, SPI, "
                    "sequence number; survives source NAT")
@@ -134,3 +146,6 @@ class EspKey(FlowKey):
 
     def inner_strategy(self, values, ethertype=flow.ETH_P_IP):
         return esp_strategy(values, ethertype)
+
+    def flow_pair_strategy(self, values, ethertype=flow.ETH_P_IP):
+        return esp_pair_strategy(values, ethertype)

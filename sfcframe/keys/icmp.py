@@ -62,6 +62,16 @@ def echo_strategy(values: Mapping[str, Any], ethertype: int):
                      payload=st.binary(max_size=64))
 
 
+def echo_pair_strategy(values: Mapping[str, Any], ethertype: int):
+    """Two consecutive echo requests of one ping (sequence number + 1)."""
+    from hypothesis import strategies as st
+
+    return st.builds(
+        lambda ip, ident, seq: tuple(echo_packet(ip, ident=ident, seq=(seq + n) & 0xFFFF)
+                                     for n in (0, 1)),
+        ip_strategy(ethertype), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF))
+
+
 class IcmpKey(FlowKey):
     description = ("ICMP/ICMPv6 echo request and reply: addresses, identifier, sequence "
                    "number, type, IPv4 id; other ICMP counted outside the key")
@@ -77,3 +87,6 @@ class IcmpKey(FlowKey):
 
     def inner_strategy(self, values, ethertype=flow.ETH_P_IP):
         return echo_strategy(values, ethertype)
+
+    def flow_pair_strategy(self, values, ethertype=flow.ETH_P_IP):
+        return echo_pair_strategy(values, ethertype)

@@ -104,6 +104,19 @@ def rtp_strategy(values: Mapping[str, Any], ethertype: int):
         payload=st.binary(min_size=1, max_size=64))
 
 
+def rtp_pair_strategy(values: Mapping[str, Any], ethertype: int):
+    """Two consecutive packets of one RTP stream (sequence number + 1, timestamp + 160)."""
+    from hypothesis import strategies as st
+
+    def pair(ip, dport, ssrc, seq, ts):
+        return tuple(rtp_packet(ip, dport=dport, ssrc=ssrc, seq=(seq + n) & 0xFFFF,
+                                timestamp=(ts + 160 * n) & 0xFFFFFFFF) for n in (0, 1))
+
+    return st.builds(pair, ip_strategy(ethertype),
+                     st.integers(values["rtp_port_min"], values["rtp_port_max"]).filter(bool),
+                     st.integers(0, 2**32 - 1), st.integers(0, 0xFFFF), st.integers(0, 2**32 - 1))
+
+
 class RtpKey(FlowKey):
     description = ("IPv4/IPv6 UDP+RTP v2: addresses, ports, SSRC, sequence number, "
                    "timestamp; RTCP and other UDP counted outside the key")
@@ -123,3 +136,6 @@ class RtpKey(FlowKey):
 
     def inner_strategy(self, values, ethertype=flow.ETH_P_IP):
         return rtp_strategy(values, ethertype)
+
+    def flow_pair_strategy(self, values, ethertype=flow.ETH_P_IP):
+        return rtp_pair_strategy(values, ethertype)

@@ -72,6 +72,19 @@ def udp_strategy(values: Mapping[str, Any], ethertype: int):
                      checksum=st.booleans())
 
 
+def udp_pair_strategy(values: Mapping[str, Any], ethertype: int):
+    """Two consecutive datagrams of one UDP flow that number their payloads (a
+    sequence number in the first 8 bytes, as iperf3's do), the rest alike."""
+    from hypothesis import strategies as st
+
+    def pair(ip, sport, dport, counter, tail):
+        return tuple(udp_packet(ip, sport=sport, dport=dport,
+                                payload=struct.pack("!Q", counter + n) + tail) for n in (0, 1))
+
+    return st.builds(pair, ip_strategy(ethertype), st.integers(0, 65535), st.integers(0, 65535),
+                     st.integers(0, 2**64 - 2), st.binary(max_size=64))
+
+
 class UdpKey(FlowKey):
     description = ("any UDP: addresses, ports, IPv4 id, UDP length and checksum, a hash of "
                    "the first payload bytes (identical datagrams in flight collide)")
@@ -91,6 +104,9 @@ class UdpKey(FlowKey):
 
     def inner_strategy(self, values, ethertype=flow.ETH_P_IP):
         return udp_strategy(values, ethertype)
+
+    def flow_pair_strategy(self, values, ethertype=flow.ETH_P_IP):
+        return udp_pair_strategy(values, ethertype)
 
     def vnf_steps(self, values, inner: bytes) -> tuple[str, ...]:
         return tuple(s for s in super().vnf_steps(values, inner) if s != "trim")
