@@ -61,4 +61,17 @@ def test_esp_sender_is_scapys_esp():
 
 def test_protocol_masks():
     assert protocol_mask("tcp") == 1 and protocol_mask("rtp") == 2
-    assert protocol_mask("mixed") == 15
+    assert protocol_mask("mixed") == 15 and protocol_mask("udpsame") == 2
+
+
+def test_identical_udp_datagrams_collide_and_are_counted(kernel_ready):
+    """The udp key's limit with real traffic: one datagram sent again and again, IP id
+    included, behind a function holding every packet 3 ms. Every copy that arrives
+    while another is in flight has the same key: a counted collision drop, never a
+    wrong header; what is cached comes back with its own."""
+    summary = run_demo(DemoConfig(encap="mpls", labels=10, vnf="delay", key="udp", seconds=3,
+                                  traffic="udpsame"))
+    assert summary.passed, summary.as_dict()["reasons"]
+    assert summary.ingress["collision"] > summary.cached > 0
+    assert summary.checker["mismatch"] == 0
+    assert summary.cached == summary.restored == summary.checker["match"]

@@ -355,7 +355,7 @@ def default_rows() -> list[Row]:
             rows.append(Row(f"srv6-{key}-S{segments}", f"srv6 {_key_group(key)}", build,
                             str(segments), hdr, f"SRv6 End.AD, {segments} segment(s), "
                             f"{len(hdr)}-byte outer headers cached and restored"))
-    return rows + key_rows()
+    return rows
 
 
 # ---- packets -----------------------------------------------------------------

@@ -63,15 +63,16 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
                       default="auto",
                       help="proxy key; auto (default): metadata for nat, tcpip for TCP traffic, "
                       "the auto key (per-packet derivation by protocol) for any other traffic")
-    demo.add_argument("--traffic", choices=("tcp", "udp", "rtp", "esp", "icmp", "mixed"),
+    demo.add_argument("--traffic", choices=("tcp", "udp", "rtp", "esp", "icmp", "udpsame", "mixed"),
                       default="tcp",
                       help="what the sender sends, each packet stamped and checked: tcp (iperf3, "
                       "default), udp (iperf3 -u -b 0), rtp (--rtp-streams RTP streams), esp "
-                      "(AES-GCM ESP, raw and UDP-encapsulated), icmp (ping -f), mixed (all)")
+                      "(AES-GCM ESP, raw and UDP-encapsulated), icmp (ping -f), udpsame (one datagram "
+                      "repeated unchanged: the udp key's worst case), mixed (all but udpsame)")
     demo.add_argument("--rtp-streams", type=int, default=50,
                       help="--traffic rtp/mixed: RTP streams (default 50, 50 packets/s each)")
     demo.add_argument("--rate-pps", type=int, default=None, metavar="N",
-                      help="--traffic rtp/esp: packets per second in all (default: rtp 50 "
+                      help="--traffic rtp/esp/udpsame: packets per second in all (default: rtp 50 "
                       "per stream, esp as fast as the sender goes)")
     demo.add_argument("--seconds", type=float, default=10, help="traffic duration (default 10)")
     demo.add_argument("--streams", type=int, default=2,

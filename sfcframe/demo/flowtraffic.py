@@ -14,6 +14,11 @@
   is fast enough for bulk (scapy's own takes ~3 ms a packet).
 - ``icmp``: ``ping -f`` (flood) from the sender, replies coming back plain.
 - ``udp``: iperf3 ``-u -b 0`` (as fast as it goes).
+- ``udpsame``: the ``udp`` key's worst case: one IPv4 datagram sent again and
+  again, byte for byte the same, IP id included (a raw socket: this kernel gives
+  every UDP datagram of its own a new IP id, also with DF; IPv6 has no id at all, so
+  there identical datagrams are identical keys anyway), ``--rate-pps`` a second or
+  as fast as the loop goes.
 - ``mixed``: all of the above plus iperf3 TCP, at once (for the ``auto`` key).
 
 Run as ``python -m sfcframe.demo.flowtraffic rtp|esp --dst ADDR --seconds S
@@ -42,6 +47,7 @@ TRAFFIC = {
     "rtp": ("udp",),
     "esp": ("udp", "esp"),
     "icmp": ("icmp",),
+    "udpsame": ("udp",),
     "mixed": ("tcp", "udp", "icmp", "esp"),
 }
 RTP_BASE_PORT = 5004
@@ -82,38 +88,71 @@ def _udp_datagram(sport: int, dport: int, payload: bytes) -> bytes:
     return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
 
 
+def _send_for(seconds: float, pps: int, send_one) -> dict:
+    """Call ``send_one(n)`` (n: packets sent so far; returns the bytes it sent, or
+    raises OSError, e.g. ENOBUFS under load, when the packet was not sent) until
+    ``seconds`` are over, ``pps`` packets a second (0: as fast as the loop goes)."""
+    sent = nbytes = 0
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        try:
+            nbytes += send_one(sent)
+        except OSError:
+            continue
+        sent += 1
+        _pace(start, sent, pps)
+    return {"packets": sent, "bytes": nbytes, "seconds": time.monotonic() - start}
+
+
 def send_esp(dst: str, seconds: float, pps: int) -> dict:
     """Alternate the two SAs (raw protocol 50, UDP-encapsulated) until ``seconds`` are
     over; ``pps`` 0: as fast as the loop goes."""
     raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, 50)
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("0.0.0.0", NAT_T_PORT))
-    sent = nbytes = 0
     seq = {ESP_SPI_RAW: 0, ESP_SPI_UDP: 0}
     body = bytes(200)
-    start = time.monotonic()
+
+    def one(sent: int) -> int:
+        spi = ESP_SPI_RAW if sent % 2 == 0 else ESP_SPI_UDP
+        inner = _udp_datagram(40000, 9, struct.pack("!Q", sent) + body)
+        packet = esp_payload(spi, seq[spi] + 1, inner, 17)
+        if spi == ESP_SPI_RAW:
+            raw.sendto(packet, (dst, 0))
+        else:
+            udp.sendto(packet, (dst, NAT_T_PORT))
+        seq[spi] += 1  # only once sent
+        return len(packet)
+
     try:
-        while time.monotonic() - start < seconds:
-            spi = ESP_SPI_RAW if sent % 2 == 0 else ESP_SPI_UDP
-            seq[spi] += 1
-            inner = _udp_datagram(40000, 9, struct.pack("!Q", sent) + body)
-            packet = esp_payload(spi, seq[spi], inner, 17)
-            try:
-                if spi == ESP_SPI_RAW:
-                    raw.sendto(packet, (dst, 0))
-                else:
-                    udp.sendto(packet, (dst, NAT_T_PORT))
-            except OSError:  # ENOBUFS under load: the packet was not sent
-                seq[spi] -= 1
-                continue
-            sent += 1
-            nbytes += len(packet)
-            _pace(start, sent, pps)
+        result = _send_for(seconds, pps, one)
     finally:
         raw.close()
         udp.close()
-    return {"packets": sent, "bytes": nbytes, "seconds": time.monotonic() - start,
-            "sa": {hex(k): v for k, v in seq.items()}}
+    return {**result, "sa": {hex(k): v for k, v in seq.items()}}
+
+
+# ---- identical UDP datagrams ------------------------------------------------------------
+SAME_PORT = 7777
+
+
+def send_same(dst: str, seconds: float, pps: int) -> dict:
+    """One IPv4/UDP datagram with 200 payload bytes, the same bytes every time (IP id
+    0x5FC0, DF; a raw socket), until ``seconds`` are over (``pps`` 0: as fast as the
+    loop goes)."""
+    from scapy.layers.inet import IP, UDP
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.connect((dst, SAME_PORT))  # no packet: only picks the source address
+    src = probe.getsockname()[0]
+    probe.close()
+    datagram = bytes(IP(src=src, dst=dst, id=0x5FC0, flags="DF", ttl=64)
+                     / UDP(sport=SAME_PORT, dport=SAME_PORT) / (b"same datagram " * 14 + bytes(4)))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    try:
+        return _send_for(seconds, pps, lambda _n: sock.sendto(datagram, (dst, 0)))
+    finally:
+        sock.close()
 
 
 # ---- RTP (RFC 3550) -------------------------------------------------------------------
@@ -127,27 +166,21 @@ def send_rtp(dst: str, seconds: float, streams: int, pps: int) -> dict:
         ssrc, seq, ts = struct.unpack("!IHI", os.urandom(10))
         state.append([ssrc, seq, ts])
     payload = bytes(160)
-    sent = nbytes = 0
-    start = time.monotonic()
+
+    def one(sent: int) -> int:
+        k = sent % streams
+        ssrc, seq, ts = state[k]
+        header = struct.pack("!BBHII", 0x80, 0, seq, ts, ssrc)
+        socks[k].sendto(header + payload, (dst, RTP_BASE_PORT + 2 * k))
+        state[k][1] = (seq + 1) & 0xFFFF
+        state[k][2] = (ts + 160) & 0xFFFFFFFF
+        return len(header) + len(payload)
+
     try:
-        while time.monotonic() - start < seconds:
-            k = sent % streams
-            ssrc, seq, ts = state[k]
-            header = struct.pack("!BBHII", 0x80, 0, seq, ts, ssrc)
-            try:
-                socks[k].sendto(header + payload, (dst, RTP_BASE_PORT + 2 * k))
-            except OSError:
-                continue
-            state[k][1] = (seq + 1) & 0xFFFF
-            state[k][2] = (ts + 160) & 0xFFFFFFFF
-            sent += 1
-            nbytes += 12 + len(payload)
-            _pace(start, sent, pps)
+        return {**_send_for(seconds, pps, one), "streams": streams}
     finally:
         for s in socks:
             s.close()
-    return {"packets": sent, "bytes": nbytes, "seconds": time.monotonic() - start,
-            "streams": streams}
 
 
 def _pace(start: float, sent: int, pps: int) -> None:
@@ -190,6 +223,13 @@ def drive(topo, cfg, snapshot, progress) -> list:
         if kinds == "mixed" or cfg.rate_pps:
             argv += ["--pps", str(cfg.rate_pps or 5000)]
         own.append(("esp", traffic.Stream(sender, receiver, dst, NAT_T_PORT, 0)))
+        own[-1][1].client = topo.popen(sender, argv, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
+    if kinds == "udpsame":
+        argv = [*module, "same", "--dst", dst, "--seconds", str(cfg.seconds)]
+        if cfg.rate_pps:
+            argv += ["--pps", str(cfg.rate_pps)]
+        own.append(("udpsame", traffic.Stream(sender, receiver, dst, SAME_PORT, 0)))
         own[-1][1].client = topo.popen(sender, argv, stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, text=True)
     if kinds in ("icmp", "mixed"):
@@ -246,9 +286,10 @@ def _collect_own(kind: str, stream, seconds: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sfcframe.demo.flowtraffic",
-        description="Send RTP streams or ESP (AES-GCM, raw and UDP-encapsulated) to ADDR "
-                    "for SECONDS; prints one JSON line with what was sent.")
-    parser.add_argument("kind", choices=("rtp", "esp"))
+        description="Send RTP streams, ESP (AES-GCM, raw and UDP-encapsulated) or one UDP "
+                    "datagram again and again (same) to ADDR for SECONDS; prints one JSON line "
+                    "with what was sent.")
+    parser.add_argument("kind", choices=("rtp", "esp", "same"))
     parser.add_argument("--dst", required=True, help="destination IPv4 address")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--streams", type=int, default=50, help="RTP streams (default 50)")
@@ -259,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.kind == "rtp":
         pps = args.pps if args.pps is not None else 50 * args.streams
         result = send_rtp(args.dst, args.seconds, max(1, args.streams), pps)
+    elif args.kind == "same":
+        result = send_same(args.dst, args.seconds, args.pps or 0)
     else:
         result = send_esp(args.dst, args.seconds, args.pps or 0)
     print(json.dumps(result), flush=True)
