@@ -19,7 +19,7 @@ step() {
 step memory
 step cost
 step cost --breakdown
-step cost --keys --repeat 9
+step cost --keys --repeat 15
 step goodput
 step drop --runs 3 --seconds 6
 step delay --seconds 6

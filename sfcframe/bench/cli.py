@@ -356,7 +356,8 @@ def _run_report(args: argparse.Namespace) -> int:
     if not args.no_plot:
         from sfcframe.bench import plot, results
 
-        for name, draw in (("cost", plot.plot_cost), ("cost-breakdown", plot.plot_breakdown),
+        for name, draw in (("cost", plot.plot_cost), ("cost-keys", plot.plot_cost),
+                           ("cost-breakdown", plot.plot_breakdown),
                            ("memory", plot.plot_memory), ("drop", plot.plot_drop),
                            ("delay", plot.plot_delay),
                            *((c, plot.plot_collisions) for c in COLLISION_NAMES),
@@ -379,7 +380,8 @@ BENCHMARKS: dict[str, tuple[str, Callable, Callable, bool]] = {
              _add_drop, _run_drop, True),
     "delay": ("the paper's Table II: misses and goodput vs cache size behind a delaying VNF, "
               "and the check of `sfcframe size`", _add_delay, _run_delay, True),
-    "collisions": ("tcpip key collision drops per million packets under bulk TCP",
+    "collisions": ("key collision drops per million packets: tcpip under bulk TCP, or a flow "
+                   "key under its real traffic (--traffic)",
                    _add_collisions, _run_collisions, True),
     "goodput": ("the paper's Fig. 4: goodput vs MPLS label depth per proxy row (control, "
                 "static, tcpip, metadata), kernel CPU per packet, ingress hooks compared "

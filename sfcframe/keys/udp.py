@@ -14,9 +14,12 @@ bytes, in flight at once: a retransmitted identical datagram (a DNS retry, an
 application that repeats itself) and, with a payload hash collision, two
 different ones. The second is a counted ``collision`` at ingress (it passes
 without being cached, per the policy of ``collision``), never a wrong header.
-How often that happens under real traffic is in BENCHMARKS.md. Note that Linux
-gives an unconnected UDP socket's datagrams with DF set IPv4 id 0: for them
-only the payload tells packets apart. A function that changes the payload or
+How often that happens under real traffic is in BENCHMARKS.md. The IPv4 id
+does much of the work: this kernel (6.18) gives every UDP datagram a new one,
+connected socket or not, DF or not, so over IPv4 two datagrams sent one after
+the other differ even when their bytes do not (the ids wrap after 65,536
+datagrams per destination); over IPv6, and from senders that write their own
+IP header, only the payload, length and checksum tell them apart. A function that changes the payload or
 its length (the test kit's ``trim``) changes the key: not for such functions.
 
 Checks (``udp_derive()`` in ``udp.c.j2``, :func:`derive_udp`): UDP directly
