@@ -20,6 +20,7 @@ step memory
 step evict --cache-sizes 10000,100000
 step cost
 step cost --breakdown
+step cost --keys --repeat 15
 step goodput
 step drop --runs 3 --seconds 6
 step delay --seconds 6
@@ -28,6 +29,18 @@ step collisions --encap srv6 --inner ipv4 --runs 5 --seconds 6
 step collisions --encap srv6 --inner ipv6 --runs 5 --seconds 6
 step collisions --encap srv6 --inner ipv4 --ingress xdp --runs 5 --seconds 6
 step collisions --encap srv6 --inner ipv6 --ingress xdp --runs 5 --seconds 6
+step collisions --traffic rtp --runs 3 --seconds 6
+step collisions --traffic udp --runs 3 --seconds 6
+step collisions --traffic esp --runs 3 --seconds 6
+step collisions --traffic icmp --runs 3 --seconds 6
+step collisions --traffic mixed --runs 3 --seconds 6
+step collisions --traffic udpsame --runs 3 --seconds 6
+step collisions --traffic rtp --vnf delay --runs 3 --seconds 6
+step collisions --traffic udp --vnf delay --runs 3 --seconds 6
+step collisions --traffic esp --vnf delay --runs 3 --seconds 6
+step collisions --traffic icmp --vnf delay --runs 3 --seconds 6
+step collisions --traffic mixed --vnf delay --runs 3 --seconds 6
+step collisions --traffic udpsame --vnf delay --runs 3 --seconds 6
 step srv6 --runs 3 --seconds 5
 step report
 echo "== all benchmarks: $(( $(date +%s) - start )) s"

@@ -133,6 +133,31 @@ def test_evict_bench_end_to_end(kernel_ready, tmp_path):
 
 
 @kernel
+def test_cost_key_rows_smoke(kernel_ready, tmp_path):
+    """bench cost --keys: every key on its own packets (each one cached and restored,
+    the oracle's frames), auto on each protocol, and auto's overhead per protocol."""
+    code = bench_main(["cost", "--keys", "--packets", str(PACKETS), "--repeat", str(ROUNDS),
+                       "--warmup", "4", "--in-flight", "5", "--batch", "10", "--no-plot",
+                       "--out", str(tmp_path)])
+    assert code == 0
+    doc = R.load(tmp_path / "cost-keys.json")
+    assert doc["results"]["problems"] == {}
+    rows = {row["id"]: row for row in doc["results"]["rows"]}
+    assert {"key-rtp-rtp", "key-esp-esp_udp", "key-icmp-icmp", "key-udp-udp",
+            "key-auto-udp"} <= set(rows)
+    for rid, row in rows.items():
+        assert row["mismatches"] == 0 and row["leftover_entries"] == 0, rid
+        assert row["directions"]["ingress"]["counters"] == {"cached": PACKETS * ROUNDS}, rid
+        assert row["directions"]["egress"]["counters"] == {"restored": PACKETS * ROUNDS}, rid
+    overhead = {e["inner"]: e for e in doc["results"]["auto_overhead"]}
+    assert set(overhead) == {"tcp", "rtp", "esp", "esp_udp", "icmp", "udp"}
+    assert all(len(e["ingress"]["overhead_ns"]["rounds"]) == ROUNDS for e in overhead.values())
+    from sfcframe.bench import report
+
+    assert "auto - single" in report.auto_overhead_table(doc)
+
+
+@kernel
 def test_memory_matches_the_kernel_accounting_model(kernel_ready):
     from sfcframe.bench.memory import measure
 

@@ -31,6 +31,9 @@ BUILDS = {
     "srv6-tcpip": ("srv6", "tcpip", {"sid": "fc00::a,fc00::b"}),
     "srv6-tcpip-ipv6": ("srv6", "tcpip", {"sid": "fc00::a", "family": "ipv6"}),
     "mpls-tcpip-any-tc": ("mpls", "tcpip", {"family": "any", "ingress": "tc"}),
+    # the flow keys: auto composes every derivation (rtp, esp, icmp, udp alone are subsets)
+    "mpls-auto": ("mpls", "auto", {}),
+    "srv6-rtp-tc": ("srv6", "rtp", {"sid": "fc00::a", "ingress": "tc"}),
     "srv6-metadata-wide": ("srv6", "metadata", {"sid": "fc00::a", "max_segments": 16,
                                                 "max_ext_bytes": 16, "ingress": "tc"}),
 }

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from sfcframe.bench.scenarios import COLLISION_RUNS
+from sfcframe.bench.scenarios import COLLISION_RUNS, FLOW_COLLISION_RUNS
 
 DEFAULT_OUT = Path("bench-results")
 
@@ -79,14 +79,18 @@ def _add_cost(parser: argparse.ArgumentParser) -> None:
                         help="measure variant builds (a step removed, candidate data-path "
                         "changes, an A/A control) against the unmodified MPLS rows in the same "
                         "rounds; writes cost-breakdown.json/.png")
+    parser.add_argument("--keys", action="store_true",
+                        help="the keys' rows instead (every key on its own inner packets, auto "
+                        "on each protocol, behind 10 MPLS labels); writes cost-keys.json/.png "
+                        "with auto's dispatch overhead against the single keys")
     parser.add_argument("--seed", type=int, default=1, help="row order seed (default 1)")
 
 
-def _pick_rows(spec: str | None):
-    from sfcframe.bench.cost import default_rows
+def _pick_rows(spec: str | None, keys: bool = False):
+    from sfcframe.bench.cost import default_rows, key_rows
     from sfcframe.errors import UsageError
 
-    rows = default_rows()
+    rows = key_rows() if keys else default_rows()
     if not spec:
         return rows
     wanted = [w.strip() for w in spec.split(",") if w.strip()]
@@ -104,11 +108,15 @@ def _run_cost(args: argparse.Namespace) -> int:
         from sfcframe.bench.breakdown import BASELINE_ROWS
 
         rows_spec = ",".join(BASELINE_ROWS)
-    name = "cost-breakdown" if args.breakdown else "cost"
+    if args.breakdown and args.keys:
+        from sfcframe.errors import UsageError
+
+        raise UsageError("bench cost: --breakdown and --keys are separate runs")
+    name = "cost-breakdown" if args.breakdown else "cost-keys" if args.keys else "cost"
     doc = cost.run_cost(
         packets=args.packets, rounds=args.repeat, batch=args.batch, warmup=args.warmup,
         payload=args.payload, cpu=args.cpu, in_flight=args.in_flight, seed=args.seed,
-        rows=_pick_rows(rows_spec), breakdown=args.breakdown, progress=_say,
+        rows=_pick_rows(rows_spec, args.keys), breakdown=args.breakdown, progress=_say,
     )
     path = results.write(doc, args.out, name)
     print(f"wrote {path}")
@@ -118,10 +126,12 @@ def _run_cost(args: argparse.Namespace) -> int:
         png = (plot.plot_breakdown(doc, args.out / f"{name}.png") if args.breakdown
                else plot.plot_cost(doc, args.out / f"{name}.png"))
         print(f"wrote {png}")
-    from sfcframe.bench.report import breakdown_table, cost_table, targets_table
+    from sfcframe.bench.report import (auto_overhead_table, breakdown_table, cost_table,
+                                       targets_table)
 
     print(cost_table(doc))
-    print(breakdown_table(doc) if args.breakdown else targets_table(doc))
+    print(breakdown_table(doc) if args.breakdown else auto_overhead_table(doc) if args.keys
+          else targets_table(doc))
     bad = {k: v for k, v in doc["results"]["problems"].items() if "~" not in k}
     return 1 if bad else 0
 
@@ -234,6 +244,16 @@ def _add_collisions(parser: argparse.ArgumentParser) -> None:
                         "default ipv4)")
     parser.add_argument("--ingress", choices=("tc", "xdp"), default="tc",
                         help="the proxy's ingress hook (default tc, the demo's)")
+    parser.add_argument("--traffic", choices=("tcp", "rtp", "udp", "esp", "icmp", "udpsame",
+                                              "mixed"),
+                        default="tcp",
+                        help="tcp (bulk iperf3, the tcpip key; default) or a flow key's traffic "
+                        "on the MPLS testbed: rtp (rtp key, 50 streams), udp (udp key, iperf3 "
+                        "-u -b 0), esp (esp key, bulk), icmp (icmp key, ping -f), udpsame (udp key, one "
+                        "datagram repeated unchanged: its worst case), mixed (auto)")
+    parser.add_argument("--vnf", choices=("forward", "delay"), default="forward",
+                        help="--traffic other than tcp: the VNF (default forward; delay holds "
+                        "every packet 3 ms in user space)")
 
 
 def _finish_traffic(args, doc: dict, name: str) -> int:
@@ -265,7 +285,8 @@ def _run_collisions(args: argparse.Namespace) -> int:
     from sfcframe.bench import scenarios
 
     doc = scenarios.run_collisions(args.seconds, args.runs, _say, encap=args.encap,
-                                   inner=args.inner, ingress=args.ingress)
+                                   inner=args.inner, ingress=args.ingress, traffic=args.traffic,
+                                   vnf=args.vnf)
     return _finish_traffic(args, doc, doc["benchmark"])
 
 
@@ -350,7 +371,7 @@ def _run_srv6(args: argparse.Namespace) -> int:
     return _finish_traffic(args, doc, "srv6")
 
 #: result names of the collision benchmarks (one per testbed and inner family)
-COLLISION_NAMES = tuple(COLLISION_RUNS.values())
+COLLISION_NAMES = tuple(COLLISION_RUNS.values()) + tuple(FLOW_COLLISION_RUNS.values())
 
 TRAFFIC_PLOTS = {
     "drop": lambda plot: plot.plot_drop,
@@ -379,7 +400,8 @@ def _run_report(args: argparse.Namespace) -> int:
     if not args.no_plot:
         from sfcframe.bench import plot, results
 
-        for name, draw in (("cost", plot.plot_cost), ("cost-breakdown", plot.plot_breakdown),
+        for name, draw in (("cost", plot.plot_cost), ("cost-keys", plot.plot_cost),
+                           ("cost-breakdown", plot.plot_breakdown),
                            ("memory", plot.plot_memory), ("evict", plot.plot_evict),
                            ("drop", plot.plot_drop),
                            ("delay", plot.plot_delay),
@@ -406,7 +428,8 @@ BENCHMARKS: dict[str, tuple[str, Callable, Callable, bool]] = {
              _add_drop, _run_drop, True),
     "delay": ("the paper's Table II: misses and goodput vs cache size behind a delaying VNF, "
               "and the check of `sfcframe size`", _add_delay, _run_delay, True),
-    "collisions": ("tcpip key collision drops per million packets under bulk TCP",
+    "collisions": ("key collision drops per million packets: tcpip under bulk TCP, or a flow "
+                   "key under its real traffic (--traffic)",
                    _add_collisions, _run_collisions, True),
     "goodput": ("the paper's Fig. 4: goodput vs MPLS label depth per proxy row (control, "
                 "static, tcpip, metadata), kernel CPU per packet, ingress hooks compared "

@@ -155,6 +155,8 @@ class Row:
     compare_frames: bool = True
     #: stage rows: (stage, the counters every packet moves once each in a round trip)
     stage_counters: tuple[str, tuple[str, ...]] | None = None
+    #: the inner packets it sends (INNER_KINDS): IPv4/TCP, or the flow keys' protocols
+    inner: str = "tcp"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -171,6 +173,7 @@ class Row:
             "header_bytes": len(self.header),
             "header_hex": self.header.hex(),
             "description": self.description,
+            "inner": self.inner,
         }
 
 
@@ -304,6 +307,32 @@ def _key_group(key: str) -> str:
     return "metadata (mark)" if key == "metadata" else key
 
 
+#: the keys' rows: (key, its parameters, the inner packets it is measured on), behind
+#: MPLS with 10 labels (pop=1). tcpip family=any is the layout the flow keys share;
+#: auto runs on every protocol, so that auto-X against X is the dispatch's cost.
+KEY_ROWS = (
+    ("tcpip", (), ("tcp",)),
+    ("tcpip", (("family", "any"),), ("tcp",)),
+    ("rtp", (), ("rtp",)),
+    ("esp", (), ("esp", "esp_udp")),
+    ("icmp", (), ("icmp",)),
+    ("udp", (), ("udp",)),
+    ("auto", (), ("tcp", "rtp", "esp", "esp_udp", "icmp", "udp")),
+)
+
+
+def key_rows() -> list[Row]:
+    """The per-key rows (ids ``key-<key>[-<family>]-<inner>``)."""
+    rows = []
+    for key, extra, inners in KEY_ROWS:
+        tag = key + "".join(f"-{v}" for _, v in extra)
+        build = BuildSpec(f"mpls-{tag}", "mpls", key, (("max_labels", 10), ("pop", 1), *extra))
+        for inner in inners:
+            rows.append(Row(f"key-{tag}-{inner}", "keys", build, inner, mpls_stack(10),
+                            f"key {tag}, {INNER_KINDS[inner]}, 10 labels (pop=1)", inner=inner))
+    return rows
+
+
 def default_rows() -> list[Row]:
     rows: list[Row] = []
     # the tcpip key on its default cache (the LRU hash map) and on the assoc table, the
@@ -361,6 +390,56 @@ class PacketFactory:
             struct.pack_into("!H", pkt, self.ihl + 16, internet_checksum(pseudo + bytes(seg)))
             out.append(bytes(pkt))
         return out
+
+
+#: inner packet kinds of the rows, and what each is
+INNER_KINDS = {
+    "tcp": "IPv4/TCP",
+    "rtp": "IPv4/UDP/RTP",
+    "esp": "IPv4/ESP (AES-GCM)",
+    "esp_udp": "IPv4/UDP/ESP (port 4500)",
+    "icmp": "IPv4/ICMP echo request",
+    "udp": "IPv4/UDP",
+}
+
+
+class FlowPacketFactory:
+    """Distinct packets of one flow key protocol: a scapy-built template whose per-packet
+    field (RTP sequence number and timestamp, ESP sequence number, echo sequence
+    number, the first UDP payload word) is counted up. Checksums are left as built:
+    the programs do not check them, and the template's fields still differ per packet."""
+
+    def __init__(self, kind: str, payload: int = DEFAULT_PAYLOAD):
+        from sfcframe.keys.esp import esp_packet
+        from sfcframe.keys.icmp import echo_packet
+        from sfcframe.keys.rtp import rtp_packet
+        from sfcframe.keys.udp import udp_packet
+
+        build, self.fields = {
+            "rtp": (lambda: rtp_packet(payload=bytes(payload)), ((30, "!H"), (32, "!I"))),
+            "esp": (lambda: esp_packet(payload=bytes(payload)), ((24, "!I"),)),
+            "esp_udp": (lambda: esp_packet(payload=bytes(payload), in_udp=True), ((32, "!I"),)),
+            "icmp": (lambda: echo_packet(payload=bytes(payload)), ((26, "!H"),)),
+            "udp": (lambda: udp_packet(payload=bytes(payload)), ((28, "!I"),)),
+        }[kind]
+        self.template = build()
+        self.next = 1
+
+    def take(self, n: int) -> list[bytes]:
+        out = []
+        for _ in range(n):
+            pkt = bytearray(self.template)
+            for offset, fmt in self.fields:
+                struct.pack_into(fmt, pkt, offset, self.next % (1 << (8 * struct.calcsize(fmt))))
+            self.next += 1
+            out.append(bytes(pkt))
+        return out
+
+
+def factories(payload: int) -> dict[str, Any]:
+    """One packet factory per inner kind."""
+    return {kind: PacketFactory(payload) if kind == "tcp" else FlowPacketFactory(kind, payload)
+            for kind in INNER_KINDS}
 
 
 # ---- loaded builds -------------------------------------------------------------
@@ -767,6 +846,27 @@ def targets(rows: dict[str, dict]) -> list[dict]:
     return out
 
 
+def auto_overhead(rows: dict[str, dict]) -> list[dict]:
+    """The auto key's dispatch against the single key for the same packets: net(auto)
+    - net(key) per direction, median of the per-round differences (the rows ran in
+    the same rounds, on the same kind of packets)."""
+    single = {"tcp": "key-tcpip-any-tcp", "rtp": "key-rtp-rtp", "esp": "key-esp-esp",
+              "esp_udp": "key-esp-esp_udp", "icmp": "key-icmp-icmp", "udp": "key-udp-udp"}
+    out = []
+    for inner, base in single.items():
+        entry: dict[str, Any] = {"inner": inner, "auto_row": f"key-auto-{inner}", "single_row": base}
+        for d in ("ingress", "egress"):
+            a, b = _net(rows, f"key-auto-{inner}", d), _net(rows, base, d)
+            if not a or not b:
+                break
+            diffs = [x - y for x, y in zip(a["rounds"], b["rounds"])]
+            entry[d] = {"auto_ns": a["median"], "single_ns": b["median"],
+                        "overhead_ns": R.across_rounds(diffs)}
+        else:
+            out.append(entry)
+    return out
+
+
 def method_text(packets: int, rounds: int, warmup: int, batch: int,
                 in_flight: int) -> dict[str, Any]:
     doc = (__doc__ or "").split("Method (also written into the result file, ``method``):", 1)[-1]
@@ -817,6 +917,7 @@ def run_cost(packets: int = DEFAULT_PACKETS, rounds: int = DEFAULT_ROUNDS,
     saved_affinity = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {cpu})
     factory = PacketFactory(payload)
+    inner_factories = {**factories(payload), "tcp": factory}
     builds: dict[str, LoadedBuild] = {}
     floors = Floors()
     try:
@@ -828,7 +929,7 @@ def run_cost(packets: int = DEFAULT_PACKETS, rounds: int = DEFAULT_ROUNDS,
         for row in rows:
             for left in range(warmup, 0, -in_flight):
                 measure_row(row, builds[row.build.name], floors,
-                            factory.take(min(in_flight, left)))
+                            inner_factories[row.inner].take(min(in_flight, left)))
         per_row: dict[str, list[RowRound]] = {row.id: [] for row in rows}
         rng = random.Random(seed)
         for r in range(rounds):
@@ -841,8 +942,8 @@ def run_cost(packets: int = DEFAULT_PACKETS, rounds: int = DEFAULT_ROUNDS,
                 order = list(rows)
                 rng.shuffle(order)
                 for row in order:
-                    records[row.id].extend(
-                        measure_row(row, builds[row.build.name], floors, factory.take(k)))
+                    records[row.id].extend(measure_row(
+                        row, builds[row.build.name], floors, inner_factories[row.inner].take(k)))
                 left -= k
             for row in rows:
                 per_row[row.id].append(records[row.id])
@@ -891,6 +992,7 @@ def run_cost(packets: int = DEFAULT_PACKETS, rounds: int = DEFAULT_ROUNDS,
         },
         "instructions": instructions,
         "problems": problems,
+        "auto_overhead": auto_overhead(by_id),
         "loadavg_end": _loadavg(),
     }
     parameters = {

@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from sfcframe.bench.scenarios import COLLISION_RUNS, collisions_testbed
+from sfcframe.bench.scenarios import COLLISION_RUNS, FLOW_COLLISION_RUNS, collisions_testbed
 
 
 def _n(v: float) -> str:
@@ -183,12 +183,33 @@ def _measured(m) -> str:
     return json.dumps(m)
 
 
+def auto_overhead_table(doc: dict) -> str:
+    """The auto key against the single key on the same packets (cost-keys.json)."""
+    entries = doc["results"].get("auto_overhead") or []
+    if not entries:
+        return "_(no auto rows with their single-key rows in this run)_\n"
+    lines = ["| inner packets | single key row | ingress: single | auto | auto - single "
+             "| egress: single | auto | auto - single |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for e in entries:
+        cells = [e["inner"], f"`{e['single_row']}`"]
+        for d in ("ingress", "egress"):
+            cells += [_n(e[d]["single_ns"]), _n(e[d]["auto_ns"]), _spread(e[d]["overhead_ns"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "ns per packet, net of the empty-program floor; auto - single: median of the "
+              "per-round differences (min-max over rounds), both rows measured in the same rounds."]
+    return "\n".join(lines) + "\n"
+
+
 SECTIONS = {
     "cost": lambda doc: header(doc) + "\n" + cost_table(doc) + "\nTargets:\n\n" + targets_table(doc),
+    "cost-keys": lambda doc: (header(doc) + "\n" + cost_table(doc) + "\nThe auto key's dispatch "
+                              "overhead:\n\n" + auto_overhead_table(doc)),
     "cost-breakdown": lambda doc: header(doc) + "\n" + breakdown_table(doc),
     "memory": lambda doc: header(doc) + "\n" + memory_table(doc) + "\nTargets:\n\n" + targets_table(doc),
 }
-_SOURCES = {"cost": "cost", "cost-breakdown": "cost-breakdown", "memory": "memory"}
+_SOURCES = {"cost": "cost", "cost-keys": "cost-keys", "cost-breakdown": "cost-breakdown",
+            "memory": "memory"}
 
 
 def update_markdown(markdown: Path, results_dir: Path) -> bool:
@@ -303,9 +324,11 @@ def collisions_table(doc: dict) -> str:
     lines.append(f"| **median (min–max)** | {_sp(s['handled'])} | {_sp(s['collision'])} | "
                  f"{_sp(s['collisions_per_million'], '{:.2f}')} | {_sp(s['goodput_mbps'], '{:.1f}')} |")
     testbed = collisions_testbed(p.get("encap", "mpls"), p.get("inner", "ipv4"),
-                                 p.get("ingress", "tc"))
-    lines += ["", f"{p['runs']} runs x {p['seconds']:g} s, {testbed}, key {p['key']}, 2 bulk TCP "
-              "streams; handled = cached + plain + collision."]
+                                 p.get("ingress", "tc"), p.get("vnf", "forward"))
+    traffic = ("2 bulk TCP streams" if p.get("traffic", "tcp") == "tcp"
+               else f"--traffic {p['traffic']}")
+    lines += ["", f"{p['runs']} runs x {p['seconds']:g} s, {testbed}, key {p['key']}, {traffic}; "
+              "handled = cached + plain + collision."]
     return "\n".join(lines) + "\n"
 
 
@@ -317,8 +340,10 @@ SECTIONS.update({
     "drop": lambda doc: header(doc) + "\n" + drop_table(doc),
     "delay": lambda doc: header(doc) + "\n" + delay_table(doc) + "\nTargets:\n\n" + targets_table(doc),
     **{name: _collisions_section for name in COLLISION_RUNS.values()},
+    **{name: _collisions_section for name in FLOW_COLLISION_RUNS.values()},
 })
-_SOURCES.update({"drop": "drop", "delay": "delay", **{n: n for n in COLLISION_RUNS.values()}})
+_SOURCES.update({"drop": "drop", "delay": "delay", **{n: n for n in COLLISION_RUNS.values()},
+                 **{n: n for n in FLOW_COLLISION_RUNS.values()}})
 
 
 # ---- goodput vs label depth (sfcframe.bench.goodput) ------------------------------------------

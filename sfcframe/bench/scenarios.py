@@ -170,7 +170,8 @@ def _observer(proxy_name: str, stop: threading.Event, out: list) -> None:
 def demo_run(say: Say, *, vnf: str, seconds: float, key: str = "tcpip",
              cache_size: int | None = None, delay_ms: float = 3.0,
              observe: bool = False, encap: str = "mpls", inner: str = "ipv4",
-             ingress: str = "tc") -> dict[str, Any]:
+             ingress: str = "tc", traffic: str = "tcp",
+             rate_pps: int | None = None) -> dict[str, Any]:
     """One demo run; its :func:`run_record` (with ``observation`` when ``observe``).
     ``encap="srv6"``: the SRv6 kernel-peer testbed with the srv6 proxy, ``inner``
     packets IPv4 or IPv6; ``ingress``: the proxy's ingress hook (the demo's default tc)."""
@@ -179,7 +180,8 @@ def demo_run(say: Say, *, vnf: str, seconds: float, key: str = "tcpip",
     tag = secrets.token_hex(3)
     cfg = DemoConfig(encap=encap, labels=LABELS, vnf=vnf, key=key, seconds=seconds,
                      cache_size=cache_size, delay_ms=delay_ms, tag=tag, inner=inner,
-                     sf="proxy" if encap == "srv6" else "auto", ingress=ingress)
+                     sf="proxy" if encap == "srv6" else "auto", ingress=ingress,
+                     traffic=traffic, rate_pps=rate_pps)
     peak = [0]
     proxy_name = f"sfcd-{tag}"
 
@@ -342,9 +344,34 @@ COLLISION_RUNS = {(e, i, h): collisions_name(e, i, h)
                   for e, i in COLLISION_TESTBEDS for h in COLLISION_HOOKS}
 
 
-def collisions_testbed(encap: str, inner: str, ingress: str = "tc") -> str:
+#: --traffic of the flow keys' collision runs: the key each runs, its result name and
+#: what it sends (the demo's senders, sfcframe.demo.flowtraffic)
+FLOW_COLLISIONS = {
+    "rtp": ("rtp", "50 RTP streams, 400 packets/s each (20,000/s; 8x the 50/s of 20-ms audio)",
+            20000),
+    "udp": ("udp", "iperf3 -u -b 0 (UDP as fast as the sender goes)", None),
+    "esp": ("esp", "bulk ESP (AES-GCM), as fast as the sender goes, raw and in UDP", None),
+    "icmp": ("icmp", "ping -f (ICMP echo flood), replies back plain", None),
+    "udpsame": ("udp", "one 200-byte datagram sent unchanged from an unconnected socket, "
+                "as fast as the sender goes: every copy has the same key (the udp key's "
+                "worst case)", None),
+    "mixed": ("auto", "all of the above plus iperf3 TCP at once", None),
+}
+#: the VNFs they run behind: forward (the kernel forwards each packet to completion,
+#: as in the TCP rows) and delay (a user-space function holding every packet 3 ms:
+#: hundreds in flight, what tells keys apart)
+FLOW_COLLISION_VNFS = ("forward", "delay")
+#: (traffic, vnf) -> result name
+FLOW_COLLISION_RUNS = {(t, v): f"collisions-{t}" + ("" if v == "forward" else f"-{v}")
+                       for t in FLOW_COLLISIONS for v in FLOW_COLLISION_VNFS}
+
+
+def collisions_testbed(encap: str, inner: str, ingress: str = "tc", vnf: str = "forward") -> str:
     """The testbed of a collision benchmark, in words."""
     hook = {"tc": "TC", "xdp": "XDP"}[ingress]
+    if vnf != "forward":
+        return (f"{vnf} VNF (user space, every packet held 3 ms), {LABELS} MPLS labels"
+                + (f", {hook} ingress" if ingress != "tc" else ""))
     if encap == "srv6":
         decap = "End.DX4" if inner == "ipv4" else "End.DT6"
         return (f"SRv6 kernel-peer testbed (the kernel's H.Encaps at the SFF, the srv6 proxy "
@@ -354,7 +381,10 @@ def collisions_testbed(encap: str, inner: str, ingress: str = "tc") -> str:
 
 def run_collisions(seconds: float = DEFAULT_SECONDS, runs: int = DEFAULT_RUNS,
                    progress: Say | None = None, encap: str = "mpls",
-                   inner: str = "ipv4", ingress: str = "tc") -> dict:
+                   inner: str = "ipv4", ingress: str = "tc", traffic: str = "tcp",
+                   vnf: str = "forward") -> dict:
+    if traffic != "tcp":
+        return run_flow_collisions(seconds, runs, progress, traffic, ingress, vnf)
     if (encap, inner, ingress) not in COLLISION_RUNS:
         from sfcframe.errors import UsageError
 
@@ -377,4 +407,37 @@ def run_collisions(seconds: float = DEFAULT_SECONDS, runs: int = DEFAULT_RUNS,
     targets = [R.target(f"collision drops under bulk TCP ({key} key)", "<= 20 per million",
                         per_m, per_m["median"] <= 20 if per_m else None)]
     return R.document(COLLISION_RUNS[(encap, inner, ingress)], params, method,
+                      {"runs": raw, "summary": summary}, targets, _machine())
+
+
+def run_flow_collisions(seconds: float, runs: int, progress: Say | None, traffic: str,
+                        ingress: str = "tc", vnf: str = "forward") -> dict:
+    """A flow key's collisions under its traffic on the demo's MPLS testbed."""
+    if (traffic, vnf) not in FLOW_COLLISION_RUNS:
+        from sfcframe.errors import UsageError
+
+        raise UsageError(f"bench collisions: unknown --traffic {traffic} "
+                         f"(known: tcp, {', '.join(FLOW_COLLISIONS)}) or --vnf {vnf} "
+                         f"(known: {', '.join(FLOW_COLLISION_VNFS)})")
+    _require_root()
+    say = progress or (lambda _m: None)
+    key, what, rate = FLOW_COLLISIONS[traffic]
+    raw = [demo_run(say, vnf=vnf, seconds=seconds, key=key, ingress=ingress,
+                    traffic=traffic, rate_pps=rate) for _ in range(runs)]
+    summary = summarize_collisions(raw)
+    per_m = summary["collisions_per_million"]
+    testbed = collisions_testbed('mpls', 'ipv4', ingress, vnf)
+    method = {"summary": f"sfcframe demo --traffic {traffic} --vnf {vnf} ({testbed}, "
+                         f"key {key}; {what}); every packet stamped and checked at the receiver; "
+                         "collision drops per million = ingress collision / (cached + plain + "
+                         "collision) x 1e6, per run; median and min-max over runs."}
+    params = {"seconds": seconds, "runs": runs, "labels": LABELS, "key": key, "vnf": vnf,
+              "encap": "mpls", "inner": "ipv4", "ingress": ingress, "traffic": traffic}
+    if traffic == "udpsame":  # what the key cannot tell apart: measured, no goal
+        targets = [R.target("collision drops of identical datagrams (udp key)", "measured only",
+                            per_m, None, "identical datagrams have identical keys by design")]
+    else:
+        targets = [R.target(f"collision drops under {traffic} traffic ({key} key)",
+                            "<= 20 per million", per_m, per_m["median"] <= 20 if per_m else None)]
+    return R.document(FLOW_COLLISION_RUNS[(traffic, vnf)], params, method,
                       {"runs": raw, "summary": summary}, targets, _machine())

@@ -59,8 +59,21 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
                       help="NSH metadata type stamped (default 1)")
     demo.add_argument("--vnf", choices=("forward", "drop", "nat", "delay"), default="forward",
                       help="the legacy VNF behind the proxy (default forward)")
-    demo.add_argument("--key", choices=("tcpip", "metadata", "auto"), default="auto",
-                      help="proxy key; auto: metadata for nat, tcpip otherwise")
+    demo.add_argument("--key", choices=("tcpip", "metadata", "rtp", "esp", "icmp", "udp", "auto"),
+                      default="auto",
+                      help="proxy key; auto (default): metadata for nat, tcpip for TCP traffic, "
+                      "the auto key (per-packet derivation by protocol) for any other traffic")
+    demo.add_argument("--traffic", choices=("tcp", "udp", "rtp", "esp", "icmp", "udpsame", "mixed"),
+                      default="tcp",
+                      help="what the sender sends, each packet stamped and checked: tcp (iperf3, "
+                      "default), udp (iperf3 -u -b 0), rtp (--rtp-streams RTP streams), esp "
+                      "(AES-GCM ESP, raw and UDP-encapsulated), icmp (ping -f), udpsame (one datagram "
+                      "repeated unchanged: the udp key's worst case), mixed (all but udpsame)")
+    demo.add_argument("--rtp-streams", type=int, default=50,
+                      help="--traffic rtp/mixed: RTP streams (default 50, 50 packets/s each)")
+    demo.add_argument("--rate-pps", type=int, default=None, metavar="N",
+                      help="--traffic rtp/esp/udpsame: packets per second in all (default: rtp 50 "
+                      "per stream, esp as fast as the sender goes)")
     demo.add_argument("--seconds", type=float, default=10, help="traffic duration (default 10)")
     demo.add_argument("--streams", type=int, default=2,
                       help="TCP streams, each pinned to one CPU in turn (default 2)")
@@ -152,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
         ioam=args.ioam or args.ioam_trace_type is not None, ioam_trace_type=args.ioam_trace_type,
         ioam_slots=args.ioam_slots, ioam_vnf=args.ioam_vnf, stages=list(args.stage),
         sf="end" if args.self_test else args.sf,
+        traffic=args.traffic, rtp_streams=args.rtp_streams, rate_pps=args.rate_pps,
     )
     out = sys.stderr if args.json else sys.stdout
 

@@ -227,14 +227,17 @@ class DemoPrograms:
         )
         return self
 
-    def set_after_proxy(self, after: bool, constant: bool = False) -> None:
+    def set_after_proxy(self, after: bool, constant: bool = False, protocols: int = 0) -> None:
         """What the checker expects: the header as stamped, or after the proxy's update rule;
         ``constant``: the stamper stamps (and the checker expects) one header per chain,
-        derived from a constant instead of each packet's hash (a static proxy's case)."""
+        derived from a constant instead of each packet's hash (a static proxy's case);
+        ``protocols``: the inner protocols stamped and checked (``flowtraffic.PROTOCOLS``
+        bits; 0: TCP alone)."""
         table = self.bpf.get_table(b"demo_settings")
         value = table.Leaf()
         value.after_proxy = 1 if after else 0
         value.constant = 1 if constant else 0
+        value.protocols = protocols
         # POSIX time minus the monotonic clock (bpf_ktime_get_ns), as the ioam stage's
         # clock offset is measured: timestamps checked by range are converted with it
         value.clock_offset_ns = time.time_ns() - time.monotonic_ns()

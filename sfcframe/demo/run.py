@@ -69,6 +69,12 @@ class DemoConfig:
     ioam_trace_type: int | None = None
     ioam_slots: int | None = None
     ioam_vnf: str = "auto"
+    #: what the sender sends (sfcframe.demo.flowtraffic.TRAFFIC): tcp (iperf3), udp
+    #: (iperf3 -u), rtp (cfg.rtp_streams streams), esp, icmp (ping -f) or mixed
+    traffic: str = "tcp"
+    rtp_streams: int = 50
+    #: rtp / esp: packets per second in all (None: rtp 50 per stream, esp as fast as it goes)
+    rate_pps: int | None = None
     #: the proxy's metadata stages (``sfcframe up --stage``), in order. ``ioam``: the
     #: stamper puts a pre-allocated IOAM trace on every packet (SRv6: as with ``ioam``;
     #: NSH: an RFC 9452 IOAM header behind NSH), the proxy's stage fills the VNF host's
@@ -77,8 +83,12 @@ class DemoConfig:
     stages: list[str] = field(default_factory=list)
 
     def resolved_key(self) -> str:
+        """``auto`` picks: metadata behind NAT, tcpip for TCP traffic, and for any other
+        traffic the ``auto`` key plugin (a derivation per packet by protocol)."""
         if self.key != "auto":
             return self.key
+        if self.traffic != "tcp" and self.vnf != "nat":
+            return "auto"
         return AUTO_KEY.get(self.vnf, "tcpip")
 
     @property
@@ -120,6 +130,12 @@ def run_demo(
         raise UsageError("--labels must be within 0..32")
     if cfg.md_type not in (1, 2):
         raise UsageError("--md-type must be 1 or 2")
+    from sfcframe.demo.flowtraffic import TRAFFIC, protocol_mask
+
+    if cfg.traffic not in TRAFFIC:
+        raise UsageError(f"unknown traffic {cfg.traffic!r} (known: {', '.join(TRAFFIC)})")
+    if cfg.traffic != "tcp" and cfg.chains != 1:
+        raise UsageError("--traffic other than tcp runs with one chain")
     encap_plugin = discovery.load("encap", cfg.encap).plugin
     if not encap_plugin.demo_template:
         raise PluginError(
@@ -167,7 +183,7 @@ def run_demo(
                                   proxy_params=spec.encap_params, chains=chains, ioam=trace)
         progs = programs.DemoPrograms(programs.render(encap_plugin, d), len(chains),
                                       ranges=programs.range_names(encap_plugin, d)).load()
-        progs.set_after_proxy(after_proxy)
+        progs.set_after_proxy(after_proxy, protocols=protocol_mask(cfg.traffic))
         # 2. namespaces, the VNF, the proxy (through the runtime), the demo programs
         topo.create()
         say(f"namespaces {', '.join(topo.namespaces.values())}; VNF: "
@@ -182,8 +198,13 @@ def run_demo(
         for rcv in topo.receivers:
             progs.attach_checker(topo.ns(rcv), topo.rcv_iface)
         # 3. traffic, with a progress line per second
-        streams = drive_traffic(topo, cfg, lambda started: _snapshot(started, progs, chains, proxy),
-                                progress)
+        snap = lambda started: _snapshot(started, progs, chains, proxy)  # noqa: E731
+        if cfg.traffic == "tcp":
+            streams = drive_traffic(topo, cfg, snap, progress)
+        else:
+            from sfcframe.demo import flowtraffic
+
+            streams = flowtraffic.drive(topo, cfg, snap, progress)
         if vnf is not None:
             vnf.stop()
         # 4. numbers
@@ -222,9 +243,20 @@ def drive_traffic(topo: Topology, cfg: DemoConfig, snapshot: Callable[[float], d
     once a second; stopped TRAFFIC_GRACE seconds after the test time at the latest."""
     streams = traffic.plan(topo, cfg.streams)
     traffic.start(topo, streams, cfg.seconds)
+    wait_for_senders(streams, cfg.seconds, snapshot, progress)
+    traffic.collect(streams)
+    time.sleep(0.2)  # let the last segments and ACKs land
+    return streams
+
+
+def wait_for_senders(streams: list[traffic.Stream], seconds: float,
+                     snapshot: Callable[[float], dict[str, Any]],
+                     progress: Progress | None) -> None:
+    """Until every sender in ``streams`` has ended (stopped TRAFFIC_GRACE seconds after
+    ``seconds`` at the latest), ``progress(snapshot(started))`` once a second."""
     started = time.monotonic()
     next_tick = started + 1
-    deadline = started + cfg.seconds + TRAFFIC_GRACE
+    deadline = started + seconds + TRAFFIC_GRACE
     while traffic.running(streams):
         if time.monotonic() > deadline:
             traffic.stop(streams, f"no end {TRAFFIC_GRACE:g} s after the test time")
@@ -233,9 +265,6 @@ def drive_traffic(topo: Topology, cfg: DemoConfig, snapshot: Callable[[float], d
         if time.monotonic() >= next_tick and progress is not None:
             next_tick += 1
             progress(snapshot(started))
-    traffic.collect(streams)
-    time.sleep(0.2)  # let the last segments and ACKs land
-    return streams
 
 
 def _snapshot(started, progs, chains, proxy) -> dict[str, Any]:
@@ -303,6 +332,7 @@ def _config_dict(cfg: DemoConfig, key: str, spec, topo: Topology,
         "seconds": cfg.seconds,
         "streams": cfg.streams,
         "chains": cfg.chains,
+        "traffic": cfg.traffic,
         "proxy_spec": spec.describe(),
         "ingress_hook": spec.ingress_hook,
         "namespaces": f"{topo.prefix}-*",

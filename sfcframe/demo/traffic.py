@@ -27,13 +27,18 @@ class Stream:
     client: subprocess.Popen | None = None
     result: dict = field(default_factory=dict)
     error: str = ""
+    #: more iperf3 client arguments (e.g. ``-u -b 0`` for UDP)
+    extra: list[str] = field(default_factory=list)
 
     @property
     def bits_per_second(self) -> float:
-        try:
-            return float(self.result["end"]["sum_received"]["bits_per_second"])
-        except (KeyError, TypeError, ValueError):
-            return 0.0
+        end = self.result.get("end", {}) if isinstance(self.result, dict) else {}
+        for part in ("sum_received", "sum"):  # iperf3 UDP reports "sum" only (3.12)
+            try:
+                return float(end[part]["bits_per_second"])
+            except (KeyError, TypeError, ValueError):
+                continue
+        return 0.0
 
     @property
     def retransmits(self) -> int:
@@ -85,7 +90,7 @@ def start(topo: Topology, streams: list[Stream], seconds: float) -> None:
             s.sender,
             [
                 "taskset", "-c", str(s.cpu), "iperf3", "-c", s.address, "-p", str(s.port),
-                "-t", str(seconds), "-J", "--connect-timeout", "3000",
+                "-t", str(seconds), "-J", "--connect-timeout", "3000", *s.extra,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -146,14 +146,14 @@ def _features(encap: PluginChoice, key: PluginChoice, stages: Sequence[PluginCho
 
 def _testable(spec: ResolvedSpec) -> tuple[bool, bool, bool]:
     """(drivable by BPF_PROG_TEST_RUN, key read from the packet, IPv4 inner packets carried)."""
-    from sfcframe.testkit.packets import ETH_P_IP, example_inner
+    from sfcframe.testkit.packets import ETH_P_IP
 
     encap, key = spec.encap.plugin, spec.key.plugin
     families = [t for t in encap.inner_ethertypes(spec.encap_params)
                 if t in key.inner_ethertypes(spec.key_params)]
     drivable = bool(families) and key.test_run_round_trip(spec.key_params)
-    from_packet = any(key.reference_key(example_inner(t), t, spec.key_params)[1] is not None
-                      for t in families)
+    from_packet = any(key.reference_key(key.example_inner(spec.key_params, t), t,
+                                        spec.key_params)[1] is not None for t in families)
     return drivable, from_packet, ETH_P_IP in encap.inner_ethertypes(spec.encap_params)
 
 

@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 
 from sfcframe.testkit.conformance.edges import FOREIGN_ETHERTYPES
 from sfcframe.testkit.conformance.examples import BATCH_EXAMPLES, property_settings
-from sfcframe.testkit.conformance.frames import non_tcp_inners, stage_bodies, with_stage_data
-from sfcframe.testkit.packets import ether, inner_strategy
+from sfcframe.testkit.conformance.frames import (inner_strategy, non_tcp_inners, stage_bodies,
+                                                 with_stage_data)
+from sfcframe.testkit.packets import ether
 from sfcframe.testrun import tc_min_frame
 
 BATCH = property_settings(BATCH_EXAMPLES)
@@ -29,12 +30,12 @@ def mixed_frame(harness, kind: str, data) -> bytes:
         return ether(ethertype) + data.draw(st.binary(min_size=shortest - 14, max_size=80),
                                             label="payload")
     if kind == "plain":
-        return ether(family) + data.draw(inner_strategy(family), label="plain inner")
+        return ether(family) + data.draw(inner_strategy(harness, family), label="plain inner")
     header = data.draw(harness.encap.header_strategy(harness.encap_values, family), label="hdr")
     header = with_stage_data(harness, header, data.draw(stage_bodies(harness), label="stages"))
     if kind == "non_tcp":
         return harness.frame(header, data.draw(st.sampled_from(sorted(non_tcp_inners().values()))))
-    frame = harness.frame(header, data.draw(inner_strategy(family), label="inner"))
+    frame = harness.frame(header, data.draw(inner_strategy(harness, family), label="inner"))
     if kind == "truncated":
         shortest = tc_min_frame(frame) if harness.proxy.spec.ingress_hook == "tc" else 14
         frame = frame[:data.draw(st.integers(shortest, len(frame) - 1), label="cut")]

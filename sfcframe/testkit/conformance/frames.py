@@ -16,10 +16,22 @@ def family_of(inner: bytes) -> int:
 
 def keyed_inners(harness: Harness) -> list[bytes]:
     """One inner packet per family the build keys: IPv4/TCP with IP options, IPv6/TCP
-    with a timestamp option behind a no-operation word."""
-    return [tcp_ipv4(ip_option_words=2) if family == ETH_P_IP
-            else tcp_ipv6(tcp_option_words=1, timestamps=(0x01020304, 0x05060708))
-            for family in harness.inner_ethertypes]
+    with a timestamp option behind a no-operation word; the key's own example
+    (``KeyPlugin.example_inner``) where the key does not key TCP (rtp, esp, ...)."""
+    out = []
+    for family in harness.inner_ethertypes:
+        inner = (tcp_ipv4(ip_option_words=2) if family == ETH_P_IP
+                 else tcp_ipv6(tcp_option_words=1, timestamps=(0x01020304, 0x05060708)))
+        if harness.key.reference_key(inner, family, harness.values)[0] != "ok":
+            inner = harness.key.example_inner(harness.values, family)
+        out.append(inner)
+    return out
+
+
+def inner_strategy(harness: Harness, family: int):
+    """The key's hypothesis strategy of inner packets it keys (``KeyPlugin.inner_strategy``:
+    IPv4/TCP or IPv6/TCP unless the key says otherwise)."""
+    return harness.key.inner_strategy(harness.values, family)
 
 
 def valid_frame(harness: Harness, inner: bytes | None = None) -> bytes:
@@ -47,13 +59,13 @@ def non_tcp_inners() -> dict[str, bytes]:
     }
 
 
-def vnf_names(harness: Harness, family: int) -> list[str]:
-    """The VNF steps of :data:`~sfcframe.testkit.packets.VNF_STEPS` a round trip may
-    take: forwarding, a router, a length change; NAT (IPv4) where the key survives it."""
-    names = ["identity", "ttl", "trim"]
-    if harness.key.survives_nat and family == ETH_P_IP:
-        names.append("nat")
-    return [n for n in names if family == ETH_P_IP or n in VNF_STEPS_IPV6]
+def vnf_names(harness: Harness, inner: bytes) -> list[str]:
+    """The VNF steps of :data:`~sfcframe.testkit.packets.VNF_STEPS` a round trip of
+    ``inner`` may take: those the key keeps its key through (``KeyPlugin.vnf_steps``:
+    forwarding, a router, a length change, DSCP/ECN re-marking; NAT of IPv4 where the
+    key survives it; a key over payload bytes leaves the length change out)."""
+    steps = harness.key.vnf_steps(harness.values, inner)
+    return [n for n in steps if family_of(inner) == ETH_P_IP or n in VNF_STEPS_IPV6]
 
 
 # ---- stages ---------------------------------------------------------------------

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from sfcframe.testkit.conformance.examples import (PER_PACKET_EXAMPLES, ROUND_TRIP_EXAMPLES,
                                                    property_settings)
-from sfcframe.testkit.conformance.frames import (stage_bodies, stage_settings, vnf_names,
-                                                 with_stage_data)
-from sfcframe.testkit.packets import ETH_P_IP, VNF_STEPS, inner_strategy, tcp_ipv4, tcp_ipv6
+from sfcframe.testkit.conformance.frames import (inner_strategy, stage_bodies, stage_settings,
+                                                 vnf_names, with_stage_data)
+from sfcframe.testkit.packets import VNF_STEPS
 
 ROUND_TRIP = property_settings(ROUND_TRIP_EXAMPLES)
 PER_PACKET = property_settings(PER_PACKET_EXAMPLES)
@@ -37,8 +37,8 @@ class RoundTripProperties:
                            label="header")
         header = with_stage_data(harness, header, data.draw(stage_bodies(harness),
                                                             label="stage data"))
-        inner = data.draw(inner_strategy(family), label="inner")
-        vnf = data.draw(st.sampled_from(vnf_names(harness, family)), label="vnf")
+        inner = data.draw(inner_strategy(harness, family), label="inner")
+        vnf = data.draw(st.sampled_from(vnf_names(harness, inner)), label="vnf")
         ingress, egress = harness.round_trip(harness.frame(header, inner), VNF_STEPS[vnf])
         assert ingress.expect.outcome == "cached"
         assert egress is not None and egress.expect.outcome == "restored"
@@ -47,17 +47,15 @@ class RoundTripProperties:
     @PER_PACKET
     @given(data=st.data())
     def test_per_packet_not_per_flow(self, harness_factory, combo, data):
-        """Two packets of one flow with different headers each get their own back,
-        even when they leave the function in the opposite order."""
+        """Two packets of one flow (``KeyPlugin.flow_pair_strategy``) with different
+        headers each get their own back, even when they leave the function in the
+        opposite order."""
         harness = self.harness(harness_factory, combo)
         family = data.draw(st.sampled_from(harness.inner_ethertypes), label="inner family")
         strategy = harness.encap.header_strategy(harness.encap_values, family)
         first, second = data.draw(strategy, label="first"), data.draw(strategy, label="second")
-        seq = data.draw(st.integers(0, 2**32 - 2), label="seq")
-        if family == ETH_P_IP:
-            inner_a, inner_b = tcp_ipv4(seq=seq, ip_id=7), tcp_ipv4(seq=seq + 1, ip_id=8)
-        else:
-            inner_a, inner_b = tcp_ipv6(seq=seq), tcp_ipv6(seq=seq + 1)
+        inner_a, inner_b = data.draw(harness.key.flow_pair_strategy(harness.values, family),
+                                     label="one flow's packets")
         a = harness.check_ingress(harness.frame(first, inner_a))
         b = harness.check_ingress(harness.frame(second, inner_b))
         assert a.expect.outcome == b.expect.outcome == "cached"
