@@ -108,11 +108,12 @@ def test_two_armed_up_stats_set_list_down(bed):
     prom = sfc("stats", name, "--prometheus")
     assert prom.returncode == 0, prom.stderr
     assert "# TYPE sfcframe_ingress_packets_total counter" in prom.stdout
-    assert f'sfcframe_ingress_packets_total{{instance="{name}",outcome="cached"}} 1' in prom.stdout
-    assert f'sfcframe_cache_entries{{instance="{name}"}} 1' in prom.stdout
-    assert f'sfcframe_cache_capacity{{instance="{name}"}} 4096' in prom.stdout
-    assert f'sfcframe_map_memory_bytes{{instance="{name}",map="sfc_cache"}}' in prom.stdout
-    sample = re.compile(r'^[a-z_]+\{([a-z_]+="[^"]*",?)+\} [0-9.]+$')
+    assert (f'sfcframe_ingress_packets_total{{ingress_hook="xdp",mode="cache",outcome="cached",'
+            f'proxy="{name}"}} 1.0') in prom.stdout
+    assert f'sfcframe_cache_entries{{cache="lru",proxy="{name}"}} 1.0' in prom.stdout
+    assert f'sfcframe_cache_capacity{{cache="lru",proxy="{name}"}} 4096.0' in prom.stdout
+    assert f'sfcframe_map_memory_bytes{{map="sfc_cache",proxy="{name}"}}' in prom.stdout
+    sample = re.compile(r'^[a-z_]+\{([a-z_]+="[^"]*",?)+\} [0-9.e+]+$')
     for line in prom.stdout.splitlines():
         assert line.startswith("# HELP ") or line.startswith("# TYPE ") or sample.match(line), line
 

@@ -298,9 +298,9 @@ def test_one_damaged_instance_breaks_no_other(bed):
         assert docs[b]["status"] == "up" and "ingress" in docs[b]["counters"]
         prom = sfc("stats", "--prometheus")
         assert prom.returncode == 0, prom.stderr
-        assert f'sfcframe_instance_damaged{{instance="{a}"}} 1' in prom.stdout
-        assert f'sfcframe_instance_damaged{{instance="{b}"}} 0' in prom.stdout
-        assert f'sfcframe_cache_capacity{{instance="{b}"}}' in prom.stdout
+        assert f'sfcframe_proxy_damaged{{proxy="{a}"}} 1.0' in prom.stdout
+        assert f'sfcframe_proxy_damaged{{proxy="{b}"}} 0.0' in prom.stdout
+        assert f'sfcframe_cache_capacity{{cache="lru",proxy="{b}"}}' in prom.stdout
         assert_one_line(sfc("stats", a), 1, a, "damaged")
         assert sfc("set", b, "strict=true").returncode == 0
         assert_one_line(sfc("set", a, "strict=true"), 1, a, "damaged")

@@ -248,24 +248,42 @@ def test_prometheus_exposition():
         "name": 'v"1',
         "encap": "mpls",
         "key": "metadata",
+        "ingress_hook": "tc",
+        "mode": "cache",
+        "stages": ["ioam"],
         "counters": {"ingress": {"cached": 5, "plain": 0}, "egress": {"restored": 4}},
-        "extra_counters": {"sfc_carrier_counters": {"copied": 3}},
-        "cache": {"entries": 1, "capacity": 1024, "bytes_per_entry": 128.5},
+        "extra_counters": {"sfc_carrier_counters": {"copied": 3},
+                           "stage_ioam_counters": {"filled": 2}},
+        "histograms": {"ioam_dwell_ns": {"buckets": [0, 1, 2] + [0] * 61}},
+        "labelled_counters": {"stage_apn_ids": {"label": "apn_id", "counts": {
+            "0x1": {"packets": 7, "bytes": 700}}}},
+        "cache": {"kind": "ring", "entries": 1, "capacity": 1024, "bytes_per_entry": 128.5},
         "maps": {"sfc_cache": {"memlock_bytes": 131584}},
         "settings": {"strict": True},
-        "interfaces": [{"name": "eth1", "netns": None, "xdp_mode": "native", "ok": True}],
+        "interfaces": [{"name": "eth1", "netns": None, "xdp_mode": None, "ok": True}],
     }
-    text = prometheus.render([doc])
+    text = prometheus.render([doc, {"name": "gone", "status": "damaged"}])
     assert text.endswith("\n")
     lines = text.splitlines()
     assert "# TYPE sfcframe_ingress_packets_total counter" in lines
-    assert 'sfcframe_ingress_packets_total{instance="v\\"1",outcome="cached"} 5' in lines
-    assert 'sfcframe_key_packets_total{instance="v\\"1",map="sfc_carrier_counters",outcome="copied"} 3' in lines
+    assert ('sfcframe_ingress_packets_total{ingress_hook="tc",mode="cache",outcome="cached",'
+            'proxy="v\\"1"} 5.0') in lines
+    assert ('sfcframe_key_packets_total{map="sfc_carrier_counters",outcome="copied",'
+            'proxy="v\\"1"} 3.0') in lines
+    assert ('sfcframe_stage_packets_total{map="stage_ioam_counters",outcome="filled",'
+            'proxy="v\\"1",stage="ioam"} 2.0') in lines
+    assert ('sfcframe_stage_labelled_bytes_total{apn_id="0x1",map="stage_apn_ids",'
+            'proxy="v\\"1"} 700.0') in lines
+    assert 'sfcframe_stage_histogram_bucket{le="3.0",map="ioam_dwell_ns",proxy="v\\"1"} 1.0' in lines
+    assert 'sfcframe_stage_histogram_bucket{le="+Inf",map="ioam_dwell_ns",proxy="v\\"1"} 3.0' in lines
     assert "# TYPE sfcframe_cache_entries gauge" in lines
-    assert 'sfcframe_cache_bytes_per_entry{instance="v\\"1"} 128.5' in lines
-    assert 'sfcframe_strict{instance="v\\"1"} 1' in lines
-    assert any(line.startswith("sfcframe_interface_info{") and line.endswith(" 1") for line in lines)
+    assert 'sfcframe_cache_bytes_per_entry{cache="ring",proxy="v\\"1"} 128.5' in lines
+    assert 'sfcframe_strict{proxy="v\\"1"} 1.0' in lines
+    assert 'sfcframe_proxy_damaged{proxy="gone"} 1.0' in lines
+    assert any(line.startswith("sfcframe_interface_info{") and 'ingress_hook="tc"' in line
+               and line.endswith(" 1.0") for line in lines)
+    assert not any('instance="' in line for line in lines)
     # every family: HELP then TYPE, each once
     names = [line.split()[2] for line in lines if line.startswith("# TYPE")]
     assert len(names) == len(set(names))
-    assert prometheus.render([]) == "\n"
+    assert prometheus.render([]) == ""

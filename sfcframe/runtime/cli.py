@@ -50,6 +50,17 @@ CPU the kernel's LRU can evict early) and rounds up to a power of two.
 """
 
 
+EXPORTER_EPILOG = """\
+examples:
+  sfcframe exporter --listen 127.0.0.1:9580
+  curl -s http://127.0.0.1:9580/metrics | grep sfcframe_ingress_packets_total
+
+Each sample carries the label proxy (the instance name): Prometheus sets
+instance itself, to the scrape target. For a node exporter's textfile
+collector instead: sfcframe stats --prometheus > /var/lib/node_exporter/sfcframe.prom
+"""
+
+
 def _kv(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name:
@@ -154,6 +165,22 @@ def add_parsers(sub) -> None:
         "--watch", type=_seconds, metavar="SECONDS",
         help="print again every SECONDS until Ctrl-C (JSON: one document per line)",
     )
+
+    exporter = sub.add_parser(
+        "exporter",
+        help="serve every instance's figures to Prometheus over HTTP",
+        description="A Prometheus exporter (prometheus_client): every scrape of "
+        "http://ADDR:PORT/metrics reads every instance's pinned maps afresh, with the "
+        "metric names and labels of `stats --prometheus` (README: \"Prometheus\"). A "
+        "damaged instance reports sfcframe_proxy_damaged 1 and never hides the others. "
+        "Runs until Ctrl-C or SIGTERM.",
+        epilog=EXPORTER_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    exporter.add_argument(
+        "--listen", required=True, metavar="ADDR:PORT",
+        help="address and port to serve on, e.g. 127.0.0.1:9580, [::1]:9580, 0.0.0.0:9580 "
+        "(port 0: any free port, printed at start)")
 
     setp = sub.add_parser(
         "set",
@@ -345,6 +372,25 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exporter(args: argparse.Namespace) -> int:
+    import logging
+
+    from sfcframe.runtime import prometheus
+
+    _needs_root("exporter")
+    prometheus.parse_listen(args.listen)  # a bad address is a usage error before anything
+    logging.basicConfig(format="sfcframe exporter: %(message)s", stream=sys.stderr)
+    stop = threading.Event()
+    handlers = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        prometheus.serve(args.listen, stop, lambda line: print(line, flush=True))
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return 0
+
+
 def _set(args: argparse.Namespace) -> int:
     from sfcframe.runtime.instance import read_settings, read_static, set_settings
 
@@ -430,6 +476,7 @@ HANDLERS = {
     "list": _list,
     "stats": _stats,
     "set": _set,
+    "exporter": _exporter,
     "down": _down,
     "size": _size,
 }
