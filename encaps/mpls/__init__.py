@@ -1,10 +1,20 @@
-"""SR-MPLS label stacks (ethertype 0x8847)."""
+"""SR-MPLS label stacks (ethertype 0x8847).
+
+Ingress checks, in this order (``mpls.c.j2`` and :meth:`MplsEncap.reference_ingress`
+alike): a label cut off by the end of the frame is ``malformed``; no bottom-of-stack
+bit within ``max_labels`` labels is ``too_deep``; a stack of fewer labels than ``pop``
+(shallower than the labels addressed to this function) is ``too_shallow`` (policy
+strict: passed unmodified, dropped in strict mode; in both modes); no byte behind the
+stack is ``malformed``; an IP version other than 4 or 6 behind it is
+``unsupported_inner``.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
 from sfcframe.errors import ParamError
+from sfcframe.outcomes import Outcome
 from sfcframe.params import Param
 from sfcframe.plugin import ETH_P_IP, ETH_P_IPV6, EncapParse, EncapPlugin
 
@@ -40,6 +50,12 @@ class MplsEncap(EncapPlugin):
     def header_capacity(self, values: Mapping[str, Any]) -> int:
         return LABEL_BYTES * (values["max_labels"] - values["pop"])
 
+    def ingress_outcomes(self, values: Mapping[str, Any]) -> list[Outcome]:
+        return [
+            Outcome("too_shallow", "strict", "fewer labels than pop: the stack is not "
+                    "addressed to this function (never with pop=0)"),
+        ]
+
     def max_strip(self, values: Mapping[str, Any]) -> int:
         return LABEL_BYTES * values["max_labels"]
 
@@ -60,6 +76,8 @@ class MplsEncap(EncapPlugin):
         else:
             return EncapParse("too_deep")
         depth = len(words)
+        if depth < values["pop"]:
+            return EncapParse("too_shallow")
         inner = l2_payload[LABEL_BYTES * depth : LABEL_BYTES * depth + 1]
         if not inner:
             return EncapParse("malformed")
