@@ -25,7 +25,8 @@ from sfcframe.params import Param, resolve
 from sfcframe.plugin import ProgramSpec
 
 CORE_PARAMS = (
-    Param("cache_size", "int", 10000, "cache entries (LRU hash map max_entries)", 1, 1 << 24),
+    Param("cache_size", "int", 10000, "cache entries (LRU hash map max_entries; ring: slots)",
+          1, 1 << 24),
     Param(
         "strict",
         "bool",

@@ -177,3 +177,44 @@ def test_every_command_has_working_help(command):
     proc = run(*command.split(), "--help")
     assert proc.returncode == 0, proc.stderr
     assert "usage: sfcframe" in proc.stdout and "Traceback" not in proc.stderr
+
+
+# ---- one flag vocabulary ------------------------------------------------------
+def _options(parser) -> dict[str, set[str]]:
+    """{command: its option strings}, from the real parser."""
+    from sfcframe.cli import _parser
+
+    sub = next(a for a in _parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    return {name: {o for a in p._actions for o in a.option_strings}
+            for name, p in sub.choices.items()}
+
+
+def test_every_core_parameter_is_the_same_flag_on_build_up_and_demo():
+    from sfcframe.spec import CORE_PARAMS
+
+    options = _options(None)
+    for param in CORE_PARAMS:
+        flag = "--" + param.name.replace("_", "-")
+        for command in ("build", "up", "demo"):
+            assert flag in options[command], (command, flag)
+        if param.kind == "bool":
+            assert all("--no-" + flag[2:] in options[c] for c in ("build", "up", "demo"))
+    for command in ("plugins", "build", "up", "list", "stats", "size", "demo"):
+        assert {"-j", "--json"} <= options[command], command
+
+
+def test_build_takes_every_core_flag():
+    proc = run("build", "--encap", "mpls", "--key", "tcpip", "--mode", "static",
+               "--static-header", "100,200", "--no-track-plain", "--strict", "-j")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    core = summary["spec"]["core"]
+    assert core["mode"] == "static" and core["strict"] is True
+    assert "mode=static" in summary["describe"]
+    ring = json.loads(run("build", "--encap", "mpls", "--key", "metadata", "--cache", "lru",
+                          "--cache-size", "64", "-j").stdout)
+    assert ring["spec"]["core"]["cache"] == "lru" and ring["spec"]["core"]["cache_size"] == 64
+    assert_one_line_error(run("build", "--encap", "mpls", "--key", "tcpip", "--cache-size", "64",
+                              "--param", "cache_size=128"), "--cache-size", "disagree")
+    bad = run("build", "--encap", "mpls", "--key", "tcpip", "--cache-size", "0")
+    assert bad.returncode == 2 and "outside 1..16777216" in bad.stderr

@@ -131,7 +131,7 @@ def test_two_armed_up_stats_set_list_down(bed):
 
     listed = sfc("list", "--json")
     assert listed.returncode == 0, listed.stderr
-    row = {r["name"]: r for r in json.loads(listed.stdout)}[name]
+    row = {r["name"]: r for r in json.loads(listed.stdout)["instances"]}[name]
     assert row["encap"] == "mpls" and row["key"] == "tcpip" and row["netns"] == bed.ns
     assert [(i["name"], i["xdp_mode"], i["ok"]) for i in row["interfaces"]] == [
         ("va", "native", True), ("vb", "native", True)]
@@ -241,7 +241,7 @@ def test_keep_offloads_refuses_gro_and_leaves_nothing(bed):
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "generic-receive-offload merges stripped packets" in last_line(proc)
-    assert "ethtool -K va gro off" in last_line(proc)
+    assert f"ip netns exec {bed.ns} ethtool -K va gro off" in last_line(proc)
     assert_no_trace(name)
     bed.assert_clean("va")
     assert bed.features("va")["generic-receive-offload"] == "on"

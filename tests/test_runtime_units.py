@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import argparse
 import json
 import os
@@ -144,9 +146,17 @@ def test_request_errors(tmp_path):
         path = tmp_path / "p.toml"
         path.write_text('xdp_mode = "turbo"\n')
         build_request(_args(config=str(path), name="n", encap="mpls", key="tcpip", iface=["a"]))
-    with pytest.raises(ConfigError, match="cache_size must be a int"):
+    with pytest.raises(ConfigError, match="cache_size must be an integer"):
         path.write_text("cache_size = true\n")
         build_request(_args(config=str(path)))
+    # every core parameter's TOML key is checked against its one declaration
+    for line, words in (("cache_size = 0", "cache_size=0 is outside 1..16777216"),
+                        ('cache = "fifo"', "'fifo' is not one of auto|lru|ring"),
+                        ("track_plain = 1", "track_plain must be true or false"),
+                        ("ingress = 1", "ingress must be a string")):
+        path.write_text(line + "\n")
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            build_request(_args(config=str(path)))
     with pytest.raises(ConfigError, match="params.pop must be a single value"):
         path.write_text("[params]\npop = [1]\n")
         build_request(_args(config=str(path)))
@@ -287,3 +297,13 @@ def test_prometheus_exposition():
     names = [line.split()[2] for line in lines if line.startswith("# TYPE")]
     assert len(names) == len(set(names))
     assert prometheus.render([]) == ""
+
+
+def test_hints_name_the_namespace():
+    from sfcframe.runtime.netns import hint
+
+    assert hint("ns1", "ip", "link", "set", "dev", "x", "xdp", "off") == \
+        "ip -n ns1 link set dev x xdp off"
+    assert hint("ns1", "tc", "filter", "del", "dev", "x") == "tc -n ns1 filter del dev x"
+    assert hint("ns1", "ethtool", "-K", "x", "gro", "off") == "ip netns exec ns1 ethtool -K x gro off"
+    assert hint(None, "ip", "link") == "ip link"

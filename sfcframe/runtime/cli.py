@@ -94,6 +94,8 @@ def _needs_root(command: str) -> None:
 
 
 def add_parsers(sub) -> None:
+    from sfcframe.coreflags import add_core_flags
+
     up = sub.add_parser(
         "up",
         help="compile, pin and attach a proxy on interfaces (XDP ingress, TC egress)",
@@ -113,42 +115,28 @@ def add_parsers(sub) -> None:
         "--iface", action="append", metavar="IFACE", help="interface to proxy (repeatable)"
     )
     up.add_argument("--netns", help="named network namespace of the interfaces (ip netns)")
-    up.add_argument("--cache-size", type=int, help="cache entries (see `sfcframe size`)")
     up.add_argument(
         "--param", action="append", type=_kv, default=[], metavar="NAME=VALUE",
         help="plugin or core parameter (repeatable)",
-    )
-    up.add_argument(
-        "--strict", action=argparse.BooleanOptionalAction, default=None,
-        help="drop malformed packets and egress misses (changeable later with `set`)",
     )
     up.add_argument(
         "--xdp-mode", choices=("native", "generic", "auto"), default=None,
         help="XDP attach mode; auto (default) tries native, then generic",
     )
     up.add_argument(
-        "--ingress", choices=("xdp", "tc"), default=None,
-        help="hook of the ingress program: xdp (default) or tc (clsact ingress); "
-        "the core parameter ingress",
-    )
-    up.add_argument(
-        "--mode", choices=("cache", "static"), default=None,
-        help="cache (default): the caching proxy; static: strip every header at ingress, "
-        "push one configured header at egress (core parameter mode)",
-    )
-    up.add_argument(
-        "--static-header", metavar="HEADER", default=None,
-        help="mode=static: the header egress pushes (mpls: labels 100,200,300; any "
-        "encap: hex); changeable later with `set NAME --static-header`",
-    )
-    up.add_argument(
         "--keep-offloads", action="store_true", default=False,
         help="do not switch GRO/LRO off; refuse an interface that has them on",
     )
-    up.add_argument("--json", action="store_true", help="print the state record as JSON")
+    up.add_argument("-j", "--json", action="store_true", help="print the state record as JSON")
+    add_core_flags(up, helps={
+        "strict": "drop malformed packets and egress misses instead of passing them "
+        "(default false; changeable later with `sfcframe set NAME strict=...`)",
+        "static_header": "mode=static: the header egress pushes (mpls: labels 100,200,300; "
+        "any encap: hex); changeable later with `sfcframe set NAME --static-header`"})
 
     lst = sub.add_parser("list", help="running instances and where they are attached")
-    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.add_argument("-j", "--json", action="store_true",
+                     help="machine-readable output (README: list --json and stats --json)")
 
     stats = sub.add_parser(
         "stats",
@@ -158,7 +146,7 @@ def add_parsers(sub) -> None:
     stats.add_argument("name", nargs="?", help="instance name (default: all)")
     fmt = stats.add_mutually_exclusive_group()
     fmt.add_argument(
-        "--json", action="store_true", help="stable JSON (README: stats --json schema)"
+        "-j", "--json", action="store_true", help="stable JSON (README: stats --json schema)"
     )
     fmt.add_argument("--prometheus", action="store_true", help="Prometheus text exposition format")
     stats.add_argument(
@@ -235,7 +223,7 @@ def add_parsers(sub) -> None:
     )
     size.add_argument("--margin", type=float, default=None,
                       help="safety factor (default 4 on rate x delay, 2 on an observed peak)")
-    size.add_argument("--json", action="store_true", help="machine-readable output")
+    size.add_argument("-j", "--json", action="store_true", help="machine-readable output")
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -261,6 +249,14 @@ def _up(args: argparse.Namespace) -> int:
     print(f"pinned at {record.pin_dir}; strict={str(record.settings['strict']).lower()}; "
           f"`sfcframe stats {record.name}`, `sfcframe down {record.name}`")
     return 0
+
+
+def instances_document(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The one JSON convention of ``list --json`` and ``stats --json`` (README: "JSON
+    output"): an object with ``schema``, the instances under ``instances`` in name order."""
+    from sfcframe.runtime.state import SCHEMA
+
+    return {"schema": SCHEMA, "instances": rows}
 
 
 def _list_row(instance) -> dict[str, Any]:
@@ -298,7 +294,7 @@ def _list(args: argparse.Namespace) -> int:
     _needs_root("list")
     rows = [_list_row(instance) for instance in health.scan()]
     if args.json:
-        print(json.dumps(rows, indent=2, sort_keys=True))
+        print(json.dumps(instances_document(rows), indent=2, sort_keys=True))
         return 0
     if not rows:
         print("no instances")
@@ -338,7 +334,7 @@ def _stats(args: argparse.Namespace) -> int:
         if args.prometheus:
             sys.stdout.write(prometheus.render(docs))
         elif args.json:
-            doc: Any = docs[0] if args.name else {"schema": 1, "instances": docs}
+            doc: Any = docs[0] if args.name else instances_document(docs)
             print(json.dumps(doc, sort_keys=True) if watching
                   else json.dumps(doc, indent=2, sort_keys=True))
         else:
