@@ -74,6 +74,30 @@ def test_build_to_stdout_is_marked_and_deterministic():
     for marker in ("encap mpls: ingress parser", "key tcpip: ingress derivation",
                    "core: ingress program", "core: egress program"):
         assert f"/* ======== {marker} ======== */" in out
+    assert out.count("#define SFC_PROXY_H") == 1 and out.count("int sfc_ingress(") == 1
+
+
+def test_build_to_stdout_is_the_compilation_unit(tmp_path):
+    """stdout is the one unit bcc compiles (sfc_proxy.c), not the files concatenated."""
+    out = run("build", "--encap", "mpls", "--key", "tcpip").stdout
+    assert run("build", "--encap", "mpls", "--key", "tcpip", "-o", str(tmp_path)).returncode == 0
+    assert out == (tmp_path / "sfc_proxy.c").read_text()
+    assert "---- file:" not in out
+
+
+@pytest.mark.kernel
+def test_build_stdout_compiles_as_is(tmp_path, kernel_ready):
+    from sfcframe.loader import bcc_module
+
+    out = run("build", "--encap", "nsh", "--key", "metadata").stdout
+    bcc = bcc_module()
+    module = bcc.BPF(text=out.encode())
+    try:
+        for function in ("sfc_ingress", "sfc_egress"):
+            assert module.load_func(function.encode(), bcc.BPF.SCHED_CLS if function == "sfc_egress"
+                                    else bcc.BPF.XDP).fd >= 0
+    finally:
+        module.cleanup()
 
 
 def test_build_writes_files(tmp_path):
