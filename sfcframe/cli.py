@@ -58,10 +58,12 @@ def _parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser(
         "build",
-        help="render the ingress (XDP) and egress (TC) C; optionally compile and verify",
+        help="render the proxy's C (bcc's dialect); optionally compile and verify",
         description="Render the proxy for one encapsulation and one key strategy. "
-        "Without -o the C goes to stdout. --check compiles it with bcc and loads every "
-        "program into the kernel verifier (needs root).",
+        "Without -o the one compilation unit (sfc_proxy.c: header, ingress and egress "
+        "programs in one text, in bcc's C dialect) goes to stdout; -o writes it and its "
+        "three parts. --check compiles it with bcc and loads every program into the kernel "
+        "verifier (needs root).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="parameters: see `sfcframe plugins`; qualify a name declared twice, "
         "e.g. --param mpls.pop=0",
