@@ -74,8 +74,18 @@ def test_size_command_measures_as_root(kernel_ready):
     assert abs(doc["bytes"] - computed) / computed < 0.02  # the rule matches the kernel
     assert math.isclose(doc["bytes_per_entry"], doc["bytes"] / 65536, rel_tol=1e-3)
 
+    short = sfc("size", "--rate", "800kpps", "--delay", "200us", "--param", "max_labels=4",
+                "--margin", "8")
+    assert short.returncode == 0, short.stderr
+    assert short.stdout.startswith("--cache-size 2048  (2,048 entries,")
+    assert len(short.stdout.splitlines()) <= 3 and "Table II" not in short.stdout
+    ring = sfc("size", "--rate", "800kpps", "--delay", "200us", "--key", "metadata", "-v")
+    assert ring.returncode == 0 and "--cache-size 640" in ring.stdout
+    words = " ".join(ring.stdout.split())
+    assert "The ring evicts nothing early" in words
+    assert "LRU" not in words and "per-CPU" not in words  # not the LRU's essay
     text = sfc("size", "--rate", "800kpps", "--delay", "200us", "--encap", "mpls",
-               "--param", "max_labels=4", "--margin", "8")
+               "--param", "max_labels=4", "--margin", "8", "-v")
     assert text.returncode == 0, text.stderr
     assert "160 packets" in text.stdout and f"{1280 + slack:,} entries" in text.stdout
     assert "--cache-size 2048" in text.stdout and "Table II" in text.stdout

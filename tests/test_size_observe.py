@@ -64,8 +64,15 @@ def test_observe_counts_frames_in_flight(bed):
         assert doc["entries_needed"] == 14 + sizing.lru_slack()
         assert doc["cache_size"] == sizing.next_pow2(14 + sizing.lru_slack())
         assert (doc["key_size"], doc["value_size"]) == (24, 40)  # from the instance's spec
-        text = sfc("size", "--observe", name, "--seconds", "0.2")
+        # idle now: nothing entered while sampling, so no rate and no sojourn to show
+        text = sfc("size", "--observe", name, "--seconds", "1.5")
         assert text.returncode == 0 and "peak 7 packets in flight" in text.stdout
+        assert "n/a pps (idle: no packet entered), sojourn n/a" in text.stdout
+        assert text.stdout.splitlines()[0].startswith("--cache-size ")
+        progress = text.stderr.splitlines()
+        assert progress[0].startswith(f"observing {name} for 1.5 s")
+        assert any(line.startswith(f"observing {name}: 1/1.5 s") and "peak 7 in flight" in line
+                   for line in progress), progress
     finally:
         down = sfc("down", name)
         assert down.returncode == 0, down.stderr

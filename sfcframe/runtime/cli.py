@@ -224,6 +224,9 @@ def add_parsers(sub) -> None:
     size.add_argument("--margin", type=float, default=None,
                       help="safety factor (default 4 on rate x delay, 2 on an observed peak)")
     size.add_argument("-j", "--json", action="store_true", help="machine-readable output")
+    size.add_argument("-v", "--verbose", action="store_true",
+                      help="how the answer was reached: entry layout, memory, and why the "
+                      "margin (for the build's cache kind)")
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -449,7 +452,13 @@ def _size(args: argparse.Namespace) -> int:
 
         _needs_root("size --observe")
         record = health.require(args.observe)
-        obs = observe(args.observe, args.seconds, args.interval)
+        def progress(elapsed: float, samples: int, peak: int) -> None:
+            print(f"observing {args.observe}: {elapsed:.0f}/{args.seconds:g} s, {samples:,} "
+                  f"samples, peak {peak:,} in flight so far", file=sys.stderr, flush=True)
+
+        print(f"observing {args.observe} for {args.seconds:g} s (every {args.interval:g} s) ...",
+              file=sys.stderr, flush=True)
+        obs = observe(args.observe, args.seconds, args.interval, progress=progress)
         params = {**record.params, **dict(args.param)}
         margin = sizing.DEFAULT_OBSERVED_MARGIN if args.margin is None else args.margin
         result = sizing.size_observed(obs.as_dict(), record.encap, record.key, params, margin)
@@ -459,11 +468,10 @@ def _size(args: argparse.Namespace) -> int:
         margin = sizing.DEFAULT_MARGIN if args.margin is None else args.margin
         result = sizing.size(args.rate, args.delay, args.encap, args.key, dict(args.param),
                              margin)
-    render_text = sizing.render_text
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
     else:
-        print(render_text(result))
+        print(sizing.render_text(result, verbose=args.verbose))
     return 0
 
 
