@@ -193,7 +193,8 @@ def test_compile_error_shows_clang_and_exits_1(kernel_ready, bad_plugins):
 
 @pytest.mark.parametrize(
     "command",
-    ["plugins", "build", "up", "list", "stats", "set", "down", "size", "demo", "bench",
+    ["plugins", "build", "up", "list", "stats", "set", "down", "size", "demo", "bench", "cache",
+     "exporter",
      "bench cost", "bench memory", "bench goodput", "bench drop", "bench delay", "bench collisions",
      "bench srv6", "bench report"],
 )
@@ -223,7 +224,7 @@ def test_every_core_parameter_is_the_same_flag_on_build_up_and_demo():
             assert flag in options[command], (command, flag)
         if param.kind == "bool":
             assert all("--no-" + flag[2:] in options[c] for c in ("build", "up", "demo"))
-    for command in ("plugins", "build", "up", "list", "stats", "size", "demo"):
+    for command in ("plugins", "build", "up", "list", "stats", "size", "demo", "cache"):
         assert {"-j", "--json"} <= options[command], command
 
 

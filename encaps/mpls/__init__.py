@@ -95,6 +95,18 @@ class MplsEncap(EncapPlugin):
                           inner: bytes = b"") -> tuple[str, bytes]:
         return "ok", cached
 
+    def describe_header(self, header: bytes, values: Mapping[str, Any]) -> str:
+        """Labels topmost first, each ``label/tc/ttl`` with ``/S`` on the bottom one:
+        ``1001/tc1/ttl63 1002/tc2/ttl62/S``."""
+        parts = []
+        for i in range(0, len(header) - len(header) % LABEL_BYTES, LABEL_BYTES):
+            word = int.from_bytes(header[i:i + LABEL_BYTES], "big")
+            parts.append(f"{word >> 12}/tc{(word >> 9) & 7}/ttl{word & 0xFF}"
+                         + ("/S" if word & 0x100 else ""))
+        if len(header) % LABEL_BYTES:
+            parts.append("+" + header[len(header) - len(header) % LABEL_BYTES:].hex())
+        return " ".join(parts) or "(no labels: every label was popped)"
+
     def static_header(self, text: str, values: Mapping[str, Any]) -> bytes:
         """A label list, topmost first: ``100,200,300`` or ``100 200 300`` (TC 0,
         TTL 64, the S bit on the last). Hex bytes are accepted too (``0x...`` or

@@ -154,6 +154,22 @@ def add_parsers(sub) -> None:
         help="print again every SECONDS until Ctrl-C (JSON: one document per line)",
     )
 
+    cache = sub.add_parser(
+        "cache",
+        help="the live entries of an instance's cache, decoded",
+        description="Read the instance's pinned cache map: every live entry with its key "
+        "(addresses and ports in the usual notation; the ring: the packet's id), the cached "
+        "header in the encapsulation's notation (mpls: label/tc/ttl, /S on the bottom "
+        "label; nsh: SPI, SI, ...), plain markers, and the entry's age where the cache kind "
+        "knows it (ring: packets since; lru: n/a, the kernel keeps no time). Newest first "
+        "for the ring.",
+    )
+    cache.add_argument("name", help="instance name")
+    cache.add_argument("-j", "--json", action="store_true",
+                       help="machine-readable (README: sfcframe cache)")
+    cache.add_argument("--limit", type=int, default=20, metavar="N",
+                       help="show at most N entries (default 20; 0: all)")
+
     exporter = sub.add_parser(
         "exporter",
         help="serve every instance's figures to Prometheus over HTTP",
@@ -371,6 +387,22 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache(args: argparse.Namespace) -> int:
+    from sfcframe.runtime import cacheinspect, health
+    from sfcframe.runtime.errors import ConfigError
+
+    _needs_root("cache")
+    if args.limit < 0:
+        raise ConfigError("cache: --limit must be 0 (all) or more")
+    record = health.require(args.name)
+    doc = cacheinspect.inspect(record, args.limit or None)
+    if args.json:
+        print(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        print(cacheinspect.render_text(doc))
+    return 0
+
+
 def _exporter(args: argparse.Namespace) -> int:
     import logging
 
@@ -481,6 +513,7 @@ HANDLERS = {
     "stats": _stats,
     "set": _set,
     "exporter": _exporter,
+    "cache": _cache,
     "down": _down,
     "size": _size,
 }
