@@ -45,8 +45,10 @@ examples:
 included, not the VNF's nominal delay: behind a user-space VNF it was 5-12x the nominal delay
 here (BENCHMARKS.md, delay VNF). When unsure, run with a generous cache and use --observe:
 it samples the instance's counters (made - consumed entries) and sizes from the peak
-(margin 2 by default). Every recommendation adds the LRU's per-CPU slack (128 entries per
-CPU the kernel's LRU can evict early) and rounds up to a power of two.
+(margin 2 by default). For cache=lru the recommendation adds the LRU's per-CPU slack
+(128 entries per CPU the kernel's LRU can evict early) and rounds up to a power of two;
+cache=ring (e.g. --key metadata) evicts nothing early and is sized exactly. The answer is
+two lines; -v shows the entry layout, the memory and why the margin.
 """
 
 
