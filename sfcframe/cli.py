@@ -54,14 +54,16 @@ def _parser() -> argparse.ArgumentParser:
         "(sfcframe.keys) plugins, their distributions and parameters. Plugins that "
         "fail to import are listed with the reason and make the exit code 2.",
     )
-    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.add_argument("-j", "--json", action="store_true", help="machine-readable output")
 
     build = sub.add_parser(
         "build",
-        help="render the ingress (XDP) and egress (TC) C; optionally compile and verify",
+        help="render the proxy's C (bcc's dialect); optionally compile and verify",
         description="Render the proxy for one encapsulation and one key strategy. "
-        "Without -o the C goes to stdout. --check compiles it with bcc and loads every "
-        "program into the kernel verifier (needs root).",
+        "Without -o the one compilation unit (sfc_proxy.c: header, ingress and egress "
+        "programs in one text, in bcc's C dialect) goes to stdout; -o writes it and its "
+        "three parts. --check compiles it with bcc and loads every program into the kernel "
+        "verifier (needs root).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="parameters: see `sfcframe plugins`; qualify a name declared twice, "
         "e.g. --param mpls.pop=0",
@@ -79,18 +81,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="plugin or core parameter (repeatable)",
     )
-    build.add_argument("--cache-size", type=int, help="cache entries (core parameter cache_size)")
-    build.add_argument(
-        "--strict",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="drop malformed packets and egress misses instead of passing them",
-    )
+    from sfcframe.coreflags import add_core_flags
+
+    add_core_flags(build)
     build.add_argument("-o", "--output", type=Path, help="directory to write the C files to")
     build.add_argument(
         "--check", action="store_true", help="compile with bcc and load into the verifier"
     )
-    build.add_argument("--json", action="store_true", help="machine-readable summary")
+    build.add_argument("-j", "--json", action="store_true", help="machine-readable summary")
     _runtime_parsers(sub)
     _demo_parser(sub)
     add_bench_parser(sub)
@@ -199,11 +197,9 @@ def _build(args: argparse.Namespace) -> int:
     from sfcframe.composer import render
     from sfcframe.spec import resolve_spec
 
-    raw = dict(args.param)
-    if args.cache_size is not None:
-        raw["cache_size"] = str(args.cache_size)
-    if args.strict is not None:
-        raw["strict"] = "true" if args.strict else "false"
+    from sfcframe.coreflags import merge
+
+    raw = merge(dict(args.param), args, "build")
     spec = resolve_spec(args.encap, args.key, raw, tuple(args.stage))
     rendered = render(spec)
     summary: dict[str, Any] = {"spec": spec.as_dict(), "describe": spec.describe()}

@@ -58,10 +58,9 @@ class Rendered:
         return written
 
     def combined(self) -> str:
-        """All files in one text, for reading (not for compiling)."""
-        return "\n".join(
-            f"/* ---- file: {name} ---- */\n{text}" for name, text in self.files.items()
-        )
+        """The one compilation unit (``sfc_proxy.c``: the header and both
+        programs in one text), exactly what bcc compiles: ``build`` prints it."""
+        return self.files[MAIN_FILE]
 
 
 def _environment(spec: ResolvedSpec) -> jinja2.Environment:

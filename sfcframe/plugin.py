@@ -162,6 +162,12 @@ class EncapPlugin(_Plugin):
         ``si_expired``); each gets a counter ``SFC_EG_<NAME>`` and a policy."""
         return []
 
+    def describe_header(self, header: bytes, values: Mapping[str, Any]) -> str:
+        """A cached header (``val->hdr``, before the update rule) in the
+        encapsulation's own notation, for people (``sfcframe cache``). The default
+        is hex; it must not raise on any bytes (an entry may be half-written)."""
+        return header.hex() or "(empty)"
+
     def static_header(self, text: str, values: Mapping[str, Any]) -> bytes:
         """The header a static proxy (core ``mode=static``) pushes, from the
         user's ``text``: the wire bytes egress writes after the Ethernet header

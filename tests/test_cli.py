@@ -74,6 +74,30 @@ def test_build_to_stdout_is_marked_and_deterministic():
     for marker in ("encap mpls: ingress parser", "key tcpip: ingress derivation",
                    "core: ingress program", "core: egress program"):
         assert f"/* ======== {marker} ======== */" in out
+    assert out.count("#define SFC_PROXY_H") == 1 and out.count("int sfc_ingress(") == 1
+
+
+def test_build_to_stdout_is_the_compilation_unit(tmp_path):
+    """stdout is the one unit bcc compiles (sfc_proxy.c), not the files concatenated."""
+    out = run("build", "--encap", "mpls", "--key", "tcpip").stdout
+    assert run("build", "--encap", "mpls", "--key", "tcpip", "-o", str(tmp_path)).returncode == 0
+    assert out == (tmp_path / "sfc_proxy.c").read_text()
+    assert "---- file:" not in out
+
+
+@pytest.mark.kernel
+def test_build_stdout_compiles_as_is(tmp_path, kernel_ready):
+    from sfcframe.loader import bcc_module
+
+    out = run("build", "--encap", "nsh", "--key", "metadata").stdout
+    bcc = bcc_module()
+    module = bcc.BPF(text=out.encode())
+    try:
+        for function in ("sfc_ingress", "sfc_egress"):
+            assert module.load_func(function.encode(), bcc.BPF.SCHED_CLS if function == "sfc_egress"
+                                    else bcc.BPF.XDP).fd >= 0
+    finally:
+        module.cleanup()
 
 
 def test_build_writes_files(tmp_path):
@@ -169,7 +193,8 @@ def test_compile_error_shows_clang_and_exits_1(kernel_ready, bad_plugins):
 
 @pytest.mark.parametrize(
     "command",
-    ["plugins", "build", "up", "list", "stats", "set", "down", "size", "demo", "bench",
+    ["plugins", "build", "up", "list", "stats", "set", "down", "size", "demo", "bench", "cache",
+     "exporter",
      "bench cost", "bench memory", "bench goodput", "bench drop", "bench delay", "bench collisions",
      "bench srv6", "bench report"],
 )
@@ -177,3 +202,44 @@ def test_every_command_has_working_help(command):
     proc = run(*command.split(), "--help")
     assert proc.returncode == 0, proc.stderr
     assert "usage: sfcframe" in proc.stdout and "Traceback" not in proc.stderr
+
+
+# ---- one flag vocabulary ------------------------------------------------------
+def _options(parser) -> dict[str, set[str]]:
+    """{command: its option strings}, from the real parser."""
+    from sfcframe.cli import _parser
+
+    sub = next(a for a in _parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    return {name: {o for a in p._actions for o in a.option_strings}
+            for name, p in sub.choices.items()}
+
+
+def test_every_core_parameter_is_the_same_flag_on_build_up_and_demo():
+    from sfcframe.spec import CORE_PARAMS
+
+    options = _options(None)
+    for param in CORE_PARAMS:
+        flag = "--" + param.name.replace("_", "-")
+        for command in ("build", "up", "demo"):
+            assert flag in options[command], (command, flag)
+        if param.kind == "bool":
+            assert all("--no-" + flag[2:] in options[c] for c in ("build", "up", "demo"))
+    for command in ("plugins", "build", "up", "list", "stats", "size", "demo", "cache"):
+        assert {"-j", "--json"} <= options[command], command
+
+
+def test_build_takes_every_core_flag():
+    proc = run("build", "--encap", "mpls", "--key", "tcpip", "--mode", "static",
+               "--static-header", "100,200", "--no-track-plain", "--strict", "-j")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    core = summary["spec"]["core"]
+    assert core["mode"] == "static" and core["strict"] is True
+    assert "mode=static" in summary["describe"]
+    ring = json.loads(run("build", "--encap", "mpls", "--key", "metadata", "--cache", "lru",
+                          "--cache-size", "64", "-j").stdout)
+    assert ring["spec"]["core"]["cache"] == "lru" and ring["spec"]["core"]["cache_size"] == 64
+    assert_one_line_error(run("build", "--encap", "mpls", "--key", "tcpip", "--cache-size", "64",
+                              "--param", "cache_size=128"), "--cache-size", "disagree")
+    bad = run("build", "--encap", "mpls", "--key", "tcpip", "--cache-size", "0")
+    assert bad.returncode == 2 and "outside 1..16777216" in bad.stderr

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sfcframe.errors import ParamError
+from sfcframe.outcomes import INGRESS
 from sfcframe.plugin import ProgramSpec
 from sfcframe.spec import resolve_spec
 from sfcframe.testkit.packets import ETH_P_IP, ether, frame, tcp_ipv4
@@ -43,7 +44,8 @@ def test_core_parameters_and_programs():
         ProgramSpec("sfc_egress", "sched_cls", "tc-egress"),
     ]
     assert "ingress=tc" in tc.describe()
-    assert [o.name for o in tc.ingress_outcomes][-1] == "gso"
+    names = [o.name for o in tc.ingress_outcomes]
+    assert names[len(INGRESS)] == "gso" and names[len(INGRESS) + 1:] == ["too_shallow"]
     with pytest.raises(ParamError, match="ingress"):
         resolve_spec("mpls", "tcpip", {"ingress": "bpf"})
 

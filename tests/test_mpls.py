@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sfcframe.encaps.mpls import MplsEncap
 from sfcframe.encaps.mpls.scapy_layers import label_stack
 from sfcframe.testkit.packets import frame, tcp_ipv4, vnf_identity, vnf_ttl_decrement
-from sfcframe.testrun import XDP_DROP, XDP_PASS
+from sfcframe.testrun import TC_ACT_OK, TC_ACT_SHOT, XDP_DROP, XDP_PASS
 
 MPLS = 0x8847
 DEFAULTS = {"max_labels": 10, "pop": 1}
@@ -39,6 +39,14 @@ def test_reference_strips_to_bottom_of_stack_and_pops():
 )
 def test_reference_outcomes(payload, outcome):
     assert MplsEncap().reference_ingress(payload, DEFAULTS).outcome == outcome
+
+
+@pytest.mark.parametrize("depth, pop, outcome", [
+    (1, 2, "too_shallow"), (2, 3, "too_shallow"), (2, 2, "ok"), (3, 2, "ok"), (1, 0, "ok"),
+])
+def test_reference_stack_shallower_than_pop(depth, pop, outcome):
+    parse = MplsEncap().reference_ingress(stack(depth) + tcp_ipv4(), {"max_labels": 10, "pop": pop})
+    assert parse.outcome == outcome
 
 
 @given(st.lists(st.tuples(st.integers(0, 2**20 - 1), st.integers(0, 7), st.integers(0, 255)),
@@ -75,18 +83,42 @@ def test_large_and_small_maximum_depths(harness_factory, max_labels):
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("pop", [0, 1, 3])
-@pytest.mark.parametrize("depth", [1, 2, 3, 5])
+@pytest.mark.parametrize("pop, depth", [(p, d) for p in (0, 1, 3) for d in (1, 2, 3, 5)
+                                        if d >= p])
 def test_pop_restores_all_but_the_topmost(harness_factory, pop, depth):
     harness = harness_factory("mpls", "tcpip", pop=pop)
     original = stack(depth)
     _, egress = harness.round_trip(frame(MPLS, original, tcp_ipv4()), vnf_identity)
     assert egress.expect.outcome == "restored"
     out = egress.result.packet
-    if depth <= pop:  # pop deeper than the stack: the packet leaves plain, not dropped
+    if depth == pop:  # every label was addressed to this function: the packet leaves plain
         assert out[12:14] == b"\x08\x00"
     else:
         assert out[12:14] == b"\x88\x47" and out[14 : 14 + 4 * (depth - pop)] == original[4 * pop :]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
+@pytest.mark.parametrize("hook", ["xdp", "tc"])
+@pytest.mark.parametrize("mode", ["cache", "static"])
+def test_stack_shallower_than_pop_is_too_shallow(harness_factory, strict, hook, mode):
+    """Fewer labels than pop: its own outcome, the frame passed unmodified (dropped in
+    strict mode); it never leaves as plain IPv4 counted restored."""
+    extra = {"static_header": "100,200"} if mode == "static" else {}
+    harness = harness_factory("mpls", "tcpip", pop=3, strict=strict, ingress=hook, mode=mode,
+                              **extra)
+    for depth in (1, 2):
+        original = frame(MPLS, stack(depth), tcp_ipv4())
+        checked = harness.check_ingress(original)  # verdict and output checked by the oracle
+        assert checked.expect.outcome == "too_shallow"
+        if hook == "xdp":
+            assert checked.result.retval == (XDP_DROP if strict else XDP_PASS)
+        else:
+            assert checked.result.retval == (TC_ACT_SHOT if strict else TC_ACT_OK)
+        if not strict:
+            assert checked.result.packet == original
+    assert harness.check_ingress(frame(MPLS, stack(3), tcp_ipv4())).expect.outcome == (
+        "cached" if mode == "cache" else "stripped")
 
 
 @pytest.mark.kernel

@@ -57,7 +57,7 @@ def test_interface_held_by_another_xdp_program(bed):
         proc = up(bed, name, "va", "vb")
         assert_one_line(
             proc, 1, f"interface vb in netns {bed.ns} already runs XDP program id {foreign_id}",
-            "ip link set dev vb xdp off",
+            f"ip -n {bed.ns} link set dev vb xdp off",
         )
         assert_no_trace(name)
         bed.assert_clean("va")

@@ -108,11 +108,12 @@ def test_two_armed_up_stats_set_list_down(bed):
     prom = sfc("stats", name, "--prometheus")
     assert prom.returncode == 0, prom.stderr
     assert "# TYPE sfcframe_ingress_packets_total counter" in prom.stdout
-    assert f'sfcframe_ingress_packets_total{{instance="{name}",outcome="cached"}} 1' in prom.stdout
-    assert f'sfcframe_cache_entries{{instance="{name}"}} 1' in prom.stdout
-    assert f'sfcframe_cache_capacity{{instance="{name}"}} 4096' in prom.stdout
-    assert f'sfcframe_map_memory_bytes{{instance="{name}",map="sfc_cache"}}' in prom.stdout
-    sample = re.compile(r'^[a-z_]+\{([a-z_]+="[^"]*",?)+\} [0-9.]+$')
+    assert (f'sfcframe_ingress_packets_total{{ingress_hook="xdp",mode="cache",outcome="cached",'
+            f'proxy="{name}"}} 1.0') in prom.stdout
+    assert f'sfcframe_cache_entries{{cache="lru",proxy="{name}"}} 1.0' in prom.stdout
+    assert f'sfcframe_cache_capacity{{cache="lru",proxy="{name}"}} 4096.0' in prom.stdout
+    assert f'sfcframe_map_memory_bytes{{map="sfc_cache",proxy="{name}"}}' in prom.stdout
+    sample = re.compile(r'^[a-z_]+\{([a-z_]+="[^"]*",?)+\} [0-9.e+]+$')
     for line in prom.stdout.splitlines():
         assert line.startswith("# HELP ") or line.startswith("# TYPE ") or sample.match(line), line
 
@@ -130,7 +131,7 @@ def test_two_armed_up_stats_set_list_down(bed):
 
     listed = sfc("list", "--json")
     assert listed.returncode == 0, listed.stderr
-    row = {r["name"]: r for r in json.loads(listed.stdout)}[name]
+    row = {r["name"]: r for r in json.loads(listed.stdout)["instances"]}[name]
     assert row["encap"] == "mpls" and row["key"] == "tcpip" and row["netns"] == bed.ns
     assert [(i["name"], i["xdp_mode"], i["ok"]) for i in row["interfaces"]] == [
         ("va", "native", True), ("vb", "native", True)]
@@ -240,7 +241,7 @@ def test_keep_offloads_refuses_gro_and_leaves_nothing(bed):
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "generic-receive-offload merges stripped packets" in last_line(proc)
-    assert "ethtool -K va gro off" in last_line(proc)
+    assert f"ip netns exec {bed.ns} ethtool -K va gro off" in last_line(proc)
     assert_no_trace(name)
     bed.assert_clean("va")
     assert bed.features("va")["generic-receive-offload"] == "on"

@@ -194,7 +194,7 @@ def test_down_refuses_a_record_others_could_have_written(bed, tamper):
     proc = sfc("down", a)
     assert_one_line(proc, 1, str(path), "refus")
     assert bed.xdp("vb") and bed.tc("vb") and state.pin_dir(a).exists()  # nothing done
-    listed = {r["name"]: r for r in json.loads(sfc("list", "--json").stdout)}
+    listed = {r["name"]: r for r in json.loads(sfc("list", "--json").stdout)["instances"]}
     assert listed[a]["status"] == "damaged" and str(path) in listed[a]["reason"]
 
     os.chown(path, 0, 0)
@@ -246,7 +246,7 @@ def test_down_without_a_record_removes_what_the_pins_attached(bed):
     before = {ifname: offload_values(bed, ifname) for ifname in VETH}
     up_ok(bed, a, "va", "vb")
     state.state_path(a).unlink()
-    listed = {r["name"]: r for r in json.loads(sfc("list", "--json").stdout)}
+    listed = {r["name"]: r for r in json.loads(sfc("list", "--json").stdout)["instances"]}
     assert listed[a]["status"] == "damaged" and "no state record" in listed[a]["reason"]
 
     proc = sfc("down", a)
@@ -271,7 +271,7 @@ def test_down_without_record_or_undo_copy_says_what_it_could_not_restore(bed):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert f"{GRO}" in proc.stderr and "previous value unknown" in proc.stderr
-    assert "ethtool -K vb" in proc.stderr
+    assert f"ip netns exec {bed.ns} ethtool -K vb" in proc.stderr
     assert bed.xdp("vb") == []
     assert [(t["name"], t["id"]) for t in bed.tc("vb")] == [("pass_all", foreign)]
     assert "clsact" in bed.qdiscs("vb")
@@ -290,7 +290,7 @@ def test_one_damaged_instance_breaks_no_other(bed):
     def check_reports(reason: str, every_command: bool) -> None:
         listed = sfc("list", "--json")
         assert listed.returncode == 0, listed.stderr
-        rows = {r["name"]: r for r in json.loads(listed.stdout)}
+        rows = {r["name"]: r for r in json.loads(listed.stdout)["instances"]}
         assert rows[a]["status"] == "damaged" and reason in rows[a]["reason"]
         assert rows[b]["status"] == "up"
         docs = {d["name"]: d for d in stats_json()["instances"]}
@@ -298,9 +298,9 @@ def test_one_damaged_instance_breaks_no_other(bed):
         assert docs[b]["status"] == "up" and "ingress" in docs[b]["counters"]
         prom = sfc("stats", "--prometheus")
         assert prom.returncode == 0, prom.stderr
-        assert f'sfcframe_instance_damaged{{instance="{a}"}} 1' in prom.stdout
-        assert f'sfcframe_instance_damaged{{instance="{b}"}} 0' in prom.stdout
-        assert f'sfcframe_cache_capacity{{instance="{b}"}}' in prom.stdout
+        assert f'sfcframe_proxy_damaged{{proxy="{a}"}} 1.0' in prom.stdout
+        assert f'sfcframe_proxy_damaged{{proxy="{b}"}} 0.0' in prom.stdout
+        assert f'sfcframe_cache_capacity{{cache="lru",proxy="{b}"}}' in prom.stdout
         assert_one_line(sfc("stats", a), 1, a, "damaged")
         assert sfc("set", b, "strict=true").returncode == 0
         assert_one_line(sfc("set", a, "strict=true"), 1, a, "damaged")
@@ -381,7 +381,8 @@ def test_up_refuses_a_foreign_filter_at_our_priority(bed):
     name = bed.instance()
     proc = up(bed, name, "vb")
     assert_one_line(proc, 1, f"TC egress prio {attach.PRIO} is taken", f"program id {foreign}",
-                    "not an sfcframe instance")
+                    "not an sfcframe instance",
+                    f"tc -n {bed.ns} filter del dev vb egress prio {attach.PRIO}")
     assert_no_trace(name)
     assert [(t["name"], t["id"]) for t in bed.tc("vb")] == [("pass_all", foreign)]
     assert bed.xdp("vb") == []

@@ -66,8 +66,9 @@ def test_tc_ingress_up_real_packets_down(hairpin):
     assert sorted(t["direction"] for t in iface["tc"]) == ["egress", "ingress"]
     text = sfc("stats", name).stdout
     assert "tc egress, tc ingress" in text and "NOT ATTACHED" not in text
-    listed = json.loads(sfc("list", "--json").stdout)
-    (row,) = [r for r in listed if r["name"] == name]
+    listed = json.loads(sfc("list", "-j").stdout)
+    assert listed["schema"] == 1
+    (row,) = [r for r in listed["instances"] if r["name"] == name]
     assert row["ingress_hook"] == "tc" and row["interfaces"][0]["ok"]
 
     proc = sfc("down", name)

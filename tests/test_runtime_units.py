@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import argparse
 import json
 import os
@@ -73,8 +75,18 @@ def test_size_command_measures_as_root(kernel_ready):
     assert abs(doc["bytes"] - computed) / computed < 0.02  # the rule matches the kernel
     assert math.isclose(doc["bytes_per_entry"], doc["bytes"] / 65536, rel_tol=1e-3)
 
+    short = sfc("size", "--rate", "800kpps", "--delay", "200us", "--param", "max_labels=4",
+                "--margin", "8")
+    assert short.returncode == 0, short.stderr
+    assert short.stdout.startswith("--cache-size 2048  (2,048 entries,")
+    assert len(short.stdout.splitlines()) <= 3 and "Table II" not in short.stdout
+    ring = sfc("size", "--rate", "800kpps", "--delay", "200us", "--key", "metadata", "-v")
+    assert ring.returncode == 0 and "--cache-size 640" in ring.stdout
+    words = " ".join(ring.stdout.split())
+    assert "The ring evicts nothing early" in words
+    assert "LRU" not in words and "per-CPU" not in words  # not the LRU's essay
     text = sfc("size", "--rate", "800kpps", "--delay", "200us", "--encap", "mpls",
-               "--param", "max_labels=4", "--margin", "8", *lru)
+               "--param", "max_labels=4", "--margin", "8", *lru, "-v")
     assert text.returncode == 0, text.stderr
     assert "160 packets" in text.stdout and f"{1280 + slack:,} entries" in text.stdout
     assert "--cache-size 2048" in text.stdout and "Table II" in text.stdout
@@ -178,9 +190,17 @@ def test_request_errors(tmp_path):
         path = tmp_path / "p.toml"
         path.write_text('xdp_mode = "turbo"\n')
         build_request(_args(config=str(path), name="n", encap="mpls", key="tcpip", iface=["a"]))
-    with pytest.raises(ConfigError, match="cache_size must be a int"):
+    with pytest.raises(ConfigError, match="cache_size must be an integer"):
         path.write_text("cache_size = true\n")
         build_request(_args(config=str(path)))
+    # every core parameter's TOML key is checked against its one declaration
+    for line, words in (("cache_size = 0", "cache_size=0 is outside 1..16777216"),
+                        ('cache = "fifo"', "'fifo' is not one of auto|lru|ring"),
+                        ("track_plain = 1", "track_plain must be true or false"),
+                        ("ingress = 1", "ingress must be a string")):
+        path.write_text(line + "\n")
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            build_request(_args(config=str(path)))
     with pytest.raises(ConfigError, match="params.pop must be a single value"):
         path.write_text("[params]\npop = [1]\n")
         build_request(_args(config=str(path)))
@@ -282,24 +302,52 @@ def test_prometheus_exposition():
         "name": 'v"1',
         "encap": "mpls",
         "key": "metadata",
+        "ingress_hook": "tc",
+        "mode": "cache",
+        "stages": ["ioam"],
         "counters": {"ingress": {"cached": 5, "plain": 0}, "egress": {"restored": 4}},
-        "extra_counters": {"sfc_carrier_counters": {"copied": 3}},
-        "cache": {"entries": 1, "capacity": 1024, "bytes_per_entry": 128.5},
+        "extra_counters": {"sfc_carrier_counters": {"copied": 3},
+                           "stage_ioam_counters": {"filled": 2}},
+        "histograms": {"ioam_dwell_ns": {"buckets": [0, 1, 2] + [0] * 61}},
+        "labelled_counters": {"stage_apn_ids": {"label": "apn_id", "counts": {
+            "0x1": {"packets": 7, "bytes": 700}}}},
+        "cache": {"kind": "ring", "entries": 1, "capacity": 1024, "bytes_per_entry": 128.5},
         "maps": {"sfc_cache": {"memlock_bytes": 131584}},
         "settings": {"strict": True},
-        "interfaces": [{"name": "eth1", "netns": None, "xdp_mode": "native", "ok": True}],
+        "interfaces": [{"name": "eth1", "netns": None, "xdp_mode": None, "ok": True}],
     }
-    text = prometheus.render([doc])
+    text = prometheus.render([doc, {"name": "gone", "status": "damaged"}])
     assert text.endswith("\n")
     lines = text.splitlines()
     assert "# TYPE sfcframe_ingress_packets_total counter" in lines
-    assert 'sfcframe_ingress_packets_total{instance="v\\"1",outcome="cached"} 5' in lines
-    assert 'sfcframe_key_packets_total{instance="v\\"1",map="sfc_carrier_counters",outcome="copied"} 3' in lines
+    assert ('sfcframe_ingress_packets_total{ingress_hook="tc",mode="cache",outcome="cached",'
+            'proxy="v\\"1"} 5.0') in lines
+    assert ('sfcframe_key_packets_total{map="sfc_carrier_counters",outcome="copied",'
+            'proxy="v\\"1"} 3.0') in lines
+    assert ('sfcframe_stage_packets_total{map="stage_ioam_counters",outcome="filled",'
+            'proxy="v\\"1",stage="ioam"} 2.0') in lines
+    assert ('sfcframe_stage_labelled_bytes_total{apn_id="0x1",map="stage_apn_ids",'
+            'proxy="v\\"1"} 700.0') in lines
+    assert 'sfcframe_stage_histogram_bucket{le="3.0",map="ioam_dwell_ns",proxy="v\\"1"} 1.0' in lines
+    assert 'sfcframe_stage_histogram_bucket{le="+Inf",map="ioam_dwell_ns",proxy="v\\"1"} 3.0' in lines
     assert "# TYPE sfcframe_cache_entries gauge" in lines
-    assert 'sfcframe_cache_bytes_per_entry{instance="v\\"1"} 128.5' in lines
-    assert 'sfcframe_strict{instance="v\\"1"} 1' in lines
-    assert any(line.startswith("sfcframe_interface_info{") and line.endswith(" 1") for line in lines)
+    assert 'sfcframe_cache_bytes_per_entry{cache="ring",proxy="v\\"1"} 128.5' in lines
+    assert 'sfcframe_strict{proxy="v\\"1"} 1.0' in lines
+    assert 'sfcframe_proxy_damaged{proxy="gone"} 1.0' in lines
+    assert any(line.startswith("sfcframe_interface_info{") and 'ingress_hook="tc"' in line
+               and line.endswith(" 1.0") for line in lines)
+    assert not any('instance="' in line for line in lines)
     # every family: HELP then TYPE, each once
     names = [line.split()[2] for line in lines if line.startswith("# TYPE")]
     assert len(names) == len(set(names))
-    assert prometheus.render([]) == "\n"
+    assert prometheus.render([]) == ""
+
+
+def test_hints_name_the_namespace():
+    from sfcframe.runtime.netns import hint
+
+    assert hint("ns1", "ip", "link", "set", "dev", "x", "xdp", "off") == \
+        "ip -n ns1 link set dev x xdp off"
+    assert hint("ns1", "tc", "filter", "del", "dev", "x") == "tc -n ns1 filter del dev x"
+    assert hint("ns1", "ethtool", "-K", "x", "gro", "off") == "ip netns exec ns1 ethtool -K x gro off"
+    assert hint(None, "ip", "link") == "ip link"

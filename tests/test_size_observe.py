@@ -69,8 +69,15 @@ def test_observe_counts_frames_in_flight(bed):
         assert doc["cache"] == "assoc" and doc["slack"] == 0
         assert doc["entries_needed"] == 14 and doc["cache_size"] == 16
         assert (doc["key_size"], doc["value_size"]) == (24, 40)  # from the instance's spec
-        text = sfc("size", "--observe", name, "--seconds", "0.2")
+        # idle now: nothing entered while sampling, so no rate and no sojourn to show
+        text = sfc("size", "--observe", name, "--seconds", "1.5")
         assert text.returncode == 0 and "peak 7 packets in flight" in text.stdout
+        assert "n/a pps (idle: no packet entered), sojourn n/a" in text.stdout
+        assert text.stdout.splitlines()[0].startswith("--cache-size ")
+        progress = text.stderr.splitlines()
+        assert progress[0].startswith(f"observing {name} for 1.5 s")
+        assert any(line.startswith(f"observing {name}: 1/1.5 s") and "peak 7 in flight" in line
+                   for line in progress), progress
         # stats of the assoc table: slots, not buckets; every entry live (within the horizon)
         cache = json.loads(sfc("stats", name, "--json").stdout)["cache"]
         assert cache["kind"] == "assoc" and cache["capacity"] == 1024 and cache["buckets"] == 64
@@ -80,10 +87,16 @@ def test_observe_counts_frames_in_flight(bed):
         assert (cache["key_size"], cache["value_size"]) == (24, 40)  # an entry, not a bucket
         shown = sfc("stats", name).stdout
         assert "7 / 1,024 entries" in shown and "7 live, 0 stale (older than 60000 ms)" in shown
+        from prometheus_client.parser import text_string_to_metric_families
+
         prom = sfc("stats", name, "--prometheus").stdout
-        assert f'sfcframe_cache_capacity{{instance="{name}"}} 1024' in prom
-        assert f'sfcframe_cache_events_total{{instance="{name}",event="evicted"}} 0' in prom
-        assert f'sfcframe_cache_stale_entries{{instance="{name}"}} ' in prom
+        samples = {(s.name, s.labels.get("event", "")): s for fam in
+                   text_string_to_metric_families(prom) for s in fam.samples
+                   if s.labels.get("proxy") == name}
+        assert samples["sfcframe_cache_capacity", ""].value == 1024
+        assert samples["sfcframe_cache_capacity", ""].labels["cache"] == "assoc"
+        assert samples["sfcframe_cache_events_total", "evicted"].value == 0
+        assert ("sfcframe_cache_stale_entries", "") in samples
     finally:
         down = sfc("down", name)
         assert down.returncode == 0, down.stderr

@@ -1,10 +1,20 @@
-"""SR-MPLS label stacks (ethertype 0x8847)."""
+"""SR-MPLS label stacks (ethertype 0x8847).
+
+Ingress checks, in this order (``mpls.c.j2`` and :meth:`MplsEncap.reference_ingress`
+alike): a label cut off by the end of the frame is ``malformed``; no bottom-of-stack
+bit within ``max_labels`` labels is ``too_deep``; a stack of fewer labels than ``pop``
+(shallower than the labels addressed to this function) is ``too_shallow`` (policy
+strict: passed unmodified, dropped in strict mode; in both modes); no byte behind the
+stack is ``malformed``; an IP version other than 4 or 6 behind it is
+``unsupported_inner``.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
 from sfcframe.errors import ParamError
+from sfcframe.outcomes import Outcome
 from sfcframe.params import Param
 from sfcframe.plugin import ETH_P_IP, ETH_P_IPV6, EncapParse, EncapPlugin
 
@@ -40,6 +50,12 @@ class MplsEncap(EncapPlugin):
     def header_capacity(self, values: Mapping[str, Any]) -> int:
         return LABEL_BYTES * (values["max_labels"] - values["pop"])
 
+    def ingress_outcomes(self, values: Mapping[str, Any]) -> list[Outcome]:
+        return [
+            Outcome("too_shallow", "strict", "fewer labels than pop: the stack is not "
+                    "addressed to this function (never with pop=0)"),
+        ]
+
     def max_strip(self, values: Mapping[str, Any]) -> int:
         return LABEL_BYTES * values["max_labels"]
 
@@ -60,6 +76,8 @@ class MplsEncap(EncapPlugin):
         else:
             return EncapParse("too_deep")
         depth = len(words)
+        if depth < values["pop"]:
+            return EncapParse("too_shallow")
         inner = l2_payload[LABEL_BYTES * depth : LABEL_BYTES * depth + 1]
         if not inner:
             return EncapParse("malformed")
@@ -76,6 +94,18 @@ class MplsEncap(EncapPlugin):
     def reference_restore(self, cached: bytes, values: Mapping[str, Any],
                           inner: bytes = b"") -> tuple[str, bytes]:
         return "ok", cached
+
+    def describe_header(self, header: bytes, values: Mapping[str, Any]) -> str:
+        """Labels topmost first, each ``label/tc/ttl`` with ``/S`` on the bottom one:
+        ``1001/tc1/ttl63 1002/tc2/ttl62/S``."""
+        parts = []
+        for i in range(0, len(header) - len(header) % LABEL_BYTES, LABEL_BYTES):
+            word = int.from_bytes(header[i:i + LABEL_BYTES], "big")
+            parts.append(f"{word >> 12}/tc{(word >> 9) & 7}/ttl{word & 0xFF}"
+                         + ("/S" if word & 0x100 else ""))
+        if len(header) % LABEL_BYTES:
+            parts.append("+" + header[len(header) - len(header) % LABEL_BYTES:].hex())
+        return " ".join(parts) or "(no labels: every label was popped)"
 
     def static_header(self, text: str, values: Mapping[str, Any]) -> bytes:
         """A label list, topmost first: ``100,200,300`` or ``100 200 300`` (TC 0,

@@ -119,6 +119,19 @@ class NshEncap(EncapPlugin):
             )
         ]
 
+    def describe_header(self, header: bytes, values: Mapping[str, Any]) -> str:
+        """RFC 8300 fields: ``SPI 0x000100 SI 255 MD1 ttl 63 np 0x1 ctx 01020304:...``."""
+        if len(header) < NSH_BASE_LEN:
+            return "(truncated) " + header.hex()
+        ttl = ((header[0] & 0x0F) << 2) | (header[1] >> 6)
+        md_type, np = header[2] & 0x0F, header[3]
+        spi, si = int.from_bytes(header[4:7], "big"), header[7]
+        rest = header[NSH_BASE_LEN:]
+        words = ":".join(rest[i:i + 4].hex() for i in range(0, len(rest), 4))
+        what = "ctx" if md_type == NSH_MD_TYPE_1 else "md"
+        return (f"SPI {spi:#08x} SI {si} MD{md_type} ttl {ttl} np {np:#x}"
+                + (f" {what} {words}" if words else ""))
+
     # ---- test oracle -------------------------------------------------
     def reference_ingress(self, l2_payload: bytes, values: Mapping[str, Any],
                           ethertype: int | None = None) -> EncapParse:

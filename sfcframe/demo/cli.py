@@ -35,6 +35,7 @@ TOOLS = ("ip", "ethtool", "iperf3", "taskset", "ss", "sysctl")
 
 def add_demo_parser(sub) -> argparse.ArgumentParser:
     from sfcframe.cli import _kv
+    from sfcframe.coreflags import add_core_flags
 
     demo = sub.add_parser(
         "demo",
@@ -79,10 +80,9 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
                       help="TCP streams, each pinned to one CPU in turn (default 2)")
     demo.add_argument("--chains", type=int, choices=(1, 2), default=1,
                       help="sender/receiver pairs with different stacks through the VNF")
-    demo.add_argument("--cache-size", type=int, help="proxy cache entries")
-    demo.add_argument("--ingress", choices=("tc", "xdp"), default="tc",
-                      help="the proxy's ingress hook: tc (default: the fastest on this veth "
-                      "testbed, whose peers send no GSO frames) or xdp (native XDP)")
+    add_core_flags(demo, helps={
+        "ingress": "the proxy's ingress hook: tc (the demo's default: the fastest on this "
+        "veth testbed, whose peers send no GSO frames) or xdp (native XDP)"})
     demo.add_argument("--param", action="append", type=_kv, default=[], metavar="NAME=VALUE",
                       help="proxy parameter (repeatable), e.g. pop=2")
     demo.add_argument("--stage", action="append", default=[], metavar="STAGE",
@@ -139,11 +139,12 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
                       "else none)")
     demo.add_argument("--self-test", action="store_true",
                       help="no VNF and no proxy: check the stamper and the checker alone")
-    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.add_argument("-j", "--json", action="store_true", help="print the summary as JSON")
     return demo
 
 
 def run(args: argparse.Namespace) -> int:
+    from sfcframe.coreflags import merge
     from sfcframe.demo.report import progress_line
     from sfcframe.demo.run import DemoConfig, run_demo
 
@@ -156,11 +157,16 @@ def run(args: argparse.Namespace) -> int:
         raise KernelFeatureError(
             f"sfcframe demo needs {', '.join(missing)} (scripts/setup.sh installs them)"
         )
+    params = merge(dict(args.param), args, "demo")  # core flags as the proxy's parameters
+    for name in ("cache_size", "ingress"):  # DemoConfig fields of their own
+        if getattr(args, name) is not None:
+            params.pop(name)
     cfg = DemoConfig(
         encap=args.encap, labels=args.labels, md_type=args.md_type,
         vnf="none" if args.self_test else args.vnf, key=args.key, seconds=args.seconds,
-        streams=args.streams, chains=args.chains, cache_size=args.cache_size,
-        params=dict(args.param), delay_ms=args.delay_ms, ingress=args.ingress,
+        streams=args.streams, chains=args.chains,
+        cache_size=args.cache_size, params=params, delay_ms=args.delay_ms,
+        ingress=args.ingress or "tc",
         inner=args.inner, hmac=args.hmac, hop_limit=args.hop_limit,
         ioam=args.ioam or args.ioam_trace_type is not None, ioam_trace_type=args.ioam_trace_type,
         ioam_slots=args.ioam_slots, ioam_vnf=args.ioam_vnf, stages=list(args.stage),

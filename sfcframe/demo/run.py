@@ -268,14 +268,18 @@ def wait_for_senders(streams: list[traffic.Stream], seconds: float,
 
 
 def _snapshot(started, progs, chains, proxy) -> dict[str, Any]:
+    """Read the stages last to first (receiver, proxy egress, proxy ingress, SFF): a
+    packet is counted at each stage before the next, so no line shows a later stage
+    ahead of an earlier one."""
     snap: dict[str, Any] = {"elapsed": round(time.monotonic() - started)}
-    with contextlib.suppress(Exception):
-        snap["stamped"] = progs.sff_counters()["stamped"]
     with contextlib.suppress(Exception):
         counts = [progs.checker_counters(c.id) for c in chains]
         snap["match"] = sum(c["match"] for c in counts)
         snap["mismatch"] = sum(c["mismatch"] for c in counts)
-    return proxy_snapshot(snap, proxy)
+    snap = proxy_snapshot(snap, proxy)
+    with contextlib.suppress(Exception):
+        snap["stamped"] = progs.sff_counters()["stamped"]
+    return snap
 
 
 def proxy_snapshot(snap: dict[str, Any], proxy) -> dict[str, Any]:

@@ -179,14 +179,15 @@ def run_srv6_demo(cfg: DemoConfig, progress: Progress | None = None,
 
 def _snapshot(started: float, progs: Srv6Programs, proxy, with_proxy: bool) -> dict[str, Any]:
     snap: dict[str, Any] = {"elapsed": round(time.monotonic() - started)}
-    with contextlib.suppress(Exception):
-        stamps = progs.stamper_counters()
-        snap["stamped"] = stamps["stamped"] + stamps["corrupted"]
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception):  # last stage first, as in run._snapshot
         counts = progs.checker_counters()
         snap["match"] = counts["match"]
         snap["mismatch"] = sum(counts[k] for k in MISMATCH_KINDS)
-    return proxy_snapshot(snap, proxy) if with_proxy else snap
+    snap = proxy_snapshot(snap, proxy) if with_proxy else snap
+    with contextlib.suppress(Exception):
+        stamps = progs.stamper_counters()
+        snap["stamped"] = stamps["stamped"] + stamps["corrupted"]
+    return snap
 
 
 def _config_dict(cfg: DemoConfig, options: srv6_plan.Srv6Options, key: str, spec,

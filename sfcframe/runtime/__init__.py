@@ -18,7 +18,7 @@ One module per job:
 * :mod:`.teardown`   down: exactly what the instance made, from the record, the undo
   copy or the pins
 * :mod:`.stats`      counters, cache occupancy and map memory from the pinned maps
-* :mod:`.prometheus` the stats in Prometheus text exposition format
+* :mod:`.prometheus` the stats as Prometheus metrics (`stats --prometheus`, `sfcframe exporter`)
 * :mod:`.sizing`     cache size by Little's law
 * :mod:`.cli`        the sub-commands' argument parsers and handlers
 """

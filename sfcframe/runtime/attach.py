@@ -21,7 +21,7 @@ import struct
 from dataclasses import dataclass
 
 from sfcframe.runtime.errors import AttachError
-from sfcframe.runtime.netns import where
+from sfcframe.runtime.netns import hint, where
 
 XDP_FLAGS_UPDATE_IF_NOEXIST = 1 << 0
 XDP_FLAGS_SKB_MODE = 1 << 1
@@ -89,7 +89,7 @@ def held_message(ifname: str, netns: str | None, mode: str | None, prog_id, owne
     return (
         f"interface {ifname}{where(netns)} already runs XDP program id {prog_id} "
         f"({mode or 'unknown'} mode){who}; sfcframe does not replace it: detach it "
-        f"(ip link set dev {ifname} {off}) or proxy another interface"
+        f"({hint(netns, 'ip', 'link', 'set', 'dev', ifname, off)}) or proxy another interface"
     )
 
 

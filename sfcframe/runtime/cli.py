@@ -45,9 +45,22 @@ examples:
 included, not the VNF's nominal delay: behind a user-space VNF it was 5-12x the nominal delay
 here (BENCHMARKS.md, delay VNF). When unsure, run with a generous cache and use --observe:
 it samples the instance's counters (made - consumed entries) and sizes from the peak
-(margin 2 by default). With cache=lru a recommendation adds the LRU's per-CPU slack (128
-entries per CPU the kernel's LRU can evict early) and rounds up to a power of two; with
-cache=assoc (the tcpip key's default) it plans for at most 75 % fill in whole buckets of 16.
+(margin 2 by default). For cache=lru the recommendation adds the LRU's per-CPU slack
+(128 entries per CPU the kernel's LRU can evict early) and rounds up to a power of two;
+cache=assoc plans for at most 75 % fill in whole buckets of 16; cache=ring (e.g. --key
+metadata) evicts nothing early and is sized exactly. The answer is
+two lines; -v shows the entry layout, the memory and why the margin.
+"""
+
+
+EXPORTER_EPILOG = """\
+examples:
+  sfcframe exporter --listen 127.0.0.1:9580
+  curl -s http://127.0.0.1:9580/metrics | grep sfcframe_ingress_packets_total
+
+Each sample carries the label proxy (the instance name): Prometheus sets
+instance itself, to the scrape target. For a node exporter's textfile
+collector instead: sfcframe stats --prometheus > /var/lib/node_exporter/sfcframe.prom
 """
 
 
@@ -84,6 +97,8 @@ def _needs_root(command: str) -> None:
 
 
 def add_parsers(sub) -> None:
+    from sfcframe.coreflags import add_core_flags
+
     up = sub.add_parser(
         "up",
         help="compile, pin and attach a proxy on interfaces (XDP ingress, TC egress)",
@@ -103,42 +118,28 @@ def add_parsers(sub) -> None:
         "--iface", action="append", metavar="IFACE", help="interface to proxy (repeatable)"
     )
     up.add_argument("--netns", help="named network namespace of the interfaces (ip netns)")
-    up.add_argument("--cache-size", type=int, help="cache entries (see `sfcframe size`)")
     up.add_argument(
         "--param", action="append", type=_kv, default=[], metavar="NAME=VALUE",
         help="plugin or core parameter (repeatable)",
-    )
-    up.add_argument(
-        "--strict", action=argparse.BooleanOptionalAction, default=None,
-        help="drop malformed packets and egress misses (changeable later with `set`)",
     )
     up.add_argument(
         "--xdp-mode", choices=("native", "generic", "auto"), default=None,
         help="XDP attach mode; auto (default) tries native, then generic",
     )
     up.add_argument(
-        "--ingress", choices=("xdp", "tc"), default=None,
-        help="hook of the ingress program: xdp (default) or tc (clsact ingress); "
-        "the core parameter ingress",
-    )
-    up.add_argument(
-        "--mode", choices=("cache", "static"), default=None,
-        help="cache (default): the caching proxy; static: strip every header at ingress, "
-        "push one configured header at egress (core parameter mode)",
-    )
-    up.add_argument(
-        "--static-header", metavar="HEADER", default=None,
-        help="mode=static: the header egress pushes (mpls: labels 100,200,300; any "
-        "encap: hex); changeable later with `set NAME --static-header`",
-    )
-    up.add_argument(
         "--keep-offloads", action="store_true", default=False,
         help="do not switch GRO/LRO off; refuse an interface that has them on",
     )
-    up.add_argument("--json", action="store_true", help="print the state record as JSON")
+    up.add_argument("-j", "--json", action="store_true", help="print the state record as JSON")
+    add_core_flags(up, helps={
+        "strict": "drop malformed packets and egress misses instead of passing them "
+        "(default false; changeable later with `sfcframe set NAME strict=...`)",
+        "static_header": "mode=static: the header egress pushes (mpls: labels 100,200,300; "
+        "any encap: hex); changeable later with `sfcframe set NAME --static-header`"})
 
     lst = sub.add_parser("list", help="running instances and where they are attached")
-    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.add_argument("-j", "--json", action="store_true",
+                     help="machine-readable output (README: list --json and stats --json)")
 
     stats = sub.add_parser(
         "stats",
@@ -148,13 +149,45 @@ def add_parsers(sub) -> None:
     stats.add_argument("name", nargs="?", help="instance name (default: all)")
     fmt = stats.add_mutually_exclusive_group()
     fmt.add_argument(
-        "--json", action="store_true", help="stable JSON (README: stats --json schema)"
+        "-j", "--json", action="store_true", help="stable JSON (README: stats --json schema)"
     )
     fmt.add_argument("--prometheus", action="store_true", help="Prometheus text exposition format")
     stats.add_argument(
         "--watch", type=_seconds, metavar="SECONDS",
         help="print again every SECONDS until Ctrl-C (JSON: one document per line)",
     )
+
+    cache = sub.add_parser(
+        "cache",
+        help="the live entries of an instance's cache, decoded",
+        description="Read the instance's pinned cache map: every live entry with its key "
+        "(addresses and ports in the usual notation; the ring: the packet's id), the cached "
+        "header in the encapsulation's notation (mpls: label/tc/ttl, /S on the bottom "
+        "label; nsh: SPI, SI, ...), plain markers, and the entry's age where the cache kind "
+        "knows it (ring: packets since; lru: n/a, the kernel keeps no time). Newest first "
+        "for the ring.",
+    )
+    cache.add_argument("name", help="instance name")
+    cache.add_argument("-j", "--json", action="store_true",
+                       help="machine-readable (README: sfcframe cache)")
+    cache.add_argument("--limit", type=int, default=20, metavar="N",
+                       help="show at most N entries (default 20; 0: all)")
+
+    exporter = sub.add_parser(
+        "exporter",
+        help="serve every instance's figures to Prometheus over HTTP",
+        description="A Prometheus exporter (prometheus_client): every scrape of "
+        "http://ADDR:PORT/metrics reads every instance's pinned maps afresh, with the "
+        "metric names and labels of `stats --prometheus` (README: \"Prometheus\"). A "
+        "damaged instance reports sfcframe_proxy_damaged 1 and never hides the others. "
+        "Runs until Ctrl-C or SIGTERM.",
+        epilog=EXPORTER_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    exporter.add_argument(
+        "--listen", required=True, metavar="ADDR:PORT",
+        help="address and port to serve on, e.g. 127.0.0.1:9580, [::1]:9580, 0.0.0.0:9580 "
+        "(port 0: any free port, printed at start)")
 
     setp = sub.add_parser(
         "set",
@@ -209,7 +242,10 @@ def add_parsers(sub) -> None:
     )
     size.add_argument("--margin", type=float, default=None,
                       help="safety factor (default 4 on rate x delay, 2 on an observed peak)")
-    size.add_argument("--json", action="store_true", help="machine-readable output")
+    size.add_argument("-j", "--json", action="store_true", help="machine-readable output")
+    size.add_argument("-v", "--verbose", action="store_true",
+                      help="how the answer was reached: entry layout, memory, and why the "
+                      "margin (for the build's cache kind)")
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -235,6 +271,14 @@ def _up(args: argparse.Namespace) -> int:
     print(f"pinned at {record.pin_dir}; strict={str(record.settings['strict']).lower()}; "
           f"`sfcframe stats {record.name}`, `sfcframe down {record.name}`")
     return 0
+
+
+def instances_document(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The one JSON convention of ``list --json`` and ``stats --json`` (README: "JSON
+    output"): an object with ``schema``, the instances under ``instances`` in name order."""
+    from sfcframe.runtime.state import SCHEMA
+
+    return {"schema": SCHEMA, "instances": rows}
 
 
 def _list_row(instance) -> dict[str, Any]:
@@ -272,7 +316,7 @@ def _list(args: argparse.Namespace) -> int:
     _needs_root("list")
     rows = [_list_row(instance) for instance in health.scan()]
     if args.json:
-        print(json.dumps(rows, indent=2, sort_keys=True))
+        print(json.dumps(instances_document(rows), indent=2, sort_keys=True))
         return 0
     if not rows:
         print("no instances")
@@ -312,7 +356,7 @@ def _stats(args: argparse.Namespace) -> int:
         if args.prometheus:
             sys.stdout.write(prometheus.render(docs))
         elif args.json:
-            doc: Any = docs[0] if args.name else {"schema": 1, "instances": docs}
+            doc: Any = docs[0] if args.name else instances_document(docs)
             print(json.dumps(doc, sort_keys=True) if watching
                   else json.dumps(doc, indent=2, sort_keys=True))
         else:
@@ -340,6 +384,41 @@ def _stats(args: argparse.Namespace) -> int:
             show(docs, previous, True)
             previous = {d["name"]: d for d in docs}
             stop.wait(args.watch)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from sfcframe.runtime import cacheinspect, health
+    from sfcframe.runtime.errors import ConfigError
+
+    _needs_root("cache")
+    if args.limit < 0:
+        raise ConfigError("cache: --limit must be 0 (all) or more")
+    record = health.require(args.name)
+    doc = cacheinspect.inspect(record, args.limit or None)
+    if args.json:
+        print(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        print(cacheinspect.render_text(doc))
+    return 0
+
+
+def _exporter(args: argparse.Namespace) -> int:
+    import logging
+
+    from sfcframe.runtime import prometheus
+
+    _needs_root("exporter")
+    prometheus.parse_listen(args.listen)  # a bad address is a usage error before anything
+    logging.basicConfig(format="sfcframe exporter: %(message)s", stream=sys.stderr)
+    stop = threading.Event()
+    handlers = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        prometheus.serve(args.listen, stop, lambda line: print(line, flush=True))
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
@@ -408,7 +487,13 @@ def _size(args: argparse.Namespace) -> int:
 
         _needs_root("size --observe")
         record = health.require(args.observe)
-        obs = observe(args.observe, args.seconds, args.interval)
+        def progress(elapsed: float, samples: int, peak: int) -> None:
+            print(f"observing {args.observe}: {elapsed:.0f}/{args.seconds:g} s, {samples:,} "
+                  f"samples, peak {peak:,} in flight so far", file=sys.stderr, flush=True)
+
+        print(f"observing {args.observe} for {args.seconds:g} s (every {args.interval:g} s) ...",
+              file=sys.stderr, flush=True)
+        obs = observe(args.observe, args.seconds, args.interval, progress=progress)
         params = {**record.params, **dict(args.param)}
         margin = sizing.DEFAULT_OBSERVED_MARGIN if args.margin is None else args.margin
         result = sizing.size_observed(obs.as_dict(), record.encap, record.key, params, margin)
@@ -418,11 +503,10 @@ def _size(args: argparse.Namespace) -> int:
         margin = sizing.DEFAULT_MARGIN if args.margin is None else args.margin
         result = sizing.size(args.rate, args.delay, args.encap, args.key, dict(args.param),
                              margin)
-    render_text = sizing.render_text
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
     else:
-        print(render_text(result))
+        print(sizing.render_text(result, verbose=args.verbose))
     return 0
 
 
@@ -431,6 +515,8 @@ HANDLERS = {
     "list": _list,
     "stats": _stats,
     "set": _set,
+    "exporter": _exporter,
+    "cache": _cache,
     "down": _down,
     "size": _size,
 }

@@ -26,9 +26,11 @@ A setting given twice at the same level with different values is refused
 rather than resolved silently: a top-level key and the same name in
 ``[params]`` (``cache_size``, ``strict``, ``ingress``, ``mode``,
 ``static_header``), or a flag and the same name in ``--param``.
-``ingress``, ``mode`` and ``static_header`` are core parameters: as top-level
-keys, in ``[params]``, as ``--param ingress=tc`` or as ``--ingress`` /
-``--mode`` / ``--static-header``; in-process callers set
+Every core parameter (``sfcframe.spec.CORE_PARAMS``: ``cache_size``,
+``strict``, ``track_plain``, ``cache``, ``ingress``, ``mode``,
+``static_header``) is a top-level key, checked against its declaration, a
+``[params]`` entry, ``--param NAME=VALUE`` and a flag of its own
+(:mod:`sfcframe.coreflags`); in-process callers set
 ``UpRequest(params={"ingress": "tc"})`` or ``UpRequest(ingress="tc")``.
 """
 
@@ -40,18 +42,20 @@ from typing import Any
 
 import tomllib
 
+from sfcframe import coreflags
+from sfcframe.errors import ParamError
 from sfcframe.runtime.errors import ConfigError
 from sfcframe.runtime.state import check_name
 
 XDP_MODES = ("native", "generic", "auto")
+#: every core parameter is a top-level key and a flag too (sfcframe.coreflags)
+DOUBLED = coreflags.names()
 KNOWN_KEYS = {
-    "name", "encap", "key", "interfaces", "netns", "cache_size", "strict", "xdp_mode",
-    "keep_offloads", "params", "ingress", "mode", "static_header", "stages",
+    "name", "encap", "key", "interfaces", "netns", "xdp_mode", "keep_offloads", "params",
+    "stages", *DOUBLED,
 }
-#: core parameters that are also top-level keys, flags and UpRequest fields
+#: core parameters that are also UpRequest fields
 CORE_FIELDS = ("ingress", "mode", "static_header")
-#: every setting that is both a top-level key / flag and a core parameter
-DOUBLED = ("cache_size", "strict", *CORE_FIELDS)
 
 
 @dataclass
@@ -123,14 +127,15 @@ def read_toml(path: Path) -> dict[str, Any]:
         )
     types = {
         "name": str, "encap": str, "key": str, "netns": str, "xdp_mode": str,
-        "ingress": str, "mode": str, "static_header": str,
-        "cache_size": int, "strict": bool, "keep_offloads": bool, "interfaces": list,
-        "params": dict,
+        "keep_offloads": bool, "interfaces": list, "params": dict,
     }
     for name, kind in types.items():
-        if name in data and (not isinstance(data[name], kind) or
-                             (kind is int and isinstance(data[name], bool))):
+        if name in data and not isinstance(data[name], kind):
             raise ConfigError(f"config file {path}: {name} must be a {kind.__name__}")
+    try:  # the core parameters: their one declaration (type, range, choices)
+        coreflags.check_toml(data, f"config file {path}")
+    except ParamError as exc:
+        raise ConfigError(str(exc)) from None
     if "interfaces" in data and not all(isinstance(i, str) for i in data["interfaces"]):
         raise ConfigError(f"config file {path}: interfaces must be a list of names")
     for pname, value in data.get("params", {}).items():
@@ -139,22 +144,11 @@ def read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _same(a: str, b: str) -> bool:
-    return a.strip().lower() == b.strip().lower()
-
-
-def _merge_once(params: dict[str, str], top: dict[str, str], where: str, how: str) -> None:
-    """Put ``top`` (settings named by a key or flag) into ``params``; a name
-    that ``params`` holds with another value (plain or ``core.``) is refused."""
-    for name, value in top.items():
-        for key in (name, f"core.{name}"):
-            if key in params and not _same(params[key], value):
-                raise ConfigError(
-                    f"{where}: {how(name)} = {value!r} and {key} = {params[key]!r} disagree; "
-                    "give it once"
-                )
-            params.pop(key, None)
-        params[name] = value
+def _merge_once(params: dict[str, str], top: dict[str, str], where: str, how) -> None:
+    try:
+        coreflags.merge_once(params, top, where, how)
+    except ParamError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def build_request(args) -> UpRequest:
@@ -163,8 +157,7 @@ def build_request(args) -> UpRequest:
     params = {str(k): _text(v) for k, v in data.get("params", {}).items()}
     _merge_once(params, {n: _text(data[n]) for n in DOUBLED if n in data},
                 f"config file {args.config}", lambda n: n)
-    flags = {n: _text(getattr(args, n, None)) for n in DOUBLED
-             if getattr(args, n, None) is not None}
+    flags = coreflags.given(args)
     given = dict(args.param)
     _merge_once(given, flags, "up", lambda n: "--" + n.replace("_", "-"))
     for name in DOUBLED:  # the command line over the file, whichever spelling each used

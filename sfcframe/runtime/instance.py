@@ -108,12 +108,12 @@ def check_interface_free(ipr, iface: IfaceState, hook: str, netns_ino: int) -> N
         owner = _owner(flt.prog_id)
         who = (f"sfcframe instance {owner}" if owner
                else f"program id {flt.prog_id}, not an sfcframe instance")
+        delete = netns.hint(iface.netns, "tc", "filter", "del", "dev", iface.name,
+                            flt.direction, "prio", str(attach.PRIO))
         raise AttachError(
             f"interface {iface.name}{where}: TC {flt.direction} prio {attach.PRIO} is taken "
             f"({who}); one instance per interface: proxy another interface"
-            + (f" or `sfcframe down {owner}`" if owner else
-               f" or delete it (tc filter del dev {iface.name} {flt.direction} "
-               f"prio {attach.PRIO})")
+            + (f" or `sfcframe down {owner}`" if owner else f" or delete it ({delete})")
         )
 
 

@@ -81,3 +81,15 @@ def tool(netns: str | None, argv: list[str], timeout: float = 20) -> subprocess.
 def where(netns: str | None) -> str:
     """' in netns X' or '' for messages."""
     return f" in netns {netns}" if netns else ""
+
+
+def hint(netns: str | None, tool: str, *args: str) -> str:
+    """The command an operator runs for ``tool args`` where the interface lives:
+    ``ip -n NS link ...`` and ``tc -n NS filter ...`` (both take the namespace),
+    ``ip netns exec NS ethtool ...`` (ethtool does not); as is in this namespace."""
+    line = " ".join((tool, *args))
+    if not netns:
+        return line
+    if tool in ("ip", "tc"):
+        return " ".join((tool, "-n", netns, *args))
+    return f"ip netns exec {netns} {line}"

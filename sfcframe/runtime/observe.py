@@ -85,8 +85,10 @@ def wait_up(name: str, stop: threading.Event, poll: float = 0.05) -> bool:
 
 
 def observe(name: str, seconds: float = 10.0, interval: float = 0.01,
-            stop: threading.Event | None = None) -> Observation:
-    """Sample the instance ``name`` for ``seconds`` (or until ``stop`` is set)."""
+            stop: threading.Event | None = None,
+            progress: Callable[[float, int, int], None] | None = None) -> Observation:
+    """Sample the instance ``name`` for ``seconds`` (or until ``stop`` is set);
+    ``progress(elapsed, samples, peak)`` is called about once a second."""
     if seconds <= 0 or interval <= 0:
         raise ConfigError("observe: --seconds and --interval must be above zero")
     record = health.require(name)
@@ -99,6 +101,7 @@ def observe(name: str, seconds: float = 10.0, interval: float = 0.01,
     values: list[int] = []
     deadline = t0 + seconds
     made = made0
+    shown = t0
     while True:
         try:
             made, consumed = read()
@@ -106,6 +109,9 @@ def observe(name: str, seconds: float = 10.0, interval: float = 0.01,
             break
         values.append(start_entries + (made - made0) - (consumed - consumed0))
         now = time.monotonic()
+        if progress is not None and now - shown >= 1.0:
+            shown = now
+            progress(now - t0, len(values), max(0, max(values)))
         if now >= deadline or (stop is not None and stop.is_set()):
             break
         time.sleep(min(interval, max(0.0, deadline - now)))

@@ -94,7 +94,7 @@ def plan(netns: str | None, ifname: str, fix: bool = True) -> tuple[dict, dict]:
         short = " ".join(f"{MERGING[n]} off" for n in on)
         raise OffloadError(
             f"interface {ifname}{ns.where(netns)}: {', '.join(on)} merges stripped packets; "
-            f"run `ethtool -K {ifname} {short}` or drop --keep-offloads"
+            f"run `{ns.hint(netns, 'ethtool', '-K', ifname, short)}` or drop --keep-offloads"
         )
     return before, {name: before[name] for name in on}
 
@@ -110,7 +110,7 @@ def apply(netns: str | None, ifname: str, change: dict[str, str]) -> None:
         short = " ".join(f"{MERGING[n]} off" for n in still)
         raise OffloadError(
             f"interface {ifname}{ns.where(netns)}: could not switch off {', '.join(still)} "
-            f"(ethtool -K {ifname} {short})"
+            f"({ns.hint(netns, 'ethtool', '-K', ifname, short)})"
         )
 
 

@@ -397,40 +397,63 @@ def _bytes(n: float) -> str:
     return f"{n:.0f} B"
 
 
-def render_text(s: Sizing) -> str:
+#: why a margin, for the ring (FIFO: no early eviction, but the mean is not the peak)
+RING_MARGIN_REASONS = (
+    "Little's law gives the mean occupancy; the cache must hold the peaks. The ring "
+    "evicts nothing early: a slot is reused exactly cache_size packets after it was "
+    "filled, so an entry is lost only when more than cache_size packets arrive while "
+    "its packet is inside the VNF; bursts and a varying VNF delay push that count well "
+    "above the mean, and every lost entry is a miss. Slots of dropped packets are simply "
+    "overwritten in turn."
+)
+
+
+def _sojourn(s: Sizing) -> str:
+    """The observed rate and sojourn, or n/a when no packet went through (idle)."""
+    if s.rate_pps <= 0:
+        return "n/a pps (idle: no packet entered), sojourn n/a"
+    return f"{_si(round(s.rate_pps, 1), 'pps')}, sojourn ~{_duration(s.delay_s or 1e-9)}"
+
+
+def render_text(s: Sizing, verbose: bool = False) -> str:
+    """The answer in two lines; ``verbose`` (size -v): how it was reached and why."""
     if s.basis == "observed peak":
         obs = s.observation or {}
-        lines = [
-            f"observed {obs.get('name', '?')} for {obs.get('seconds', 0):g} s, "
-            f"{obs.get('samples', 0):,} samples every {obs.get('interval_s', 0) * 1e3:g} ms: "
-            f"peak {s.in_flight:,.0f} packets in flight (mean {obs.get('mean_in_flight', 0):,.1f}), "
-            f"{_si(round(s.rate_pps, 1), 'pps')} -> sojourn ~{_duration(s.delay_s or 1e-9)}",
-        ]
+        basis = (f"observed {obs.get('name', '?')} for {obs.get('seconds', 0):g} s: peak "
+                 f"{s.in_flight:,.0f} packets in flight (mean "
+                 f"{obs.get('mean_in_flight', 0):,.1f}), {_sojourn(s)}")
     else:
-        lines = [
-            f"in flight (Little's law): {_si(s.rate_pps, 'pps')} x {_duration(s.delay_s)} "
-            f"= {s.in_flight:,.6g} packets",
-        ]
+        basis = (f"in flight (Little's law): {_si(s.rate_pps, 'pps')} x {_duration(s.delay_s)} "
+                 f"= {s.in_flight:,.6g} packets")
     if s.cache == "ring":
-        lines.append(
-            f"with margin x{s.margin:g} (cache=ring: FIFO, no early eviction, no rounding): "
-            f"{s.cache_size:,} entries  ->  --cache-size {s.cache_size}")
+        how = f"x{s.margin:g} (cache=ring: FIFO, no early eviction, no rounding)"
     elif s.cache == "assoc":
-        lines.append(
-            f"with margin x{s.margin:g} (cache=assoc: at most {ASSOC_SAFE_FILL:.0%} full, no "
-            f"LRU slack): {s.entries_needed:,} entries, rounded up to whole buckets of 16: "
-            f"{s.cache_size:,} entries  ->  --cache-size {s.cache_size}")
+        how = (f"x{s.margin:g} (cache=assoc: at most {ASSOC_SAFE_FILL:.0%} full, no LRU slack) = "
+               f"{s.entries_needed:,} entries, rounded up to whole buckets of 16")
     else:
-        lines.append(
-            f"with margin x{s.margin:g} + LRU slack {s.slack:,} ({LRU_LOCAL_FREE} per CPU): "
-            f"{s.entries_needed:,} entries, rounded up to a power "
-            f"of two: {s.cache_size:,} entries  ->  --cache-size {s.cache_size}")
+        how = (f"x{s.margin:g} + LRU slack {s.slack:,} ({LRU_LOCAL_FREE} per CPU) = "
+               f"{s.entries_needed:,} entries, rounded up to a power of two")
+    if not verbose:
+        lines = [
+            f"--cache-size {s.cache_size}  ({s.cache_size:,} entries, {_bytes(s.bytes)})",
+            f"  {basis}; {how}",
+        ]
+        lines += [f"note: {n}" for n in s.notes]
+        lines.append("  (-v: entry layout, memory and the reasons for the margin)")
+        return "\n".join(lines)
+    lines = [basis]
+    if s.basis == "observed peak":
+        obs = s.observation or {}
+        lines.append(f"  {obs.get('samples', 0):,} samples every "
+                     f"{obs.get('interval_s', 0) * 1e3:g} ms")
     lines += [
+        f"with margin {how}: {s.cache_size:,} entries  ->  --cache-size {s.cache_size}",
         f"entry: key {s.key_size} B + value {s.value_size} B ({s.describe})",
         f"memory: {_bytes(s.bytes)} ({s.bytes_per_entry:.1f} B per entry, {s.method}: "
         f"{s.method_detail})",
     ]
-    lines += textwrap.wrap(f"why x{s.margin:g}: {MARGIN_REASONS}", 100, subsequent_indent="  ")
+    reasons = RING_MARGIN_REASONS if s.cache == "ring" else MARGIN_REASONS
+    lines += textwrap.wrap(f"why x{s.margin:g}: {reasons}", 100, subsequent_indent="  ")
     if s.basis != "observed peak":
         lines += textwrap.wrap(
             f"delay: {SOJOURN_NOTE}", 100, subsequent_indent="  ")

@@ -215,12 +215,14 @@ def assoc_text(cache: dict[str, Any]) -> str:
 def collect(record: Record) -> dict[str, Any]:
     """The ``stats --json`` document of one instance."""
     maps = {name: map_info(path) for name, path in sorted(record.maps.items())}
-    counters = {
+    # egress before ingress: a packet is counted at ingress before egress, so no
+    # reading shows more restored than cached (demo progress lines, watchers)
+    read = {
         direction: read_counters(record.maps[map_name], names)
-        for (direction, map_name), names in zip(
-            DIRECTIONS.items(), (record.ingress_outcomes, record.egress_outcomes)
-        )
+        for (direction, map_name), names in reversed(list(zip(
+            DIRECTIONS.items(), (record.ingress_outcomes, record.egress_outcomes))))
     }
+    counters = {direction: read[direction] for direction in DIRECTIONS}
     extra = {
         map_name: read_counters(record.maps[map_name], names)
         for map_name, names in sorted(record.extra_counters.items())

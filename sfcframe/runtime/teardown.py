@@ -204,7 +204,8 @@ def _restore_offloads(iface: IfaceState, label: str, report: DownReport) -> None
     missing = offloads.restore(iface.netns, label, iface.offloads_changed)
     if missing:
         report.failures.append(
-            f"{label}: could not restore {', '.join(missing)} (ethtool -K {label} ...)")
+            f"{label}: could not restore {', '.join(missing)} "
+            f"({netns.hint(iface.netns, 'ethtool', '-K', label, '...')})")
     else:
         back = ", ".join(f"{k} {v}" for k, v in sorted(iface.offloads_changed.items()))
         report.done.append(f"{label}: offloads restored ({back})")
@@ -224,5 +225,5 @@ def _report_offloads(iface: IfaceState, label: str, report: DownReport) -> None:
     report.unrestored.append(
         f"{label}{netns.where(iface.netns)}: {', '.join(off)} off now; up may have switched "
         f"them off, previous value unknown (no state record, no undo copy): if they were on, "
-        f"`ethtool -K {label} {switch}`"
+        f"`{netns.hint(iface.netns, 'ethtool', '-K', label, switch)}`"
     )

@@ -166,4 +166,4 @@ def test_counters_per_apn_id_and_dscp_mapping_with_real_tcp(testbed):
         line = next(ln for ln in prom.stdout.splitlines()
                     if ln.startswith("sfcframe_stage_labelled_packets_total")
                     and f'apn_id="{label}"' in ln)
-        assert int(line.rsplit(" ", 1)[1]) == counts[label]["packets"]
+        assert float(line.rsplit(" ", 1)[1]) == counts[label]["packets"]

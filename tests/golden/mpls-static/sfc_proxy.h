@@ -38,6 +38,7 @@ enum sfc_ingress_outcome {
 	SFC_IN_UNSUPPORTED_INNER,   /* strict: inner protocol the encapsulation does not handle */
 	SFC_IN_ERROR,               /* drop: a kernel helper failed while stripping */
 	SFC_IN_STRIPPED,            /* pass: encapsulation stripped */
+	SFC_IN_TOO_SHALLOW,         /* strict: fewer labels than pop: the stack is not addressed to this function (never with pop=0) [mpls] */
 	SFC_IN__COUNT
 };
 
