@@ -75,6 +75,9 @@ static __always_inline int encap_parse(SFC_INGRESS_CTX *ctx, void *l2, void *dat
 	}
 	if (!depth)
 		return SFC_IN_TOO_DEEP;
+	/* fewer labels than those addressed to this function: not a stack for us */
+	if (depth < MPLS_POP)
+		return SFC_IN_TOO_SHALLOW;
 
 	/* MPLS does not name its payload: the IP version nibble does */
 	inner = (__u8 *)(stack + depth);

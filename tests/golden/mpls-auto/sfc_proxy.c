@@ -43,6 +43,7 @@ enum sfc_ingress_outcome {
 	SFC_IN_COLLISION,           /* drop: an in-flight packet already holds this key */
 	SFC_IN_ERROR,               /* drop: a kernel helper failed while stripping */
 	SFC_IN_CACHED,              /* pass: encapsulation cached and stripped */
+	SFC_IN_TOO_SHALLOW,         /* strict: fewer labels than pop: the stack is not addressed to this function (never with pop=0) [mpls] */
 	SFC_IN__COUNT
 };
 
@@ -719,6 +720,9 @@ static __always_inline int encap_parse(SFC_INGRESS_CTX *ctx, void *l2, void *dat
 	}
 	if (!depth)
 		return SFC_IN_TOO_DEEP;
+	/* fewer labels than those addressed to this function: not a stack for us */
+	if (depth < MPLS_POP)
+		return SFC_IN_TOO_SHALLOW;
 
 	/* MPLS does not name its payload: the IP version nibble does */
 	inner = (__u8 *)(stack + depth);

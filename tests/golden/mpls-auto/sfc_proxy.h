@@ -39,6 +39,7 @@ enum sfc_ingress_outcome {
 	SFC_IN_COLLISION,           /* drop: an in-flight packet already holds this key */
 	SFC_IN_ERROR,               /* drop: a kernel helper failed while stripping */
 	SFC_IN_CACHED,              /* pass: encapsulation cached and stripped */
+	SFC_IN_TOO_SHALLOW,         /* strict: fewer labels than pop: the stack is not addressed to this function (never with pop=0) [mpls] */
 	SFC_IN__COUNT
 };
 
