@@ -195,7 +195,7 @@ def test_request_errors(tmp_path):
         build_request(_args(config=str(path)))
     # every core parameter's TOML key is checked against its one declaration
     for line, words in (("cache_size = 0", "cache_size=0 is outside 1..16777216"),
-                        ('cache = "fifo"', "'fifo' is not one of auto|lru|ring"),
+                        ('cache = "fifo"', "'fifo' is not one of auto|assoc|lru|ring"),
                         ("track_plain = 1", "track_plain must be true or false"),
                         ("ingress = 1", "ingress must be a string")):
         path.write_text(line + "\n")
