@@ -210,6 +210,16 @@ class EncapPlugin(_Plugin):
         for table-driven tests (lengths that depend on the inner packet are
         filled in by :meth:`encapsulate`)."""
 
+    def bench_header(self, values: Mapping[str, Any], size: int,
+                     inner_ethertype: int = ETH_P_IP) -> bytes:
+        """One valid header of ``size`` in the encapsulation's own measure of
+        header depth (MPLS: labels, NSH: the MD type, SRv6: segments), for
+        ``sfcframe bench cost``, which measures cost against that size. Fixed
+        bytes: the same size gives the same header. Lengths that depend on the
+        inner packet are filled in by :meth:`encapsulate`. The default offers
+        no sizes (ValueError)."""
+        raise ValueError(f"encapsulation {self.name} offers no benchmark headers")
+
     @abc.abstractmethod
     def header_strategy(self, values: Mapping[str, Any], inner_ethertype: int = ETH_P_IP):
         """Hypothesis strategy of valid headers (bytes) whose next protocol is

@@ -32,6 +32,30 @@ def test_summary_and_rounds():
     assert (r["median"], r["min"], r["max"], r["rounds"]) == (20.0, 10.0, 30.0, [30.0, 10.0, 20.0])
 
 
+@pytest.mark.parametrize("encap, params, sizes", [
+    ("mpls", {"max_labels": 10}, (1, 2, 5, 10)),
+    ("nsh", {"max_md_bytes": 16}, (1, 2)),
+    ("srv6", {"sid": "fc00::a", "max_segments": 16}, (1, 4, 8, 16)),
+])
+def test_bench_headers_are_valid_and_sized(encap, params, sizes):
+    """Each encapsulation's benchmark headers parse per its oracle, one per size."""
+    from sfcframe.spec import resolve_spec
+    from sfcframe.testkit.packets import tcp_ipv4
+
+    spec = resolve_spec(encap, "tcpip", params)
+    plugin, values = spec.encap.plugin, spec.encap_params
+    headers = []
+    for size in sizes:
+        header = plugin.bench_header(values, size)
+        assert header == plugin.bench_header(values, size)
+        _, l2 = plugin.encapsulate(header, tcp_ipv4(), values)
+        assert plugin.reference_ingress(l2, values).outcome == "ok", (encap, size)
+        headers.append(header)
+    assert len(set(headers)) == len(headers)
+    with pytest.raises(ValueError):
+        plugin.bench_header(values, 99)
+
+
 def test_observed_resolution_merges_one_ns_jitter():
     assert R.observed_resolution([130, 131, 140, 141, 150, 160, 161, 170]) == 10
     assert R.observed_resolution([100]) is None

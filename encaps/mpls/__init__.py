@@ -167,6 +167,15 @@ class MplsEncap(EncapPlugin):
         depth = min(3, values["max_labels"])
         return label_stack([(1000 + i, i % 8, 64 - i) for i in range(depth)])
 
+    def bench_header(self, values: Mapping[str, Any], size: int,
+                     inner_ethertype: int = ETH_P_IP) -> bytes:
+        """``size`` labels (1000, 1001, ...; TC 0, TTL 64), bottom of stack on the last."""
+        from sfcframe.encaps.mpls.scapy_layers import label_stack
+
+        if not 1 <= size <= values["max_labels"]:
+            raise ValueError(f"mpls: {size} labels, the build holds 1..{values['max_labels']}")
+        return label_stack([(1000 + i, 0, 64) for i in range(size)])
+
     def header_strategy(self, values: Mapping[str, Any], inner_ethertype: int = ETH_P_IP):
         from hypothesis import strategies as st
 

@@ -243,6 +243,21 @@ class NshEncap(EncapPlugin):
             return nsh_md2(spi=0x00ABCD, si=254, tlvs=tlvs, ttl=63)
         return nsh_md1(spi=0x00ABCD, si=254, context=bytes(range(16)), ttl=63)
 
+    def bench_header(self, values: Mapping[str, Any], size: int,
+                     inner_ethertype: int = ETH_P_IP) -> bytes:
+        """``size`` is the MD type: 1 (16 bytes of context) or 2 (two 4-byte TLVs,
+        16 bytes of metadata); SPI 0xABCD, SI 254."""
+        from sfcframe.encaps.nsh.scapy_layers import Tlv, nsh_md1, nsh_md2
+
+        if size == 1:
+            return nsh_md1(spi=0x00ABCD, si=254, context=bytes(range(16)))
+        if size != 2:
+            raise ValueError(f"nsh: MD type {size}, benchmark headers are MD type 1 or 2")
+        tlvs = [Tlv(0x0101, 0x01, bytes(range(1, 5))), Tlv(0x0101, 0x02, bytes(range(5, 9)))]
+        if sum(t.wire_len for t in tlvs) > values["max_md_bytes"]:
+            raise ValueError("nsh: the MD type 2 benchmark header needs max_md_bytes >= 16")
+        return nsh_md2(spi=0x00ABCD, si=254, tlvs=tlvs)
+
     def header_strategy(self, values: Mapping[str, Any], inner_ethertype: int = ETH_P_IP):
         from hypothesis import strategies as st
 

@@ -261,6 +261,20 @@ class Srv6Encap(EncapPlugin):
         srh = h.srh(["fc00::e", sid], 1, NH_OF[inner_ethertype], tag=0x1234, tlvs=tlvs)
         return h.ipv6("fc00::1", sid, h.NH_ROUTING, hlim=64, fl=0xABCDE, tc=0x20) + srh
 
+    def bench_header(self, values: Mapping[str, Any], size: int,
+                     inner_ethertype: int = ETH_P_IP) -> bytes:
+        """H.Encaps with ``size`` segments and no TLVs: our first SID active with one
+        segment left after it (one segment: Segments Left = Last Entry + 1, the SID
+        only in the destination address)."""
+        if not 1 <= size <= values["max_segments"]:
+            raise ValueError(f"srv6: {size} segments, the build holds 1..{values['max_segments']}")
+        sid = sid_list(values)[0]
+        path = [f"fc00:e::{i + 1:x}" for i in range(size)]
+        if size > 1:
+            path[1] = sid
+        srh = h.srh(path, 1, NH_OF[inner_ethertype])
+        return h.ipv6("fc00:1::1", sid, h.NH_ROUTING, hlim=64, fl=0x12345) + srh
+
     def header_strategy(self, values: Mapping[str, Any], inner_ethertype: int = ETH_P_IP):
         return header_strategy(values, inner_ethertype)
 

@@ -21,7 +21,7 @@ templates fails loudly). The templates are never changed. Kinds:
 
 from __future__ import annotations
 
-from sfcframe.bench.cost import Edit, Row, mpls_build, mpls_stack
+from sfcframe.bench.rows import Edit, Row, mpls_build, mpls_stack
 
 # ---- edits -------------------------------------------------------------------------
 

@@ -39,12 +39,14 @@ from __future__ import annotations
 import gc
 import os
 import random
-import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from sfcframe.bench import results as R
+from sfcframe.bench.rows import (INNER_KINDS, MPLS_DEPTHS, SRV6_SEGMENTS, SRV6_SID, BuildSpec, Row,
+                                 mpls_build, mpls_stack, nsh_build, nsh_header, srv6_build,
+                                 srv6_header)
 from sfcframe.cachemap import module_view
 from sfcframe.testkit.packets import ether, internet_checksum, tcp_ipv4
 from sfcframe.testrun import RunResult, run_tc, run_xdp
@@ -95,156 +97,6 @@ int sfc_bench_lru_insert_delete(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 """
-
-# ---- what is measured ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Edit:
-    """A textual change to a rendered proxy (sfc_proxy.c), for variant builds.
-
-    ``count`` is how many times ``pattern`` (a regular expression) must match:
-    a template change that breaks an edit fails loudly instead of measuring
-    the unmodified program.
-    """
-
-    name: str
-    pattern: str
-    replacement: str
-    count: int = 1
-
-    def apply(self, text: str) -> str:
-        new, n = re.subn(self.pattern, self.replacement, text, flags=re.DOTALL)
-        if n != self.count:
-            raise RuntimeError(
-                f"bench variant edit {self.name!r}: pattern matched {n} times, expected "
-                f"{self.count} (did the templates change?)"
-            )
-        return new
-
-
-@dataclass(frozen=True)
-class BuildSpec:
-    name: str
-    encap: str
-    key: str
-    params: tuple[tuple[str, Any], ...]
-    edits: tuple[Edit, ...] = ()
-    description: str = ""
-    stages: tuple[str, ...] = ()
-    #: runtime settings written into the stages' settings maps: ((stage, ((name, value), ...)), ...)
-    stage_settings: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
-
-    def params_dict(self) -> dict[str, Any]:
-        return dict(self.params)
-
-
-@dataclass(frozen=True)
-class Row:
-    id: str
-    group: str  # plot series
-    build: BuildSpec
-    x: str  # plot category: "0".."10", "MD1", "MD2"
-    header: bytes  # encapsulation on the wire; b"" = a plain frame
-    description: str
-    directions: tuple[str, ...] = ("ingress", "egress")
-    check: bool = True  # expect every run to hit; compare frames with the oracle
-    kind: str = "row"  # "row" | "component" | "candidate" | "reference"
-    #: compare output frames too (not for stage rows: their node data holds times; the
-    #: test kit checks those bytes, here the counters are checked)
-    compare_frames: bool = True
-    #: stage rows: (stage, the counters every packet moves once each in a round trip)
-    stage_counters: tuple[str, tuple[str, ...]] | None = None
-    #: the inner packets it sends (INNER_KINDS): IPv4/TCP, or the flow keys' protocols
-    inner: str = "tcp"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "group": self.group,
-            "kind": self.kind,
-            "x": self.x,
-            "encap": self.build.encap,
-            "key": self.build.key,
-            "params": self.build.params_dict(),
-            "build": self.build.name,
-            "stages": list(self.build.stages),
-            "edits": [e.name for e in self.build.edits],
-            "header_bytes": len(self.header),
-            "header_hex": self.header.hex(),
-            "description": self.description,
-            "inner": self.inner,
-        }
-
-
-def mpls_stack(depth: int) -> bytes:
-    words = []
-    for i in range(depth):
-        label, tc, ttl = 1000 + i, 0, 64
-        value = (label << 12) | (tc << 9) | (int(i == depth - 1) << 8) | ttl
-        words.append(struct.pack("!I", value))
-    return b"".join(words)
-
-
-def nsh_header(md_type: int) -> bytes:
-    from sfcframe.encaps.nsh.scapy_layers import Tlv, nsh_md1, nsh_md2
-
-    if md_type == 1:
-        return nsh_md1(spi=0x00ABCD, si=254, context=bytes(range(16)))
-    # MD type 2, two 4-byte TLVs: 16 bytes of metadata (max_md_bytes default)
-    tlvs = [Tlv(0x0101, 0x01, bytes(range(1, 5))), Tlv(0x0101, 0x02, bytes(range(5, 9)))]
-    return nsh_md2(spi=0x00ABCD, si=254, tlvs=tlvs)
-
-
-MPLS_DEPTHS = (0, 1, 2, 5, 10)
-
-
-def mpls_build(key: str, pop: int = 1, max_labels: int = 10, name: str | None = None,
-               edits: tuple[Edit, ...] = (), description: str = "",
-               cache: str | None = None) -> BuildSpec:
-    """The MPLS proxy with ``key``; ``cache`` names a cache kind other than the key's
-    default (and the build: ``mpls-tcpip-assoc``)."""
-    params: list[tuple[str, Any]] = [("max_labels", max_labels), ("pop", pop)]
-    if key == "metadata":
-        params.append(("carrier", "mark"))
-    if cache:
-        params.append(("cache", cache))
-    base = f"mpls-{key}" + ("" if pop == 1 else f"-pop{pop}") + (f"-{cache}" if cache else "")
-    return BuildSpec(name or base, "mpls", key, tuple(params), edits, description)
-
-
-def nsh_build(key: str, max_md_bytes: int = 16) -> BuildSpec:
-    params: list[tuple[str, Any]] = [("max_md_bytes", max_md_bytes)]
-    if key == "metadata":
-        params.append(("carrier", "mark"))
-    return BuildSpec(f"nsh-{key}", "nsh", key, tuple(params))
-
-
-SRV6_SEGMENTS = (1, 4, 8, 16)
-#: the SID of the SRv6 rows' proxy
-SRV6_SID = "fc00::a"
-
-
-def srv6_build(key: str) -> BuildSpec:
-    """One build for every SRv6 depth: up to 16 segments (a wide, 368-byte entry)."""
-    params: list[tuple[str, Any]] = [("sid", SRV6_SID), ("max_segments", max(SRV6_SEGMENTS))]
-    if key == "metadata":
-        params.append(("carrier", "mark"))
-    return BuildSpec(f"srv6-{key}", "srv6", key, tuple(params))
-
-
-def srv6_header(segments: int) -> bytes:
-    """H.Encaps with ``segments`` segments, our SID active with one segment left after
-    it, no TLVs; the payload length is filled in per packet (Srv6Encap.encapsulate)."""
-    from sfcframe.encaps.srv6 import headers as h
-
-    path = [f"fc00:e::{i + 1:x}" for i in range(segments)]
-    if segments > 1:
-        path[1] = SRV6_SID  # Segments Left 1: our SID, then path[0]
-    # one segment: Segments Left = Last Entry + 1, our SID only in the destination
-    srh = h.srh(path, 1, h.NH_IPV4)
-    return h.ipv6("fc00:1::1", SRV6_SID, h.NH_ROUTING, hlim=64, fl=0x12345) + srh
-
 
 #: the stage rows' builds per carrier: encapsulation, its parameters (room for the carrier data)
 STAGE_CARRIERS = {
@@ -390,17 +242,6 @@ class PacketFactory:
             struct.pack_into("!H", pkt, self.ihl + 16, internet_checksum(pseudo + bytes(seg)))
             out.append(bytes(pkt))
         return out
-
-
-#: inner packet kinds of the rows, and what each is
-INNER_KINDS = {
-    "tcp": "IPv4/TCP",
-    "rtp": "IPv4/UDP/RTP",
-    "esp": "IPv4/ESP (AES-GCM)",
-    "esp_udp": "IPv4/UDP/ESP (port 4500)",
-    "icmp": "IPv4/ICMP echo request",
-    "udp": "IPv4/UDP",
-}
 
 
 class FlowPacketFactory:
