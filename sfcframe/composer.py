@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Iterable
 
 import jinja2
 
@@ -30,6 +31,31 @@ OUTPUTS = {
 }
 #: the file bcc compiles; it includes the others
 MAIN_FILE = "sfc_proxy.c"
+
+#: Variant switches of the core templates, for the cost benchmark's variant builds
+#: (``sfcframe bench cost --breakdown``) only: switch name -> what it changes. The
+#: templates see them as ``variant.<name>``; every one is off unless ``render`` is
+#: asked for it, and with all off the C is exactly that of a normal build. Most
+#: make an incorrect program (a step removed) whose cost is the difference to
+#: the unmodified build; bpf_templates/CONTRACT.md ("Variant switches") says
+#: where each one acts.
+VARIANT_SWITCHES = {
+    "no_insert": "ingress: no cache insert",
+    "no_strip": "ingress: no strip (bpf_xdp_adjust_head + Ethernet rewrite)",
+    "no_alone": "ingress: no concurrent-insert check (cache=assoc)",
+    "no_delete": "egress: no cache delete",
+    "no_mtu": "egress: no bpf_check_mtu",
+    "no_store": "egress: no header stores (room opened by change_head, MACs + ethertype "
+                "written, header not)",
+    "no_restore": "egress: no restore (lookup + copy + delete only)",
+    "store_bytes": "egress: bpf_skb_store_bytes instead of direct stores of ethertype + "
+                   "header (after change_head)",
+    "adjust_room": "egress: the old restore, bpf_skb_adjust_room + bpf_skb_store_bytes "
+                   "for every skb",
+    "no_common_lru": "cache map flag BPF_F_NO_COMMON_LRU (per-CPU LRU lists)",
+    "hash_map": "cache map as a preallocated hash map (no LRU eviction)",
+    "aa_control": "a/a control: identical code (a comment added)",
+}
 
 
 @dataclass(frozen=True)
@@ -85,7 +111,13 @@ def _environment(spec: ResolvedSpec) -> jinja2.Environment:
     )
 
 
-def render(spec: ResolvedSpec) -> Rendered:
+def render(spec: ResolvedSpec, variant: Iterable[str] = ()) -> Rendered:
+    """The build's C files. ``variant``: names of :data:`VARIANT_SWITCHES` to turn
+    on (benchmarks only; RenderError for an unknown name)."""
+    chosen = set(variant)
+    unknown = sorted(chosen - VARIANT_SWITCHES.keys())
+    if unknown:
+        raise RenderError(f"unknown variant switch(es): {', '.join(unknown)}")
     env = _environment(spec)
     context = {
         "version": __version__,
@@ -98,6 +130,8 @@ def render(spec: ResolvedSpec) -> Rendered:
         "ep": SimpleNamespace(**spec.encap.plugin.template_values(spec.encap_params)),
         "kp": SimpleNamespace(**spec.key.plugin.template_values(spec.key_params)),
         "amalgamated": False,
+        # benchmark variant switches (VARIANT_SWITCHES), all off for a normal build
+        "variant": SimpleNamespace(**{name: name in chosen for name in VARIANT_SWITCHES}),
         # the ingress hook (core parameter ingress): "xdp" or "tc"; plugin templates
         # are imported with context and may look at it
         "ingress_hook": spec.ingress_hook,

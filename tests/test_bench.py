@@ -378,18 +378,26 @@ def test_goodput_harness_smoke(kernel_ready, tmp_path):
     assert names == ["goodput with 2 labels vs control (tcpip, xdp-native)"]
 
 
-def test_every_variant_edit_applies_to_the_current_templates():
-    """A template change that breaks a breakdown edit fails here, not in `make bench`."""
+def test_every_variant_switch_changes_its_build_and_only_when_asked():
+    """A switch the templates no longer act on would measure the unmodified program:
+    each breakdown build's switches change its C, and the C of a build with none is
+    the normal build's."""
     from sfcframe.bench.breakdown import breakdown_rows
-    from sfcframe.composer import MAIN_FILE, render
+    from sfcframe.composer import VARIANT_SWITCHES, render
+    from sfcframe.errors import RenderError
     from sfcframe.spec import resolve_spec
 
-    builds = {row.build for row in breakdown_rows() if row.build.edits}
-    assert builds
+    builds = {row.build for row in breakdown_rows()}
+    used = {name for build in builds for name in build.switches}
+    assert used == set(VARIANT_SWITCHES)
     for build in builds:
-        text = render(resolve_spec(build.encap, build.key, build.params_dict())).files[MAIN_FILE]
-        for edit in build.edits:
-            text = edit.apply(text)  # raises when the pattern no longer matches
+        spec = resolve_spec(build.encap, build.key, build.params_dict())
+        normal = render(spec).files
+        assert render(spec, variant=()).files == normal
+        for name in build.switches:
+            assert render(spec, variant=[name]).files != normal, (build.name, name)
+    with pytest.raises(RenderError):
+        render(spec, variant=["no_such_switch"])
 
 
 def test_srv6_bench_summary_and_comparison_on_fake_runs():

@@ -287,22 +287,16 @@ def factories(payload: int) -> dict[str, Any]:
 
 
 class LoadedBuild:
-    """A compiled build (possibly edited), its program fds and counters."""
+    """A compiled build (possibly a variant), its program fds and counters."""
 
     def __init__(self, spec: BuildSpec):
-        from sfcframe.composer import MAIN_FILE, Rendered, render
+        from sfcframe.composer import render
         from sfcframe.loader import compile_and_load
         from sfcframe.spec import resolve_spec
 
         self.spec = spec
         self.resolved = resolve_spec(spec.encap, spec.key, spec.params_dict(), spec.stages)
-        rendered = render(self.resolved)
-        if spec.edits:
-            text = rendered.files[MAIN_FILE]
-            for edit in spec.edits:
-                text = edit.apply(text)
-            rendered = Rendered(rendered.spec, {**rendered.files, MAIN_FILE: text})
-        self.module = compile_and_load(rendered)
+        self.module = compile_and_load(render(self.resolved, variant=spec.switches))
         self.fd_in = self.module.fds["sfc_ingress"]
         self.fd_eg = self.module.fds["sfc_egress"]
         self._in = self.module.table("sfc_ingress_counters")

@@ -9,33 +9,10 @@ Shared by the row tables (:mod:`sfcframe.bench.cost`) and the variant builds
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Edit:
-    """A textual change to a rendered proxy (sfc_proxy.c), for variant builds.
-
-    ``count`` is how many times ``pattern`` (a regular expression) must match:
-    a template change that breaks an edit fails loudly instead of measuring
-    the unmodified program.
-    """
-
-    name: str
-    pattern: str
-    replacement: str
-    count: int = 1
-
-    def apply(self, text: str) -> str:
-        new, n = re.subn(self.pattern, self.replacement, text, flags=re.DOTALL)
-        if n != self.count:
-            raise RuntimeError(
-                f"bench variant edit {self.name!r}: pattern matched {n} times, expected "
-                f"{self.count} (did the templates change?)"
-            )
-        return new
+from sfcframe.composer import VARIANT_SWITCHES
 
 
 @dataclass(frozen=True)
@@ -44,7 +21,9 @@ class BuildSpec:
     encap: str
     key: str
     params: tuple[tuple[str, Any], ...]
-    edits: tuple[Edit, ...] = ()
+    #: variant switches of the templates (sfcframe.composer.VARIANT_SWITCHES), none for
+    #: the real programs
+    switches: tuple[str, ...] = ()
     description: str = ""
     stages: tuple[str, ...] = ()
     #: runtime settings written into the stages' settings maps: ((stage, ((name, value), ...)), ...)
@@ -84,7 +63,7 @@ class Row:
             "params": self.build.params_dict(),
             "build": self.build.name,
             "stages": list(self.build.stages),
-            "edits": [e.name for e in self.build.edits],
+            "edits": [VARIANT_SWITCHES[s] for s in self.build.switches],
             "header_bytes": len(self.header),
             "header_hex": self.header.hex(),
             "description": self.description,
@@ -116,7 +95,7 @@ MPLS_DEPTHS = (0, 1, 2, 5, 10)
 
 
 def mpls_build(key: str, pop: int = 1, max_labels: int = 10, name: str | None = None,
-               edits: tuple[Edit, ...] = (), description: str = "",
+               switches: tuple[str, ...] = (), description: str = "",
                cache: str | None = None) -> BuildSpec:
     """The MPLS proxy with ``key``; ``cache`` names a cache kind other than the key's
     default (and the build: ``mpls-tcpip-assoc``)."""
@@ -126,7 +105,7 @@ def mpls_build(key: str, pop: int = 1, max_labels: int = 10, name: str | None = 
     if cache:
         params.append(("cache", cache))
     base = f"mpls-{key}" + ("" if pop == 1 else f"-pop{pop}") + (f"-{cache}" if cache else "")
-    return BuildSpec(name or base, "mpls", key, tuple(params), edits, description)
+    return BuildSpec(name or base, "mpls", key, tuple(params), switches, description)
 
 
 def nsh_build(key: str, max_md_bytes: int = 16) -> BuildSpec:
