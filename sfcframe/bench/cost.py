@@ -47,7 +47,6 @@ from sfcframe.bench import results as R
 from sfcframe.bench.rows import (INNER_KINDS, MPLS_DEPTHS, SRV6_SEGMENTS, SRV6_SID, BuildSpec, Row,
                                  mpls_build, mpls_stack, nsh_build, nsh_header, srv6_build,
                                  srv6_header)
-from sfcframe.cachemap import module_view
 from sfcframe.testkit.packets import ether, internet_checksum, tcp_ipv4
 from sfcframe.testrun import RunResult, run_tc, run_xdp
 
@@ -287,51 +286,19 @@ def factories(payload: int) -> dict[str, Any]:
 
 
 class LoadedBuild:
-    """A compiled build (possibly a variant), its program fds and counters."""
+    """A row's build (possibly a variant) loaded through the test kit's driver
+    (:class:`~sfcframe.testkit.kernel.KernelProxy`), with what the rows need on top:
+    their frames, what the oracle expects of them, the mark egress gets."""
 
     def __init__(self, spec: BuildSpec):
-        from sfcframe.composer import render
-        from sfcframe.loader import compile_and_load
-        from sfcframe.spec import resolve_spec
+        from sfcframe.testkit.kernel import KernelProxy
 
         self.spec = spec
-        self.resolved = resolve_spec(spec.encap, spec.key, spec.params_dict(), spec.stages)
-        self.module = compile_and_load(render(self.resolved, variant=spec.switches))
-        self.fd_in = self.module.fds["sfc_ingress"]
-        self.fd_eg = self.module.fds["sfc_egress"]
-        self._in = self.module.table("sfc_ingress_counters")
-        self._eg = self.module.table("sfc_egress_counters")
-        self._cache = module_view(self.module, self.resolved.value_size)
+        self.proxy = KernelProxy(spec.encap, spec.key, spec.params_dict(), spec.stages,
+                                 variant=spec.switches)
+        self.resolved = self.proxy.spec
         for stage, settings in spec.stage_settings:
-            self._write_stage_settings(stage, dict(settings))
-        self._stage_counters = {
-            st.name: (self.module.table(f"stage_{st.name}_counters"), list(st.plugin.counters(st.values)))
-            for st in self.resolved.stages if st.plugin.counters(st.values)}
-        self.ingress_names = [o.name for o in self.resolved.ingress_outcomes]
-        self.egress_names = [o.name for o in self.resolved.egress_outcomes]
-
-    def _write_stage_settings(self, stage: str, settings: dict[str, int]) -> None:
-        """The stage's settings map: its defaults, then ``settings``."""
-        st = next(s for s in self.resolved.stages if s.name == stage)
-        if not st.settings:
-            return  # no settings map in this build
-        table = self.module.table(f"stage_{stage}_settings_map")
-        table[table.Key(0)] = table.Leaf.from_buffer_copy(st.pack_settings(settings))
-
-    def counters(self) -> dict[str, dict[str, int]]:
-        from sfcframe.maps import counters
-
-        out = {"ingress": counters(self._in, self.ingress_names),
-               "egress": counters(self._eg, self.egress_names)}
-        for stage, (table, names) in self._stage_counters.items():
-            out[f"stage {stage}"] = counters(table, names)
-        return out
-
-    def cache_entries(self) -> int:
-        return self._cache.count()
-
-    def clear_cache(self) -> None:
-        self._cache.clear()
+            self.proxy.set_stage_settings(stage, dict(settings))
 
     def mark_for(self, ingress: RunResult) -> int:
         return self.resolved.key.plugin.carry_to_egress(ingress.meta, self.resolved.key_params)
@@ -366,8 +333,7 @@ class LoadedBuild:
         return "cached", stripped, "restored", frame[:14] + restored + inner
 
     def close(self) -> None:
-        self._cache.close()
-        self.module.close()
+        self.proxy.close()
 
 
 class Floors:
@@ -414,14 +380,16 @@ class RowRound:
         self.problems.extend(other.problems)
 
 
-def _pair(run: Callable[[int], RunResult], prog_fd: int, floor_fd: int,
+def _pair(run: Callable[[], RunResult], run_floor: Callable[[], RunResult],
           floor_first: bool) -> tuple[RunResult, int]:
+    """One run of the program and one of its floor on the same frame, in the given
+    order: the program's result and the floor's duration (ns)."""
     if floor_first:
-        floor = run(floor_fd).duration_ns
-        result = run(prog_fd)
+        floor = run_floor().duration_ns
+        result = run()
     else:
-        result = run(prog_fd)
-        floor = run(floor_fd).duration_ns
+        result = run()
+        floor = run_floor().duration_ns
     return result, floor
 
 
@@ -429,15 +397,15 @@ def measure_row(row: Row, build: LoadedBuild, floors: Floors, inners: Sequence[b
     out = RowRound()
     frames = [build.frame(row.header, inner) for inner in inners]
     expects = [build.expected(row.header, inner) for inner in inners] if row.check else []
-    before = build.counters()
+    before = build.proxy.counters()
     gc_was = gc.isenabled()
     gc.disable()
     try:
         ing, ing_floor, stripped, marks = [], [], [], []
         for i, frm in enumerate(frames):
             size = len(frm) + 512
-            result, floor = _pair(lambda fd: run_xdp(fd, frm, out_size=size),
-                                  build.fd_in, floors.xdp, bool(i & 1))
+            result, floor = _pair(lambda: build.proxy.ingress(frm, out_size=size),
+                                  lambda: run_xdp(floors.xdp, frm, out_size=size), bool(i & 1))
             ing.append(result.duration_ns)
             ing_floor.append(floor)
             stripped.append(result.packet)
@@ -449,8 +417,9 @@ def measure_row(row: Row, build: LoadedBuild, floors: Floors, inners: Sequence[b
             eg, eg_floor = [], []
             for i, (frm, mark) in enumerate(zip(stripped, marks)):
                 size = len(frm) + 512
-                result, floor = _pair(lambda fd: run_tc(fd, frm, mark=mark, out_size=size),
-                                      build.fd_eg, floors.tc, bool(i & 1))
+                result, floor = _pair(
+                    lambda: build.proxy.egress(frm, mark=mark, out_size=size),
+                    lambda: run_tc(floors.tc, frm, mark=mark, out_size=size), bool(i & 1))
                 eg.append(result.duration_ns)
                 eg_floor.append(floor)
                 if row.check and row.compare_frames and result.packet != expects[i][3]:
@@ -459,14 +428,14 @@ def measure_row(row: Row, build: LoadedBuild, floors: Floors, inners: Sequence[b
     finally:
         if gc_was:
             gc.enable()
-    after = build.counters()
+    after = build.proxy.counters()
     out.counters = {
         d: {n: after[d][n] - before[d][n] for n in after[d] if after[d][n] - before[d][n]}
         for d in after
     }
-    out.leftover_entries = build.cache_entries()
+    out.leftover_entries = build.proxy.cache_count()
     if out.leftover_entries:
-        build.clear_cache()
+        build.proxy.clear_cache()
     if row.check:
         n = len(inners)
         want_in, want_eg = expects[0][0], expects[0][2]
@@ -476,7 +445,7 @@ def measure_row(row: Row, build: LoadedBuild, floors: Floors, inners: Sequence[b
             out.problems.append(f"egress counters {out.counters['egress']}, expected {want_eg}={n}")
         if row.stage_counters and "egress" in row.directions:
             stage, names = row.stage_counters
-            moved = out.counters.get(f"stage {stage}", {})
+            moved = out.counters.get(stage, {})
             if moved != {name: n for name in names}:
                 out.problems.append(f"stage {stage} counters {moved}, expected "
                                     f"{', '.join(f'{c}={n}' for c in names) or 'none'}")
@@ -513,28 +482,30 @@ def calibration(build: LoadedBuild, floors: Floors, factory: PacketFactory, pack
     single_miss, single_floor = [], []
     for i, inner in enumerate(inners):
         frm = ether(ETH_P_IP) + inner
-        result, floor = _pair(lambda fd: run_tc(fd, frm, out_size=len(frm) + 512),
-                              build.fd_eg, floors.tc, bool(i & 1))
+        size = len(frm) + 512
+        result, floor = _pair(lambda: build.proxy.egress(frm, out_size=size),
+                              lambda: run_tc(floors.tc, frm, out_size=size), bool(i & 1))
         single_miss.append(result.duration_ns)
         single_floor.append(floor)
     single_pair, single_xdp_floor = [], []
     for i, inner in enumerate(inners):
         frm = ether(ETH_P_IP) + inner
-        result, floor = _pair(lambda fd: run_xdp(fd, frm, out_size=len(frm) + 512),
-                              floors.lru_pair, floors.xdp, bool(i & 1))
+        size = len(frm) + 512
+        result, floor = _pair(lambda: run_xdp(floors.lru_pair, frm, out_size=size),
+                              lambda: run_xdp(floors.xdp, frm, out_size=size), bool(i & 1))
         if result.retval != 2:  # XDP_PASS: inserted and deleted
             raise RuntimeError(f"LRU insert+delete probe returned {result.retval}")
         single_pair.append(result.duration_ns)
         single_xdp_floor.append(floor)
-    before = build.counters()["egress"]["not_cached"]
+    before = build.proxy.counters()["egress"]["not_cached"]
     batched_runs = {
         "noop_xdp": batched(lambda: run_xdp(floors.xdp, enc, repeat=batch), rounds),
         "noop_tc": batched(lambda: run_tc(floors.tc, frame, repeat=batch), rounds),
-        "egress_miss": batched(lambda: run_tc(build.fd_eg, frame, repeat=batch), rounds),
+        "egress_miss": batched(lambda: build.proxy.egress(frame, repeat=batch), rounds),
         "lru_insert_delete": batched(lambda: run_xdp(floors.lru_pair, frame, repeat=batch),
                                      rounds),
     }
-    misses = build.counters()["egress"]["not_cached"] - before
+    misses = build.proxy.counters()["egress"]["not_cached"] - before
     single = {
         "egress_miss": R.summarize(single_miss),
         "noop_tc": R.summarize(single_floor),
@@ -786,7 +757,7 @@ def run_cost(packets: int = DEFAULT_PACKETS, rounds: int = DEFAULT_ROUNDS,
         builds["mpls-tcpip"] = calib_build
         say("batched cross-checks")
         calib = calibration(calib_build, floors, factory, packets, batch, rounds)
-        instructions = {name: b.module.instructions for name, b in builds.items()}
+        instructions = {name: b.proxy.module.instructions for name, b in builds.items()}
     finally:
         os.sched_setaffinity(0, saved_affinity)
         floors.close()

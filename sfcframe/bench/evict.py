@@ -36,7 +36,6 @@ import time
 from typing import Any, Callable, Sequence
 
 from sfcframe.bench import results as R
-from sfcframe.cachemap import EVENTS as EVENT_NAMES
 
 DEFAULT_LEVELS = (0.5, 0.75, 0.9, 1.0)
 DEFAULT_KINDS = ("assoc", "lru")
@@ -146,21 +145,20 @@ STATE_FIELDS = ("step", "taken", "lost", "wrong", "exists", "failed")
 
 
 class ChurnBuild:
-    """A proxy build with ``sfc_churn_step`` appended, loaded; its maps opened."""
+    """A proxy build with ``sfc_churn_step`` compiled into it, loaded through the
+    test kit's driver (:class:`~sfcframe.testkit.kernel.KernelProxy`); the churn
+    step's maps opened."""
 
     def __init__(self, cache: str, cache_size: int, encap: str = "mpls", key: str = "tcpip",
                  params: dict[str, Any] | None = None):
-        from sfcframe.composer import MAIN_FILE, Rendered, render
-        from sfcframe.loader import _capture_fd2, compile_and_load
-        from sfcframe.spec import resolve_spec
+        from sfcframe.loader import _capture_fd2
+        from sfcframe.testkit.kernel import KernelProxy
 
         base = {"max_labels": 10, "pop": 1} if encap == "mpls" else {}
-        self.spec = resolve_spec(encap, key, {**base, **(params or {}), "cache": cache,
-                                              "cache_size": cache_size})
-        rendered = render(self.spec)
-        text = rendered.files[MAIN_FILE] + CHURN_C
-        self.module = compile_and_load(Rendered(rendered.spec, {**rendered.files,
-                                                                MAIN_FILE: text}))
+        self.proxy = KernelProxy(encap, key, {**base, **(params or {}), "cache": cache,
+                                              "cache_size": cache_size}, extra_source=CHURN_C)
+        self.spec = self.proxy.spec
+        self.module = self.proxy.module
         bcc = self.module.bpf
         with _capture_fd2():
             self.fd = bcc.load_func(b"sfc_churn_step", type(bcc).XDP).fd
@@ -168,16 +166,11 @@ class ChurnBuild:
         self.cache_size = cache_size
         self._state = self.module.table("sfc_churn_state")
         self._conf = self.module.table("sfc_churn_conf")
-        self._events = (self.module.table("sfc_cache_events") if cache == "assoc" else None)
 
     def configure(self, window: int, seed: int = 1, shared: bool = False) -> None:
         """Empty the cache, zero the counters, set the window (entries live per CPU)."""
-        from sfcframe.cachemap import module_view
-
-        with module_view(self.module, self.spec.value_size) as view:
-            view.clear()
-        for table in (self._state, *((self._events,) if self._events is not None else ())):
-            table.clear()  # arrays: every element zeroed
+        self.proxy.clear()
+        self._state.clear()  # an array: every element zeroed
         leaf = self._conf.Leaf()
         leaf.window, leaf.seed, leaf.shared = window, seed, int(shared)
         self._conf[ctypes.c_int(0)] = leaf
@@ -188,19 +181,14 @@ class ChurnBuild:
         return {f: [int(getattr(v, f)) for v in per_cpu] for f in STATE_FIELDS}
 
     def events(self) -> dict[str, int]:
-        if self._events is None:
-            return {}
-        return {name: int(sum(self._events[self._events.Key(i)]))
-                for i, name in enumerate(EVENT_NAMES)}
+        """cache=assoc: the table's event counters; {} for other caches."""
+        return self.proxy.cache_events()
 
     def entries(self) -> int:
-        from sfcframe.cachemap import module_view
-
-        with module_view(self.module, self.spec.value_size) as view:
-            return view.count()
+        return self.proxy.cache_count()
 
     def close(self) -> None:
-        self.module.close()
+        self.proxy.close()
 
 
 def run_steps(fd: int, cpus: Sequence[int], steps: int, chunk: int) -> dict[int, list[int]]:

@@ -93,27 +93,26 @@ def map_names(c_text: str) -> list[str]:
 
 def measure(config: dict[str, Any]) -> dict[str, Any]:
     from sfcframe.cachemap import assoc_layout, table_key_size
-    from sfcframe.composer import MAIN_FILE, render
-    from sfcframe.loader import bcc_module, compile_and_load
+    from sfcframe.composer import MAIN_FILE
+    from sfcframe.loader import bcc_module
     from sfcframe.maps import map_memory
-    from sfcframe.spec import resolve_spec
+    from sfcframe.testkit.kernel import KernelProxy
 
-    spec = resolve_spec(config["encap"], config["key"],
+    proxy = KernelProxy(config["encap"], config["key"],
                         {**config["params"], "cache_size": config["cache_size"]})
-    rendered = render(spec)
-    module = compile_and_load(rendered)
+    spec, module = proxy.spec, proxy.module
     try:
         lib = bcc_module().libbcc.lib
         mem = map_memory(lib.bpf_table_fd(module.bpf.module, b"sfc_cache"))
         all_maps = {}
-        for name in map_names(rendered.files[MAIN_FILE]):
+        for name in map_names(proxy.rendered.files[MAIN_FILE]):
             fd = lib.bpf_table_fd(module.bpf.module, name.encode())
             if fd >= 0:
                 all_maps[name] = map_memory(fd).memlock
         instructions = dict(module.instructions)
         table_key = table_key_size(module.table("sfc_cache"))
     finally:
-        module.close()
+        proxy.close()
     kind = spec.cache_kind
     entries = mem.max_entries
     if kind == "ring":

@@ -1,15 +1,21 @@
-"""A build loaded into the kernel and driven through BPF_PROG_TEST_RUN."""
+"""A build loaded into the kernel and driven through BPF_PROG_TEST_RUN.
+
+The one driver of generated programs for the tests, the conformance kit and the
+cost benchmarks: the benchmarks add variant builds (``variant``), probes
+compiled with the build (``extra_source``), and time runs (``repeat``,
+``RunResult.duration_ns``).
+"""
 
 from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from sfcframe import labelled
 from sfcframe.bpfsys import Map
 from sfcframe.cachemap import EVENTS, module_view
-from sfcframe.composer import render
+from sfcframe.composer import MAIN_FILE, Rendered, render
 from sfcframe.loader import LoadedModule, compile_and_load
 from sfcframe.maps import counters
 from sfcframe.spec import ResolvedSpec, resolve_spec
@@ -20,9 +26,20 @@ class KernelProxy:
     """Compile once, then run ingress/egress on packets and read the maps."""
 
     def __init__(self, encap: str, key: str, params: Mapping[str, Any] | None = None,
-                 stages: tuple[str, ...] = ()):
+                 stages: tuple[str, ...] = (), *, variant: Iterable[str] = (),
+                 extra_source: str = ""):
+        """Render, compile and load the build. ``variant``: template variant switches
+        to turn on (:data:`sfcframe.composer.VARIANT_SWITCHES`, benchmarks only).
+        ``extra_source``: C appended to the compilation unit, for probes that call
+        the build's own functions (load them from ``module.bpf``)."""
         self.spec: ResolvedSpec = resolve_spec(encap, key, params or {}, stages)
-        self.module: LoadedModule = compile_and_load(render(self.spec))
+        rendered = render(self.spec, variant=variant)
+        if extra_source:
+            rendered = Rendered(rendered.spec, {**rendered.files,
+                                                MAIN_FILE: rendered.files[MAIN_FILE] + extra_source})
+        #: the C compiled (the build's files, with ``extra_source``)
+        self.rendered: Rendered = rendered
+        self.module: LoadedModule = compile_and_load(rendered)
         # mode=static has no cache map, but the sfc_static header map
         self._cache = None if self.spec.static else module_view(self.module,
                                                                   self.spec.value_size)
@@ -53,21 +70,30 @@ class KernelProxy:
             self.set_stage_settings(st.name, st.default_settings())
 
     # ---- running ------------------------------------------------------
-    def ingress(self, frame: bytes, mark: int = 0) -> RunResult:
+    # Every run takes, keyword only: ``repeat``, how many times the kernel runs the
+    # program on the same input (the result's ``duration_ns`` is the mean per run;
+    # only valid for a run that leaves the packet and the maps as it found them),
+    # and ``out_size``, room for the output frame (bytes; None: the test run's default).
+    def ingress(self, frame: bytes, mark: int = 0, *, repeat: int = 1,
+                out_size: int | None = None) -> RunResult:
         """Run the ingress program (XDP, or TC with ingress=tc: then ``mark`` is
         skb->mark going in and the result's ``mark`` what it wrote)."""
-        if self.spec.ingress_hook == "tc":
-            return run_tc(self.module.fds["sfc_ingress"], frame, mark=mark)
-        return run_xdp(self.module.fds["sfc_ingress"], frame)
+        return self.run_program("sfc_ingress", frame, mark, repeat=repeat, out_size=out_size)
 
-    def egress(self, frame: bytes, mark: int = 0) -> RunResult:
-        return run_tc(self.module.fds["sfc_egress"], frame, mark=mark)
+    def egress(self, frame: bytes, mark: int = 0, *, repeat: int = 1,
+               out_size: int | None = None) -> RunResult:
+        """Run the egress program (TC); ``mark`` is skb->mark going in."""
+        return self.run_program("sfc_egress", frame, mark, repeat=repeat, out_size=out_size)
 
-    def run_program(self, function: str, frame: bytes, mark: int = 0) -> RunResult:
-        prog = self.module.programs[function]
-        if prog.prog_type == "xdp":
-            return run_xdp(self.module.fds[function], frame)
-        return run_tc(self.module.fds[function], frame, mark=mark)
+    def run_program(self, function: str, frame: bytes, mark: int = 0, *, repeat: int = 1,
+                    out_size: int | None = None) -> RunResult:
+        """Run one of the build's programs by its function name (XDP or TC)."""
+        options: dict[str, int] = {"repeat": repeat}
+        if out_size is not None:
+            options["out_size"] = out_size
+        if self.module.programs[function].prog_type == "xdp":
+            return run_xdp(self.module.fds[function], frame, **options)
+        return run_tc(self.module.fds[function], frame, mark=mark, **options)
 
     # ---- state --------------------------------------------------------
     def counters(self) -> dict[str, dict[str, int]]:
@@ -90,6 +116,15 @@ class KernelProxy:
         return labelled.read(*self._labelled[stage, name],
                              text=lambda raw: st.plugin.label_text(name, raw, st.values))
 
+    def cache_count(self) -> int:
+        """Live cache entries (0 without a cache map)."""
+        return 0 if self._cache is None else self._cache.count()
+
+    def clear_cache(self) -> None:
+        """Empty the cache, counters untouched."""
+        if self._cache is not None:
+            self._cache.clear()
+
     def cache(self) -> dict[bytes, bytes]:
         """Cache contents as {key bytes: value bytes}."""
         if self._cache is None:
@@ -104,8 +139,7 @@ class KernelProxy:
 
     def clear(self) -> None:
         """Empty the cache and zero the counters (static mode: the build's header again)."""
-        if self._cache is not None:
-            self._cache.clear()
+        self.clear_cache()
         if self._static is not None:
             self.set_static_header(None)
         for maps in self._labelled.values():
