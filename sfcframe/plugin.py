@@ -353,6 +353,16 @@ class BenchCase:
     params: tuple[tuple[str, Any], ...] = ()
 
 
+@dataclass(frozen=True)
+class BenchInner:
+    """An inner packet kind for ``sfcframe bench cost`` (from its L3 header on): a
+    template and the fields counted up from 1 per packet so that no two packets
+    share a key: ((offset, struct format), ...). Checksums stay as built."""
+
+    template: bytes
+    counted: tuple[tuple[int, str], ...]
+
+
 class StagePlugin(_Plugin):
     """A metadata stage (INT/IOAM, proof of transit, APN ...): it rides inside an
     encapsulation, in a carrier the encapsulation offers, and acts on the cached
@@ -548,6 +558,12 @@ class KeyPlugin(_Plugin):
     def describe_key(self, key: bytes, values: Mapping[str, Any]) -> Mapping[str, Any]:
         """The key's fields, for people (``sfcframe cache``, diagnostics)."""
         return {"key": key.hex()}
+
+    def bench_inners(self, values: Mapping[str, Any], payload: int) -> Mapping[str, BenchInner]:
+        """The inner packet kinds this key offers ``sfcframe bench cost``, by the
+        names the benchmark reports (``rtp``, ``esp_udp`` ...), each with
+        ``payload`` bytes of payload. Default: none (the benchmark's own IPv4/TCP)."""
+        return {}
 
     # ---- inner packets for the test kit --------------------------------
     def example_inner(self, values: Mapping[str, Any], ethertype: int = ETH_P_IP) -> bytes:

@@ -47,6 +47,7 @@ from sfcframe.bench import results as R
 from sfcframe.bench.rows import (INNER_KINDS, MPLS_DEPTHS, SRV6_SEGMENTS, SRV6_SID, BuildSpec, Row,
                                  mpls_build, mpls_stack, nsh_build, nsh_header, srv6_build,
                                  srv6_header)
+from sfcframe.plugin import BenchInner
 from sfcframe.testkit.packets import ether, internet_checksum, tcp_ipv4
 from sfcframe.testrun import RunResult, run_tc, run_xdp
 
@@ -244,25 +245,15 @@ class PacketFactory:
 
 
 class FlowPacketFactory:
-    """Distinct packets of one flow key protocol: a scapy-built template whose per-packet
-    field (RTP sequence number and timestamp, ESP sequence number, echo sequence
-    number, the first UDP payload word) is counted up. Checksums are left as built:
-    the programs do not check them, and the template's fields still differ per packet."""
+    """Distinct packets of one flow key protocol: the key's template
+    (:class:`~sfcframe.plugin.BenchInner`) with its counted fields (RTP sequence
+    number and timestamp, ESP sequence number, echo sequence number, the first
+    UDP payload word) counted up. Checksums are left as built: the programs do
+    not check them, and the template's fields still differ per packet."""
 
-    def __init__(self, kind: str, payload: int = DEFAULT_PAYLOAD):
-        from sfcframe.keys.esp import esp_packet
-        from sfcframe.keys.icmp import echo_packet
-        from sfcframe.keys.rtp import rtp_packet
-        from sfcframe.keys.udp import udp_packet
-
-        build, self.fields = {
-            "rtp": (lambda: rtp_packet(payload=bytes(payload)), ((30, "!H"), (32, "!I"))),
-            "esp": (lambda: esp_packet(payload=bytes(payload)), ((24, "!I"),)),
-            "esp_udp": (lambda: esp_packet(payload=bytes(payload), in_udp=True), ((32, "!I"),)),
-            "icmp": (lambda: echo_packet(payload=bytes(payload)), ((26, "!H"),)),
-            "udp": (lambda: udp_packet(payload=bytes(payload)), ((28, "!I"),)),
-        }[kind]
-        self.template = build()
+    def __init__(self, inner: BenchInner):
+        self.template = inner.template
+        self.fields = inner.counted
         self.next = 1
 
     def take(self, n: int) -> list[bytes]:
@@ -276,10 +267,20 @@ class FlowPacketFactory:
         return out
 
 
+#: the key whose :meth:`~sfcframe.plugin.KeyPlugin.bench_inners` offers each inner kind
+#: but TCP (the benchmark's own :class:`PacketFactory`)
+INNER_SOURCES = {"rtp": "rtp", "esp": "esp", "esp_udp": "esp", "icmp": "icmp", "udp": "udp"}
+
+
 def factories(payload: int) -> dict[str, Any]:
     """One packet factory per inner kind."""
-    return {kind: PacketFactory(payload) if kind == "tcp" else FlowPacketFactory(kind, payload)
-            for kind in INNER_KINDS}
+    from sfcframe.spec import resolve_spec
+
+    out: dict[str, Any] = {"tcp": PacketFactory(payload)}
+    for kind, key in INNER_SOURCES.items():
+        spec = resolve_spec("mpls", key)
+        out[kind] = FlowPacketFactory(spec.key.plugin.bench_inners(spec.key_params, payload)[kind])
+    return out
 
 
 # ---- loaded builds -------------------------------------------------------------

@@ -29,6 +29,7 @@ from typing import Any, Mapping
 from sfcframe.keys import flow
 from sfcframe.keys.flowkey import FlowKey, example_ip, ip_layer, ip_strategy
 from sfcframe.params import Param
+from sfcframe.plugin import BenchInner
 
 ESP_HDR_LEN = 8
 PARAMS = (
@@ -132,6 +133,12 @@ class EspKey(FlowKey):
 
     def derivations(self):
         return {"esp": derive_esp}
+
+    def bench_inners(self, values, payload: int) -> Mapping[str, BenchInner]:
+        """ESP, and ESP in UDP to port 4500; the ESP sequence number counted."""
+        return {"esp": BenchInner(esp_packet(payload=bytes(payload)), ((24, "!I"),)),
+                "esp_udp": BenchInner(esp_packet(payload=bytes(payload), in_udp=True),
+                                      ((32, "!I"),))}
 
     def example_inner(self, values, ethertype=flow.ETH_P_IP) -> bytes:
         return esp_packet(ethertype=ethertype)

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 
 from sfcframe.keys import flow
 from sfcframe.keys.flowkey import FlowKey, example_ip, ip_layer, ip_strategy
+from sfcframe.plugin import BenchInner
 
 ECHO = {flow.IPPROTO_ICMP: (8, 0), flow.IPPROTO_ICMPV6: (128, 129)}
 
@@ -81,6 +82,10 @@ class IcmpKey(FlowKey):
 
     def derivations(self):
         return {"icmp": derive_icmp}
+
+    def bench_inners(self, values, payload: int) -> Mapping[str, BenchInner]:
+        """An echo request, its sequence number counted."""
+        return {"icmp": BenchInner(echo_packet(payload=bytes(payload)), ((26, "!H"),))}
 
     def example_inner(self, values, ethertype=flow.ETH_P_IP) -> bytes:
         return echo_packet(ethertype=ethertype)

@@ -40,6 +40,7 @@ from sfcframe.errors import ParamError
 from sfcframe.keys import flow
 from sfcframe.keys.flowkey import FlowKey, example_ip, ip_layer, ip_strategy, udp_bytes
 from sfcframe.params import Param
+from sfcframe.plugin import BenchInner
 
 RTP_HDR_LEN = 12
 
@@ -130,6 +131,10 @@ class RtpKey(FlowKey):
 
     def validate(self, values: Mapping[str, Any]) -> None:
         validate_ports(values, self.name or "rtp")
+
+    def bench_inners(self, values, payload: int) -> Mapping[str, BenchInner]:
+        """RTP sequence number and timestamp counted."""
+        return {"rtp": BenchInner(rtp_packet(payload=bytes(payload)), ((30, "!H"), (32, "!I")))}
 
     def example_inner(self, values, ethertype=flow.ETH_P_IP) -> bytes:
         return rtp_packet(ethertype=ethertype, dport=max(values["rtp_port_min"], 1))

@@ -37,6 +37,7 @@ from sfcframe.errors import ParamError
 from sfcframe.keys import flow
 from sfcframe.keys.flowkey import FlowKey, example_ip, ip_layer, ip_strategy, udp_bytes
 from sfcframe.params import Param
+from sfcframe.plugin import BenchInner
 
 PARAMS = (
     Param("hash_bytes", "int", 32, "UDP payload bytes hashed into the key (a multiple of 4)",
@@ -101,6 +102,10 @@ class UdpKey(FlowKey):
 
     def validate(self, values: Mapping[str, Any]) -> None:
         validate_hash_bytes(values, self.name or "udp")
+
+    def bench_inners(self, values, payload: int) -> Mapping[str, BenchInner]:
+        """The first payload word counted."""
+        return {"udp": BenchInner(udp_packet(payload=bytes(payload)), ((28, "!I"),))}
 
     def example_inner(self, values, ethertype=flow.ETH_P_IP) -> bytes:
         return udp_packet(ethertype=ethertype)
