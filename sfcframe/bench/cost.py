@@ -488,16 +488,14 @@ def calibration(build: LoadedBuild, floors: Floors, factory: PacketFactory, pack
     single_miss, single_floor = [], []
     for i, inner in enumerate(inners):
         frm = ether(ETH_P_IP) + inner
-        size = len(frm) + 512
-        result, floor = _pair(lambda fd: run_tc(fd, frm, out_size=size),
+        result, floor = _pair(lambda fd: run_tc(fd, frm, out_size=len(frm) + 512),
                               build.fd_eg, floors.tc, bool(i & 1))
         single_miss.append(result.duration_ns)
         single_floor.append(floor)
     single_pair, single_xdp_floor = [], []
     for i, inner in enumerate(inners):
         frm = ether(ETH_P_IP) + inner
-        size = len(frm) + 512
-        result, floor = _pair(lambda fd: run_xdp(fd, frm, out_size=size),
+        result, floor = _pair(lambda fd: run_xdp(fd, frm, out_size=len(frm) + 512),
                               floors.lru_pair, floors.xdp, bool(i & 1))
         if result.retval != 2:  # XDP_PASS: inserted and deleted
             raise RuntimeError(f"LRU insert+delete probe returned {result.retval}")
