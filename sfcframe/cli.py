@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sfcframe import __version__
+from sfcframe.coreflags import add_core_flags, add_param_flag
 from sfcframe.bench.cli import add_bench_parser, run_bench
 from sfcframe.errors import CompileError, SfcError, VerifierError
 
@@ -27,13 +28,6 @@ examples:
   sfcframe down vnf1
   sfcframe size --rate 2.5Mpps --delay 5ms
 """
-
-
-def _kv(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name.strip(), value.strip()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,16 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--stage", action="append", default=[], metavar="STAGE",
                        help="metadata stage plugin, e.g. ioam (repeatable; they run in the "
                        "order given; its parameters: --param STAGE.NAME=VALUE)")
-    build.add_argument(
-        "--param",
-        action="append",
-        type=_kv,
-        default=[],
-        metavar="NAME=VALUE",
-        help="plugin or core parameter (repeatable)",
-    )
-    from sfcframe.coreflags import add_core_flags
-
+    add_param_flag(build, help="plugin or core parameter (repeatable)")
     add_core_flags(build)
     build.add_argument("-o", "--output", type=Path, help="directory to write the C files to")
     build.add_argument(
