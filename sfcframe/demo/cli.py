@@ -33,12 +33,14 @@ demo created is removed in every case.
 TOOLS = ("ip", "ethtool", "iperf3", "taskset", "ss", "sysctl")
 
 
-def add_demo_parser(sub) -> argparse.ArgumentParser:
+def add_demo_parser(sub, help: str | None = None) -> argparse.ArgumentParser:
+    """Register ``demo`` on an ``add_subparsers()`` object; ``help`` is its line in
+    the list of subcommands."""
     from sfcframe.coreflags import add_core_flags, add_param_flag
 
     demo = sub.add_parser(
         "demo",
-        help="build a namespace testbed, run real TCP through the proxy, check every packet",
+        help=help,
         description=(
             "The embedded default: namespaces sender - SFF - VNF host - receiver joined by veth.\n"
             "The SFF stamps every forwarded packet with a per-packet encapsulation (MPLS: a stack\n"
