@@ -174,12 +174,12 @@ def test_flags_override_the_file(tmp_path):
     request = build_request(_args(config=str(path)))
     assert (request.name, request.encap, request.key, request.netns) == ("vnf1", "mpls", "tcpip", "vnf")
     assert request.interfaces == ["eth1", "eth2"] and request.xdp_mode == "native"
-    assert request.params == {"pop": "2", "max_labels": "10", "cache_size": "2048", "strict": "true"}
+    assert request.params == {"pop": 2, "max_labels": 10, "cache_size": 2048, "strict": True}
 
     request = build_request(_args(config=str(path), iface=["eth9"], cache_size=64, strict=False,
                                   param=[("pop", "1")], xdp_mode="generic", name="vnf2"))
     assert request.name == "vnf2" and request.interfaces == ["eth9"]
-    assert request.params == {"pop": "1", "max_labels": "10", "cache_size": "64", "strict": "false"}
+    assert request.params == {"pop": "1", "max_labels": 10, "cache_size": 64, "strict": False}
     assert request.xdp_mode == "generic"
 
 
@@ -236,8 +236,8 @@ def test_file_settings_that_agree_and_flags_over_the_file(tmp_path):
     path = tmp_path / "p.toml"
     path.write_text('name = "n"\nencap = "mpls"\nkey = "tcpip"\ninterfaces = ["a"]\n'
                     "cache_size = 1024\n[params]\ncache_size = 1024\n")
-    assert build_request(_args(config=str(path))).params["cache_size"] == "1024"
-    assert build_request(_args(config=str(path), cache_size=64)).params["cache_size"] == "64"
+    assert build_request(_args(config=str(path))).params["cache_size"] == 1024
+    assert build_request(_args(config=str(path), cache_size=64)).params["cache_size"] == 64
     with pytest.raises(ConfigError, match="disagree"):
         build_request(_args(config=str(path), cache_size=64, param=[("cache_size", "128")]))
 
