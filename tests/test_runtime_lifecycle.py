@@ -270,3 +270,40 @@ def test_sigterm_part_way_rolls_back(bed, monkeypatch):
         bed.assert_clean(ifname)
     assert offload_values(bed, "vb") == before
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_entering_a_namespace_moves_this_thread_only_and_comes_back(bed):
+    """netns.entered (pyroute2's setns): the body runs in the namespace, in the
+    main thread or another one, and each comes back to its own; a missing
+    namespace is refused, never created."""
+    import os
+    import threading
+
+    from pyroute2 import IPRoute
+
+    from sfcframe.runtime import netns
+
+    def here() -> int:
+        return os.stat("/proc/thread-self/ns/net").st_ino
+
+    def visit(out: dict) -> None:
+        out["home"] = here()
+        with netns.entered(bed.ns):
+            out["inside"] = here()
+            with IPRoute() as ipr:
+                out["links"] = {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+        out["after"] = here()
+
+    in_main: dict = {}
+    visit(in_main)
+    in_thread: dict = {}
+    worker = threading.Thread(target=visit, args=(in_thread,))
+    worker.start()
+    worker.join()
+    for seen in (in_main, in_thread):
+        assert seen["inside"] == netns.identity(bed.ns) != seen["home"] == seen["after"]
+        assert set(VETH) <= seen["links"]
+    missing = f"{bed.ns}-missing"
+    with pytest.raises(AttachError, match="not found"), netns.entered(missing):
+        pass
+    assert missing not in netns.named() and here() == in_main["home"]
