@@ -1,4 +1,4 @@
-"""Runtime pieces that need no namespace: sizing, config merging, ethtool parsing, exposition."""
+"""Runtime pieces that need no namespace: sizing, config merging, exposition."""
 
 from __future__ import annotations
 
@@ -266,34 +266,6 @@ def test_mpls_static_header_notations():
     labels = bytes.fromhex("00064040000c8140")  # 100, 200 (S), TTL 64
     assert header("100,200") == header("100, 200") == header("100 200") == labels
     assert header("0x" + labels.hex()) == header("hex:" + labels.hex()) == labels
-
-
-# ---- ethtool --------------------------------------------------------------
-ETHTOOL_K = """\
-Features for eth1:
-rx-checksumming: on
-tx-checksumming: on
-\ttx-checksum-ipv4: off [fixed]
-tcp-segmentation-offload: on
-\ttx-tcp-segmentation: on
-generic-segmentation-offload: on
-generic-receive-offload: on
-large-receive-offload: off [fixed]
-rx-gro-hw: off [requested on]
-rx-gro-list: off
-"""
-
-
-def test_parse_ethtool_features():
-    features = offloads.parse(ETHTOOL_K)
-    assert features["generic-receive-offload"] == ("on", False)
-    assert features["large-receive-offload"] == ("off", True)
-    assert features["rx-gro-hw"] == ("off", False)
-    assert features["tx-tcp-segmentation"] == ("on", False)
-    assert offloads.seen(features) == {
-        "generic-receive-offload": "on", "rx-gro-list": "off", "large-receive-offload": "off",
-        "rx-gro-hw": "off", "tcp-segmentation-offload": "on", "generic-segmentation-offload": "on",
-    }
 
 
 # ---- prometheus -----------------------------------------------------------

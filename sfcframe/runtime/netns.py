@@ -1,4 +1,4 @@
-"""Named network namespaces (``ip netns``): netlink sockets and tools inside them.
+"""Named network namespaces (``ip netns``): netlink and ioctl sockets inside them.
 
 Only the network namespace is entered, never the mount namespace: ``ip netns
 exec`` remounts /sys and hides the real bpffs (FIELD-NOTES), and nothing here
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -89,18 +87,6 @@ def entered(netns: str) -> Iterator[None]:
             setns(home, flags=0)
     finally:
         os.close(home)
-
-
-def tool(netns: str | None, argv: list[str], timeout: float = 20) -> subprocess.CompletedProcess:
-    """Run a tool (e.g. ethtool) in ``netns``'s network namespace only."""
-    if shutil.which(argv[0]) is None:
-        raise AttachError(
-            f"{argv[0]} not found on PATH (install it, e.g. apt-get install {argv[0]})"
-        )
-    if netns:
-        check(netns)
-        argv = ["nsenter", f"--net={NETNS_DIR / netns}", *argv]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
 
 
 def where(netns: str | None) -> str:
