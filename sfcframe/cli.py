@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from importlib import import_module
 from pathlib import Path
 from typing import Any, Sequence
 
 from sfcframe import __version__
-from sfcframe.bench.cli import add_bench_parser, run_bench
+from sfcframe.coreflags import add_core_flags, add_param_flag
 from sfcframe.errors import CompileError, SfcError, VerifierError
 
 EPILOG = """\
@@ -29,14 +30,26 @@ examples:
 """
 
 
-def _kv(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name.strip(), value.strip()
+#: subcommands whose parsers and handlers live in packages of their own, loaded
+#: only when the command line names them: name -> (its line in ``sfcframe --help``,
+#: module, function that adds its parser, its handler)
+PACKAGE_COMMANDS = {
+    "demo": ("build a namespace testbed, run real TCP through the proxy, check every packet",
+             "sfcframe.demo.cli", "add_demo_parser", "run"),
+    "bench": ("benchmarks: per-packet cost, memory (results in bench-results/)",
+              "sfcframe.bench.cli", "add_bench_parser", "run_bench"),
+}
 
 
-def _parser() -> argparse.ArgumentParser:
+def command_word(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names: its first word that is not an option (the
+    top-level options take no value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The whole parser; of the :data:`PACKAGE_COMMANDS` only the one ``argv``
+    names is built (and its package imported), the others are listed by name."""
     parser = argparse.ArgumentParser(
         prog="sfcframe",
         description="Generate, check and load eBPF caching SFC proxies.",
@@ -73,16 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--stage", action="append", default=[], metavar="STAGE",
                        help="metadata stage plugin, e.g. ioam (repeatable; they run in the "
                        "order given; its parameters: --param STAGE.NAME=VALUE)")
-    build.add_argument(
-        "--param",
-        action="append",
-        type=_kv,
-        default=[],
-        metavar="NAME=VALUE",
-        help="plugin or core parameter (repeatable)",
-    )
-    from sfcframe.coreflags import add_core_flags
-
+    add_param_flag(build, help="plugin or core parameter (repeatable)")
     add_core_flags(build)
     build.add_argument("-o", "--output", type=Path, help="directory to write the C files to")
     build.add_argument(
@@ -90,8 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument("-j", "--json", action="store_true", help="machine-readable summary")
     _runtime_parsers(sub)
-    _demo_parser(sub)
-    add_bench_parser(sub)
+    _package_parsers(sub, command_word(argv))
     _plugin_commands(sub)
     return parser
 
@@ -123,16 +126,17 @@ def _runtime_parsers(sub) -> None:
     add_parsers(sub)
 
 
-def _demo_parser(sub) -> None:
-    from sfcframe.demo.cli import add_demo_parser
+def _package_parsers(sub, command: str | None) -> None:
+    for name, (help_text, module, add_parser, _handler) in PACKAGE_COMMANDS.items():
+        if name == command:
+            getattr(import_module(module), add_parser)(sub, help=help_text)
+        else:  # listed with its help line; nothing of its package is loaded
+            sub.add_parser(name, help=help_text)
 
-    add_demo_parser(sub)
 
-
-def _demo(args: argparse.Namespace) -> int:
-    from sfcframe.demo.cli import run
-
-    return run(args)
+def _package_handler(command: str):
+    _help, module, _add_parser, handler = PACKAGE_COMMANDS[command]
+    return getattr(import_module(module), handler)
 
 
 def _plugins(args: argparse.Namespace) -> int:
@@ -285,15 +289,19 @@ def _print_build(summary: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
         return 2
     from sfcframe.runtime.cli import HANDLERS as runtime_handlers
 
-    handlers = {"plugins": _plugins, "build": _build, "demo": _demo, "bench": run_bench, **runtime_handlers}
-    handler = handlers.get(args.command) or getattr(args, "handler", None)
+    handlers = {"plugins": _plugins, "build": _build, **runtime_handlers}
+    if args.command in PACKAGE_COMMANDS:
+        handler = _package_handler(args.command)
+    else:
+        handler = handlers.get(args.command) or getattr(args, "handler", None)
     try:
         return handler(args)
     except VerifierError as exc:

@@ -25,6 +25,20 @@ def _core_params() -> tuple[Param, ...]:
 
 
 
+def name_value(text: str) -> tuple[str, str]:
+    """argparse type of ``--param NAME=VALUE``: the stripped (name, value) pair."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def add_param_flag(parser, help: str) -> None:
+    """The repeatable ``--param NAME=VALUE`` flag; ``args.param`` is a list of pairs."""
+    parser.add_argument("--param", action="append", type=name_value, default=[],
+                        metavar="NAME=VALUE", help=help)
+
+
 def add_core_flags(parser: argparse.ArgumentParser,
                    helps: Mapping[str, str] | None = None) -> None:
     """One flag per core parameter, in a group of its own; ``dest`` is the

@@ -26,6 +26,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from sfcframe.errors import UsageError
+
 #: largest capacity of the narrow layout (its len is one byte; 252 keeps the size a multiple of 4)
 NARROW_MAX = 252
 #: largest capacity sfcframe builds: the entry lives on the BPF stack (512 bytes)
@@ -119,3 +121,14 @@ class ValueLayout:
         if header is None:
             return bytes(self.size)
         return self.pack(FLAG_SET, header, ethertype if header else 0)
+
+
+def static_value(header: bytes | None, ethertype: int, value_size: int) -> bytes:
+    """The struct sfc_value for sfc_static[0] of a map whose values are
+    ``value_size`` bytes: None = back to the build's header (flags 0), b"" = none
+    (egress passes frames as not_configured). A header beyond the entry's capacity
+    is a usage error (``sfcframe set --static-header``)."""
+    layout = ValueLayout.of_size(value_size)
+    if header is not None and len(header) > layout.capacity:
+        raise UsageError(f"static header of {len(header)} bytes does not fit the entry")
+    return layout.static(header, ethertype)

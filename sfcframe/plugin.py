@@ -543,14 +543,14 @@ class KeyPlugin(_Plugin):
     def example_inner(self, values: Mapping[str, Any], ethertype: int = ETH_P_IP) -> bytes:
         """One typical inner packet of ``ethertype`` (one of :meth:`inner_ethertypes`)
         that this key keys, from its L3 header on. Default: IPv4/TCP or IPv6/TCP."""
-        from sfcframe.testkit.packets import example_inner
+        from sfcframe.packets import example_inner
 
         return example_inner(ethertype)
 
     def inner_strategy(self, values: Mapping[str, Any], ethertype: int = ETH_P_IP):
         """Hypothesis strategy of inner packets (bytes) of ``ethertype`` this key keys.
-        Default: IPv4/TCP or IPv6/TCP with options (:mod:`sfcframe.testkit.packets`)."""
-        from sfcframe.testkit.packets import inner_strategy
+        Default: IPv4/TCP or IPv6/TCP with options (:mod:`sfcframe.packets`)."""
+        from sfcframe.packets import inner_strategy
 
         return inner_strategy(ethertype)
 
@@ -562,7 +562,7 @@ class KeyPlugin(_Plugin):
         (IPv6/TCP) of one connection, sequence numbers one apart."""
         from hypothesis import strategies as st
 
-        from sfcframe.testkit.packets import tcp_ipv4, tcp_ipv6
+        from sfcframe.packets import tcp_ipv4, tcp_ipv6
 
         if ethertype == ETH_P_IPV6:
             return st.integers(0, 2**32 - 2).map(
@@ -571,12 +571,12 @@ class KeyPlugin(_Plugin):
             lambda seq: (tcp_ipv4(seq=seq, ip_id=7), tcp_ipv4(seq=seq + 1, ip_id=8)))
 
     def vnf_steps(self, values: Mapping[str, Any], inner: bytes) -> tuple[str, ...]:
-        """Names of the test kit's function steps (``testkit.packets.VNF_STEPS``) that
+        """Names of the test kit's function steps (``sfcframe.packets.VNF_STEPS``) that
         keep the key of the keyed packet ``inner``: the ones that change only what the
         key leaves out. Default: forwarding, a router, a length change and DSCP/ECN
         re-marking; source NAT too for IPv4 when :attr:`survives_nat`. A key over
         payload bytes (a hash, a length) leaves ``trim`` out."""
-        from sfcframe.testkit.packets import VNF_STEPS_IPV6
+        from sfcframe.packets import VNF_STEPS_IPV6
 
         if inner and inner[0] >> 4 == 6:
             return VNF_STEPS_IPV6

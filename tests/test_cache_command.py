@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+from hypothesis import given, strategies as st
 from fixtures.netns import mpls_frame, sfc
 
 
@@ -17,12 +18,42 @@ from fixtures.netns import mpls_frame, sfc
     ("nsh", "0fc6010100010fff" + "01020304" * 4,
      "SPI 0x00010f SI 255 MD1 ttl 63 np 0x1 ctx 01020304:01020304:01020304:01020304"),
     ("nsh", "0fc6", "(truncated) 0fc6"),
+    ("srv6", "", "(short: empty)"),
 ])
 def test_headers_in_the_encapsulations_notation(encap, header, text):
     from sfcframe import discovery
 
     plugin = discovery.load("encap", encap).plugin
     assert plugin.describe_header(bytes.fromhex(header), {}) == text
+
+
+def srv6_header() -> tuple[bytes, str]:
+    """An outer IPv6 header, a Hop-by-Hop header and an SRH with an HMAC TLV, after End."""
+    from sfcframe.encaps.srv6 import headers as h
+
+    srh = h.srh(["fc00::c", "fc00::b", "fc00::a"], 1, h.NH_IPV4, tlvs=h.hmac_tlv(1, bytes(32)))
+    outer = h.ipv6("fc00::1", "fc00::b", h.NH_HOPOPTS, hlim=63)
+    return (outer + h.options_header(h.NH_ROUTING) + srh,
+            "fc00::1 > fc00::b hlim 63 | HBH 8B | SRH SL 1 [fc00::c, *fc00::b, fc00::a] "
+            "tlv 40B | inner IPv4")
+
+
+def test_srv6_header_in_words():
+    from sfcframe import discovery
+
+    plugin = discovery.load("encap", "srv6").plugin
+    header, text = srv6_header()
+    assert plugin.describe_header(header, {}) == text
+    cut = plugin.describe_header(header[:50], {})
+    assert cut.startswith("fc00::1 > fc00::b hlim 63 | HBH 8B") and cut.endswith("+2 bytes")
+
+
+@given(st.sampled_from(["mpls", "nsh", "srv6"]), st.binary(max_size=300))
+def test_describe_header_never_raises(encap, header):
+    """A half-written entry may hold any bytes: the text view takes them all."""
+    from sfcframe import discovery
+
+    assert isinstance(discovery.load("encap", encap).plugin.describe_header(header, {}), str)
 
 
 def cache_doc(name: str, *extra: str) -> dict:
@@ -85,3 +116,25 @@ def test_ring_entries_with_age_in_packets(bed):
     assert ids == sorted(ids, reverse=True) and ids[0] - ids[-1] == 3
     assert all(i["header"]["text"].endswith("/S") for i in doc["items"])
     assert "age 0 packets" in sfc("cache", name).stdout
+
+
+@pytest.mark.kernel
+def test_assoc_entries_with_age_in_ms(bed):
+    name = bed.instance()
+    up = sfc("up", "--name", name, "--encap", "mpls", "--key", "tcpip", "--iface", "vb",
+             "--netns", bed.ns, "--cache-size", "1024", "--cache", "assoc")
+    assert up.returncode == 0, up.stderr
+    started = time.monotonic()
+    bed.send("va", mpls_frame(seq=1000))
+    time.sleep(0.3)
+    bed.send("va", mpls_frame(seq=1001))
+    apart_ms = (time.monotonic() - started) * 1000  # the two arrivals are at most this apart
+    doc = wait_entries(name, 2)
+    assert (doc["kind"], doc["entries"]) == ("assoc", 2)
+    assert doc["capacity"] >= 1024 and doc["capacity"] % 16 == 0  # whole 16-slot buckets
+    newest, oldest = doc["items"]  # youngest first
+    assert (newest["key"]["seq"], oldest["key"]["seq"]) == (1001, 1000)
+    # generations are 4.19 ms steps of the coarse clock: within two steps of the gap
+    assert 300 - 9 <= oldest["age"]["ms"] - newest["age"]["ms"] <= apart_ms + 9
+    assert oldest["header"]["text"] == "1001/tc0/ttl63 1002/tc0/ttl62/S"
+    assert " ms" in sfc("cache", name).stdout

@@ -207,9 +207,10 @@ def test_every_command_has_working_help(command):
 # ---- one flag vocabulary ------------------------------------------------------
 def _options(parser) -> dict[str, set[str]]:
     """{command: its option strings}, from the real parser."""
-    from sfcframe.cli import _parser
+    from sfcframe.cli import build_parser
 
-    sub = next(a for a in _parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    parser = build_parser(["demo"])  # the demo's own parser, not just its name
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     return {name: {o for a in p._actions for o in a.option_strings}
             for name, p in sub.choices.items()}
 
@@ -243,3 +244,24 @@ def test_build_takes_every_core_flag():
                               "--param", "cache_size=128"), "--cache-size", "disagree")
     bad = run("build", "--encap", "mpls", "--key", "tcpip", "--cache-size", "0")
     assert bad.returncode == 2 and "outside 1..16777216" in bad.stderr
+
+
+def _app_modules_loaded(argv: list[str]) -> list[str]:
+    """The sfcframe.demo / sfcframe.bench modules a fresh interpreter holds after
+    building the command line's parser for ``argv``."""
+    probe = ("import sys\n"
+             "from sfcframe.cli import build_parser\n"
+             f"build_parser({argv!r})\n"
+             "print(' '.join(m for m in sys.modules "
+             "if m.startswith(('sfcframe.demo', 'sfcframe.bench'))))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, check=True)
+    return proc.stdout.split()
+
+
+def test_the_command_line_loads_no_demo_and_no_benchmark():
+    """Building the parser imports neither: each loads when its subcommand is named."""
+    assert _app_modules_loaded([]) == []
+    assert _app_modules_loaded(["plugins"]) == []
+    assert "sfcframe.demo.cli" in _app_modules_loaded(["demo", "--help"])
+    assert "sfcframe.bench.cli" in _app_modules_loaded(["--debug", "bench", "cost"])

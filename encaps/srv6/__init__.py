@@ -204,6 +204,11 @@ class Srv6Encap(EncapPlugin):
         """The payload length for the packet the header goes onto."""
         return h.with_payload_length(header, len(inner))
 
+    def describe_header(self, header: bytes, values: Mapping[str, Any]) -> str:
+        """The outer IPv6 header's addresses and hop limit, each extension header,
+        the SRH's segments (the active one starred) and the inner packet's family."""
+        return h.describe(header)
+
     # ---- carriers: ioam (RFC 9486, option 49 in the Hop-by-Hop header) and apn
     # (an option before the SRH or an SRH TLV, see apn_carrier) ----
     def carriers(self, values: Mapping[str, Any]) -> tuple[str, ...]:

@@ -122,3 +122,48 @@ def hbh_options(header: bytes):
             return
         yield at, header[at], header[at + 1]
         at += 2 + header[at + 1]
+
+
+_NEXT_NAMES = {NH_IPV4: "IPv4", NH_IPV6: "IPv6", NH_ETHERNET: "Ethernet", NH_NONE: "none"}
+
+
+def describe(header: bytes) -> str:
+    """A cached outer header in words, never raising on any bytes:
+    ``fc00::1 > fc00::b hlim 63 | HBH 8B | SRH SL 1 [fc00::c, *fc00::b] | inner IPv4``.
+    Segments are in wire order (Segment List[0] first) and the active one,
+    Segment List[Segments Left], is starred; bytes the walk cannot place are
+    shown as ``+N bytes``."""
+    if len(header) < IPV6_LEN:
+        return f"(short: {header.hex() or 'empty'})"
+    src = ipaddress.IPv6Address(header[8:24])
+    dst = ipaddress.IPv6Address(header[24:40])
+    parts = [f"{src} > {dst} hlim {header[7]}"]
+    nh, at = header[6], IPV6_LEN
+    while nh in (NH_HOPOPTS, NH_DSTOPTS, NH_ROUTING) and at + 8 <= len(header):
+        size = (header[at + 1] + 1) * 8
+        if nh == NH_ROUTING and header[at + 2] == ROUTING_SRH:
+            parts.append(_describe_srh(header[at:at + size]))
+        elif nh == NH_ROUTING:
+            parts.append(f"routing type {header[at + 2]} {size}B")
+        else:
+            parts.append(f"{'HBH' if nh == NH_HOPOPTS else 'DOH'} {size}B")
+        nh, at = header[at], at + size
+    parts.append(f"inner {_NEXT_NAMES.get(nh, f'next header {nh}')}")
+    if at < len(header):
+        parts.append(f"+{len(header) - at} bytes")
+    return " | ".join(parts)
+
+
+def _describe_srh(srh_bytes: bytes) -> str:
+    segments_left, last_entry = srh_bytes[3], srh_bytes[4]
+    listed = []
+    for index in range(last_entry + 1):
+        at = SRH_FIXED + index * SEGMENT_LEN
+        if at + SEGMENT_LEN > len(srh_bytes):
+            listed.append("...")
+            break
+        mark = "*" if index == segments_left else ""
+        listed.append(f"{mark}{ipaddress.IPv6Address(srh_bytes[at:at + SEGMENT_LEN])}")
+    tlv_bytes = len(srh_bytes) - SRH_FIXED - (last_entry + 1) * SEGMENT_LEN
+    tlvs = f" tlv {tlv_bytes}B" if tlv_bytes > 0 else ""
+    return f"SRH SL {segments_left} [{', '.join(listed)}]{tlvs}"

@@ -1,9 +1,7 @@
 """``sfcframe bench``: the command line of the benchmarks.
 
-sfcframe/cli.py wires it in with::
-
-    add_bench_parser(sub)          # in _parser(), next to the other subcommands
-    "bench": run_bench,            # in main()'s handlers
+sfcframe/cli.py wires it in through its ``PACKAGE_COMMANDS`` (``add_bench_parser``
+and ``run_bench``, imported only when the command line names ``bench``).
 
 A new benchmark registers itself in :data:`BENCHMARKS` (name -> (add
 arguments, run)); ``python -m sfcframe.bench`` runs the same commands
@@ -461,11 +459,12 @@ examples:
 """
 
 
-def add_bench_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``bench`` and its benchmarks on an ``add_subparsers()`` object."""
+def add_bench_parser(subparsers, help: str | None = None) -> argparse.ArgumentParser:
+    """Register ``bench`` and its benchmarks on an ``add_subparsers()`` object;
+    ``help`` is its line in the list of subcommands."""
     bench = subparsers.add_parser(
         "bench",
-        help="benchmarks: per-packet cost, memory (results in bench-results/)",
+        help=help,
         description="Measure the generated proxies on this machine. Each benchmark writes "
         "<out>/<name>.json (machine, versions, parameters, method, raw samples, medians "
         "with min-max) and <out>/<name>.png. Needs root (BPF).",

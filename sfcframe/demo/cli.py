@@ -33,13 +33,14 @@ demo created is removed in every case.
 TOOLS = ("ip", "ethtool", "iperf3", "taskset", "ss", "sysctl")
 
 
-def add_demo_parser(sub) -> argparse.ArgumentParser:
-    from sfcframe.cli import _kv
-    from sfcframe.coreflags import add_core_flags
+def add_demo_parser(sub, help: str | None = None) -> argparse.ArgumentParser:
+    """Register ``demo`` on an ``add_subparsers()`` object; ``help`` is its line in
+    the list of subcommands."""
+    from sfcframe.coreflags import add_core_flags, add_param_flag
 
     demo = sub.add_parser(
         "demo",
-        help="build a namespace testbed, run real TCP through the proxy, check every packet",
+        help=help,
         description=(
             "The embedded default: namespaces sender - SFF - VNF host - receiver joined by veth.\n"
             "The SFF stamps every forwarded packet with a per-packet encapsulation (MPLS: a stack\n"
@@ -83,8 +84,7 @@ def add_demo_parser(sub) -> argparse.ArgumentParser:
     add_core_flags(demo, helps={
         "ingress": "the proxy's ingress hook: tc (the demo's default: the fastest on this "
         "veth testbed, whose peers send no GSO frames) or xdp (native XDP)"})
-    demo.add_argument("--param", action="append", type=_kv, default=[], metavar="NAME=VALUE",
-                      help="proxy parameter (repeatable), e.g. pop=2")
+    add_param_flag(demo, help="proxy parameter (repeatable), e.g. pop=2")
     demo.add_argument("--stage", action="append", default=[], metavar="STAGE",
                       help="metadata stage of the proxy, as `sfcframe build/up --stage` "
                       "(repeatable). ioam (nsh, srv6 with the proxy): implies --ioam; the "

@@ -197,6 +197,7 @@ def drive(topo, cfg, snapshot, progress) -> list:
     progress line a second; what each sent as a ``traffic.Stream`` (bits per second
     from its own count, iperf3's from its report)."""
     from sfcframe.demo import traffic
+    from sfcframe.demo.drive import wait_for_senders
 
     kinds = cfg.traffic
     dst = topo.receiver_addr(1)
@@ -238,8 +239,6 @@ def drive(topo, cfg, snapshot, progress) -> list:
         own[-1][1].client = topo.popen(sender, argv, stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, text=True)
     everything = iperf + [s for _, s in own]
-    from sfcframe.demo.run import wait_for_senders
-
     wait_for_senders(everything, cfg.seconds, snapshot, progress)
     traffic.collect(iperf)
     for kind, stream in own:

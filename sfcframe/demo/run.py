@@ -11,92 +11,22 @@ and on KeyboardInterrupt; the CLI turns SIGTERM into KeyboardInterrupt.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from sfcframe import discovery
-from sfcframe.demo import ioam_stage, ioam_trace, programs, traffic
+from sfcframe.demo import ioam_stage, ioam_trace, programs
+from sfcframe.demo.config import DemoConfig, Progress
+from sfcframe.demo.drive import drive_traffic
 from sfcframe.demo.proxy import NoProxy, RuntimeProxy
 from sfcframe.demo.report import Summary
-from sfcframe.demo.topology import VETH_MTU, Topology, leftover_namespaces
+from sfcframe.demo.snapshot import chain_snapshot
+from sfcframe.demo.teardown import teardown
+from sfcframe.demo.topology import VETH_MTU, Topology
 from sfcframe.demo.vnfs import AUTO_KEY, Vnf
 from sfcframe.errors import PluginError, UsageError
 
-
-#: how long iperf3 may take beyond its test time before it is stopped (a stalled path)
-TRAFFIC_GRACE = 15
-
-
-@dataclass
-class DemoConfig:
-    encap: str = "mpls"
-    labels: int = 10  # MPLS: labels stamped
-    md_type: int = 1  # NSH: metadata type stamped
-    vnf: str = "forward"  # forward | drop | nat | delay | none (no VNF, no proxy: self-test)
-    key: str = "auto"
-    seconds: float = 10
-    streams: int = 2
-    chains: int = 1
-    cache_size: int | None = None
-    params: dict[str, str] = field(default_factory=dict)  # proxy parameters
-    #: the proxy's ingress hook unless params name one: tc, the fastest on this veth testbed
-    #: (BENCHMARKS.md, hook comparison) and correct here, since no peer sends GSO frames
-    ingress: str = "tc"
-    delay_ms: float = 3.0
-    #: checker expectation; None: after the proxy's update rule iff a proxy is in the path
-    after_proxy: bool | None = None
-    #: names: namespaces sfcd-<tag>-<role>, proxy instance sfcd-<tag>; None: random
-    tag: str | None = None
-    #: encap srv6 (the kernel-peer testbed, sfcframe.demo.srv6_run): the inner packets
-    #: (ipv4: End.DX4, ipv6: End.DT6), the kernel's HMAC, what owns SID_PROXY on the VNF
-    #: host (end: the kernel's End stand-in, proxy: sfcframe's srv6 proxy, auto: the
-    #: proxy when the srv6 plugin is installed), the hop limit the checker expects
-    #: (None: the plan's), and (tests only) a stamper that corrupts an HMAC-covered segment
-    inner: str = "ipv4"
-    hmac: bool = False
-    sf: str = "auto"
-    hop_limit: int | None = None
-    corrupt: bool = False
-    #: encap srv6: kernel IOAM routers around the VNF host and a pre-allocated IOAM
-    #: trace the stamper inserts and the checker reads (sfcframe.demo.srv6_ioam);
-    #: its IOAM-Trace-Type (None: the default, bits 0-5), the node data slots, who fills
-    #: the VNF host's slot (auto | kernel | proxy | none: srv6_ioam.IoamOptions.vnf)
-    ioam: bool = False
-    ioam_trace_type: int | None = None
-    ioam_slots: int | None = None
-    ioam_vnf: str = "auto"
-    #: what the sender sends (sfcframe.demo.flowtraffic.TRAFFIC): tcp (iperf3), udp
-    #: (iperf3 -u), rtp (cfg.rtp_streams streams), esp, icmp (ping -f) or mixed
-    traffic: str = "tcp"
-    rtp_streams: int = 50
-    #: rtp / esp: packets per second in all (None: rtp 50 per stream, esp as fast as it goes)
-    rate_pps: int | None = None
-    #: the proxy's metadata stages (``sfcframe up --stage``), in order. ``ioam``: the
-    #: stamper puts a pre-allocated IOAM trace on every packet (SRv6: as with ``ioam``;
-    #: NSH: an RFC 9452 IOAM header behind NSH), the proxy's stage fills the VNF host's
-    #: node data (its settings written as ``sfcframe set NAME ioam.X=V`` would) and the
-    #: checker holds it to them on every packet; the summary reports the dwell time
-    stages: list[str] = field(default_factory=list)
-
-    def resolved_key(self) -> str:
-        """``auto`` picks: metadata behind NAT, tcpip for TCP traffic, and for any other
-        traffic the ``auto`` key plugin (a derivation per packet by protocol)."""
-        if self.key != "auto":
-            return self.key
-        if self.traffic != "tcp" and self.vnf != "nat":
-            return "auto"
-        return AUTO_KEY.get(self.vnf, "tcpip")
-
-    @property
-    def with_proxy(self) -> bool:
-        return self.vnf != "none"
-
-
-Progress = Callable[[dict[str, Any]], None]
+__all__ = ["DemoConfig", "run_demo"]
 
 
 def _proxy_params(cfg: DemoConfig, encap_plugin, trace: ioam_trace.TracePlan | None = None) -> dict[str, str]:
@@ -198,7 +128,7 @@ def run_demo(
         for rcv in topo.receivers:
             progs.attach_checker(topo.ns(rcv), topo.rcv_iface)
         # 3. traffic, with a progress line per second
-        snap = lambda started: _snapshot(started, progs, chains, proxy)  # noqa: E731
+        snap = lambda started: chain_snapshot(started, progs, chains, proxy)  # noqa: E731
         if cfg.traffic == "tcp":
             streams = drive_traffic(topo, cfg, snap, progress)
         else:
@@ -233,96 +163,8 @@ def run_demo(
             # stops them with SIGTERM) that unwound into this frame: it must die
             # here, not tear down the parent's testbed
             os._exit(1)
-        summary.teardown = _teardown(topo, proxy, vnf, progs)
+        summary.teardown = teardown(topo, proxy, vnf, progs)
     return summary
-
-
-def drive_traffic(topo: Topology, cfg: DemoConfig, snapshot: Callable[[float], dict[str, Any]],
-                  progress: Progress | None) -> list[traffic.Stream]:
-    """iperf3 for cfg.seconds with cfg.streams streams; ``progress(snapshot(started))``
-    once a second; stopped TRAFFIC_GRACE seconds after the test time at the latest."""
-    streams = traffic.plan(topo, cfg.streams)
-    traffic.start(topo, streams, cfg.seconds)
-    wait_for_senders(streams, cfg.seconds, snapshot, progress)
-    traffic.collect(streams)
-    time.sleep(0.2)  # let the last segments and ACKs land
-    return streams
-
-
-def wait_for_senders(streams: list[traffic.Stream], seconds: float,
-                     snapshot: Callable[[float], dict[str, Any]],
-                     progress: Progress | None) -> None:
-    """Until every sender in ``streams`` has ended (stopped TRAFFIC_GRACE seconds after
-    ``seconds`` at the latest), ``progress(snapshot(started))`` once a second."""
-    started = time.monotonic()
-    next_tick = started + 1
-    deadline = started + seconds + TRAFFIC_GRACE
-    while traffic.running(streams):
-        if time.monotonic() > deadline:
-            traffic.stop(streams, f"no end {TRAFFIC_GRACE:g} s after the test time")
-            break
-        time.sleep(max(0.0, min(0.2, next_tick - time.monotonic())))
-        if time.monotonic() >= next_tick and progress is not None:
-            next_tick += 1
-            progress(snapshot(started))
-
-
-def _snapshot(started, progs, chains, proxy) -> dict[str, Any]:
-    """Read the stages last to first (receiver, proxy egress, proxy ingress, SFF): a
-    packet is counted at each stage before the next, so no line shows a later stage
-    ahead of an earlier one."""
-    snap: dict[str, Any] = {"elapsed": round(time.monotonic() - started)}
-    with contextlib.suppress(Exception):
-        counts = [progs.checker_counters(c.id) for c in chains]
-        snap["match"] = sum(c["match"] for c in counts)
-        snap["mismatch"] = sum(c["mismatch"] for c in counts)
-    snap = proxy_snapshot(snap, proxy)
-    with contextlib.suppress(Exception):
-        snap["stamped"] = progs.sff_counters()["stamped"]
-    return snap
-
-
-def proxy_snapshot(snap: dict[str, Any], proxy) -> dict[str, Any]:
-    """Adds the proxy's cached / restored / misses to a progress snapshot."""
-    try:
-        stats = proxy.stats()
-        snap["cached"] = stats.get("ingress", "cached")
-        snap["restored"] = stats.get("egress", "restored")
-        snap["misses"] = stats.get("egress", "not_cached")
-    except Exception as exc:  # noqa: BLE001 - progress must not end the run
-        snap["proxy_error"] = str(exc)
-    return snap
-
-
-def _teardown(topo: Topology, proxy, vnf: Vnf | None, progs) -> dict[str, Any]:
-    """Undo everything, whatever state the run got to; Ctrl-C and SIGTERM cannot cut it short."""
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    problems: list[str] = []
-    try:
-        try:
-            down = proxy.down()
-        except Exception as exc:  # noqa: BLE001 - report it, tear down the rest
-            down = str(exc) or type(exc).__name__
-        if down:
-            problems.append(f"proxy down: {down} (run `sfcframe down {proxy.name}`)")
-        if vnf is not None:
-            with contextlib.suppress(Exception):
-                vnf.stop()
-        if progs is not None:
-            progs.close()
-        left = topo.destroy()
-        left += leftover_namespaces(topo.tag)
-        if left:
-            problems.append(f"namespaces left: {', '.join(sorted(set(left)))}")
-        still = None
-        with contextlib.suppress(Exception):
-            still = proxy.listed()
-        if still:
-            problems.append(f"proxy {proxy.name} is still listed by `sfcframe list`")
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return {"clean": not problems, "problems": problems}
 
 
 def _config_dict(cfg: DemoConfig, key: str, spec, topo: Topology,

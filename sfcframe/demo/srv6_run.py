@@ -23,10 +23,13 @@ from typing import Any, Callable
 
 from sfcframe.demo import ioam_stage, srv6_ioam, srv6_plan
 from sfcframe.demo.proxy import NoProxy, RuntimeProxy
-from sfcframe.demo.run import DemoConfig, Progress, _teardown, drive_traffic, proxy_snapshot
+from sfcframe.demo.snapshot import proxy_snapshot
+from sfcframe.demo.config import DemoConfig, Progress
+from sfcframe.demo.drive import drive_traffic
 from sfcframe.demo.srv6_programs import MISMATCH_KINDS, Srv6Programs
 from sfcframe.demo.srv6_report import Srv6Summary, checker_view
 from sfcframe.demo.srv6_topology import Srv6Topology
+from sfcframe.demo.teardown import teardown
 from sfcframe.demo.testbed import cpu_times
 from sfcframe.demo.vnfs import Vnf
 from sfcframe.errors import PluginError, UsageError
@@ -173,13 +176,13 @@ def run_srv6_demo(cfg: DemoConfig, progress: Progress | None = None,
     finally:
         if os.getpid() != owner:
             os._exit(1)  # a forked helper that unwound into this frame (see run_demo)
-        summary.teardown = _teardown(topo, proxy, vnf, progs)
+        summary.teardown = teardown(topo, proxy, vnf, progs)
     return summary
 
 
 def _snapshot(started: float, progs: Srv6Programs, proxy, with_proxy: bool) -> dict[str, Any]:
     snap: dict[str, Any] = {"elapsed": round(time.monotonic() - started)}
-    with contextlib.suppress(Exception):  # last stage first, as in run._snapshot
+    with contextlib.suppress(Exception):  # last stage first, as in snapshot.chain_snapshot
         counts = progs.checker_counters()
         snap["match"] = counts["match"]
         snap["mismatch"] = sum(counts[k] for k in MISMATCH_KINDS)

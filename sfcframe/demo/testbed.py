@@ -32,6 +32,7 @@ from typing import Any
 from sfcframe import discovery
 from sfcframe.demo import programs, traffic
 from sfcframe.demo.proxy import NoopControl, RuntimeProxy
+from sfcframe.demo.teardown import teardown
 from sfcframe.demo.topology import Topology, sh
 from sfcframe.errors import UsageError
 
@@ -137,10 +138,8 @@ class Testbed:
 
     def close(self) -> dict[str, Any]:
         """Tear everything down (also after a failed start); the demo's teardown report."""
-        from sfcframe.demo.run import _teardown
-
         self.current = None
-        return _teardown(self.topo, self.proxy, None, None)
+        return teardown(self.topo, self.proxy, None, None)
 
     def __enter__(self) -> "Testbed":
         try:

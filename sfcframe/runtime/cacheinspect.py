@@ -5,8 +5,9 @@ Each cache kind reads its entries through a decoder registered here
 bytes, and the entry's age when the kind can tell it). ``lru`` has no age (the
 entry holds no time, and the kernel keeps its LRU order to itself); ``ring``
 gives it in packets (ids drawn since the entry's, from the one sequence every
-encapsulated packet draws from). A kind without a decoder of its own (e.g. a
-later ``assoc``) is read through :meth:`CacheView.entries`, without age. The
+encapsulated packet draws from); ``assoc`` in milliseconds, from the
+generation each slot records at insertion (4.19 ms steps). A kind without a
+decoder of its own is read through :meth:`CacheView.entries`, without age. The
 key is shown through ``KeyPlugin.describe_key()`` (addresses in their usual
 notation), the header through ``EncapPlugin.describe_header()``.
 """
@@ -18,7 +19,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from sfcframe.cachemap import CacheView
+from sfcframe.cachemap import GEN_SHIFT, CacheView, generation_now, lane_age
 from sfcframe.errors import SfcError
 
 
@@ -54,6 +55,15 @@ def _ring(view: CacheView) -> Iterator[RawEntry]:
     newest = max(ids.values(), default=0)
     for key, value in sorted(entries.items(), key=lambda kv: -ids[kv[0]]):
         yield RawEntry(key, value, {"packets": newest - ids[key]})
+
+
+@decoder("assoc")
+def _assoc(view: CacheView) -> Iterator[RawEntry]:
+    now = generation_now()
+    slots = sorted(view.assoc_slots(), key=lambda slot: lane_age(slot[3], now))
+    for _bucket, _way, _tag, generation, key, value in slots:
+        age_ns = lane_age(generation, now) << GEN_SHIFT
+        yield RawEntry(key, value, {"ms": round(age_ns / 1e6)})
 
 
 def _generic(view: CacheView) -> Iterator[RawEntry]:
@@ -93,7 +103,7 @@ def inspect(record, limit: int | None = None) -> dict[str, Any]:
     spec = record.resolved_spec()
     layout = spec.value_layout
     with CacheView.pinned(record.maps[CACHE_MAP], layout.size) as view:
-        kind, capacity = view.kind, view.max_entries
+        kind, capacity = view.kind, view.capacity  # assoc: buckets x slots
         raw = list(DECODERS.get(kind, _generic)(view))
     items = []
     for entry in raw[:limit] if limit is not None else raw:

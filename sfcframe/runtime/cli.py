@@ -64,13 +64,6 @@ collector instead: sfcframe stats --prometheus > /var/lib/node_exporter/sfcframe
 """
 
 
-def _kv(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name.strip(), value.strip()
-
-
 #: the longest interval or duration a flag takes: one day
 MAX_SECONDS = 86400.0
 
@@ -97,7 +90,7 @@ def _needs_root(command: str) -> None:
 
 
 def add_parsers(sub) -> None:
-    from sfcframe.coreflags import add_core_flags
+    from sfcframe.coreflags import add_core_flags, add_param_flag
 
     up = sub.add_parser(
         "up",
@@ -118,10 +111,7 @@ def add_parsers(sub) -> None:
         "--iface", action="append", metavar="IFACE", help="interface to proxy (repeatable)"
     )
     up.add_argument("--netns", help="named network namespace of the interfaces (ip netns)")
-    up.add_argument(
-        "--param", action="append", type=_kv, default=[], metavar="NAME=VALUE",
-        help="plugin or core parameter (repeatable)",
-    )
+    add_param_flag(up, help="plugin or core parameter (repeatable)")
     up.add_argument(
         "--xdp-mode", choices=("native", "generic", "auto"), default=None,
         help="XDP attach mode; auto (default) tries native, then generic",
@@ -236,10 +226,7 @@ def add_parsers(sub) -> None:
                       help="with --observe: seconds between samples (default 0.01)")
     size.add_argument("--encap", default="mpls", help="encapsulation plugin (default mpls)")
     size.add_argument("--key", default="tcpip", help="key strategy (default tcpip)")
-    size.add_argument(
-        "--param", action="append", type=_kv, default=[], metavar="NAME=VALUE",
-        help="plugin parameter (repeatable), e.g. max_labels=10",
-    )
+    add_param_flag(size, help="plugin parameter (repeatable), e.g. max_labels=10")
     size.add_argument("--margin", type=float, default=None,
                       help="safety factor (default 4 on rate x delay, 2 on an observed peak)")
     size.add_argument("-j", "--json", action="store_true", help="machine-readable output")

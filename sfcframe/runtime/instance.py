@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from sfcframe import labelled
-from sfcframe.entry import FLAG_SET, ValueLayout
+from sfcframe.entry import FLAG_SET, ValueLayout, static_value
 from sfcframe.runtime import (attach, health, netns, offloads, pins, signals, stage_settings,
                               state, trust)
 from sfcframe.runtime import undo as undo_copy
@@ -125,15 +125,6 @@ def write_settings(map_path: str | Path, strict: bool | None) -> None:
         settings.update(struct.pack("=I", 0), value)
     finally:
         settings.close()
-
-
-def static_value(header: bytes | None, ethertype: int, value_size: int) -> bytes:
-    """The struct sfc_value for sfc_static[0]: None = back to the build's header
-    (flags 0), b"" = none (egress passes frames as not_configured)."""
-    layout = ValueLayout.of_size(value_size)
-    if header is not None and len(header) > layout.capacity:
-        raise ConfigError(f"static header of {len(header)} bytes does not fit the entry")
-    return layout.static(header, ethertype)
 
 
 def write_static(record: Record, header: bytes | None) -> None:

@@ -10,6 +10,7 @@ from sfcframe import labelled
 from sfcframe.bpfsys import Map
 from sfcframe.cachemap import EVENTS, module_view
 from sfcframe.composer import render
+from sfcframe.entry import static_value
 from sfcframe.loader import LoadedModule, compile_and_load
 from sfcframe.maps import counters
 from sfcframe.spec import ResolvedSpec, resolve_spec
@@ -99,7 +100,7 @@ class KernelProxy:
     def set_static_header(self, header: bytes | None) -> None:
         """mode=static: write the header egress pushes into sfc_static (as
         ``sfcframe set --static-header`` does); None: back to the build's."""
-        raw = self.spec.value_layout.static(header, self.spec.ethertypes[0])
+        raw = static_value(header, self.spec.ethertypes[0], self.spec.value_layout.size)
         self._static[ctypes.c_int(0)] = self._static.Leaf.from_buffer_copy(raw)
 
     def clear(self) -> None:
