@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from sfcframe.cli import _parser
+from sfcframe.cli import build_parser
 from sfcframe.runtime import state
 from sfcframe.runtime.config import build_request
 from sfcframe.runtime.errors import InstanceError
@@ -33,7 +33,7 @@ def _record(name: str, spec, params) -> state.Record:
 
 
 def test_cache_size_stays_an_int_from_the_command_line_to_the_record_and_back(state_dirs):
-    args = _parser().parse_args(["up", "--name", "typed", "--encap", "mpls", "--key", "tcpip",
+    args = build_parser().parse_args(["up", "--name", "typed", "--encap", "mpls", "--key", "tcpip",
                                  "--iface", "eth1", "--cache-size", "4096", "--strict",
                                  "--param", "max_labels=10"])
     request = build_request(args)
