@@ -1,87 +1,64 @@
-"""The few bpf(2) commands sfcframe needs outside bcc, through ctypes.
+"""The few bpf(2) commands sfcframe needs outside a bcc module, from bcc's library.
 
-Pinned objects are reopened from a new process with :func:`obj_get`; maps are
-read and written with the element commands. Errors are OSError with errno.
+bcc's ``libbcc`` declares the element commands (``bpf_lookup_elem``,
+``bpf_update_elem``, ``bpf_delete_elem``, ``bpf_get_next_key``,
+``bpf_lookup_batch``) and links libbpf, whose ``bpf_obj_pin`` / ``bpf_obj_get``
+(pinned objects reopened from a new process) it resolves too: :func:`libbpf`
+declares the C signatures bcc's Python side leaves out. Errors are OSError with
+errno.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
-import platform
 from pathlib import Path
-from typing import Iterator
-
-BPF_MAP_LOOKUP_ELEM = 1
-BPF_MAP_UPDATE_ELEM = 2
-BPF_MAP_DELETE_ELEM = 3
-BPF_MAP_GET_NEXT_KEY = 4
-BPF_OBJ_PIN = 6
-BPF_OBJ_GET = 7
-BPF_PROG_TEST_RUN = 10
-BPF_MAP_LOOKUP_BATCH = 24
+from typing import Any, Iterator
 
 BPF_ANY = 0
 
-_NR_BPF = {"x86_64": 321, "aarch64": 280}
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
+#: C signatures of the libbpf calls used here that bcc's Python side does not
+#: declare: {name: (restype, argtypes)}
+_SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
+    "bpf_obj_pin": (ctypes.c_int, [ctypes.c_int, ctypes.c_char_p]),
+    "bpf_obj_get": (ctypes.c_int, [ctypes.c_char_p]),
+    "bpf_prog_get_fd_by_id": (ctypes.c_int, [ctypes.c_uint32]),
+    "bcc_create_map": (ctypes.c_int, [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_int,
+                                      ctypes.c_int, ctypes.c_int]),
+    "bpf_prog_test_run_opts": (ctypes.c_int, [ctypes.c_int, ctypes.c_void_p]),
+}
 
 
-def bpf(cmd: int, attr: ctypes.Structure) -> int:
-    nr = _NR_BPF.get(platform.machine())
-    if nr is None:
-        raise OSError(0, f"bpf syscall number unknown for {platform.machine()}")
-    rc = _libc.syscall(
-        ctypes.c_long(nr), ctypes.c_long(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr))
-    )
+@functools.cache
+def libbpf() -> ctypes.CDLL:
+    """bcc's library (``bcc.libbcc.lib``: libbcc and the libbpf it links), with the
+    signatures of :data:`_SIGNATURES` declared."""
+    from bcc import libbcc
+
+    lib = libbcc.lib
+    for name, (restype, argtypes) in _SIGNATURES.items():
+        function = getattr(lib, name)
+        function.restype, function.argtypes = restype, argtypes
+    return lib
+
+
+def call(name: str, *args: Any) -> int:
+    """``name(*args)`` of :func:`libbpf`; its result, or OSError with its errno
+    (libbpf returns -errno)."""
+    rc = getattr(libbpf(), name)(*args)
     if rc < 0:
-        err = ctypes.get_errno()
+        err = ctypes.get_errno() or -rc
         raise OSError(err, os.strerror(err))
     return rc
 
 
-class _ElemAttr(ctypes.Structure):
-    _fields_ = [
-        ("map_fd", ctypes.c_uint32),
-        ("_pad", ctypes.c_uint32),
-        ("key", ctypes.c_uint64),
-        ("value", ctypes.c_uint64),
-        ("flags", ctypes.c_uint64),
-    ]
-
-
-class _BatchAttr(ctypes.Structure):
-    _fields_ = [
-        ("in_batch", ctypes.c_uint64),
-        ("out_batch", ctypes.c_uint64),
-        ("keys", ctypes.c_uint64),
-        ("values", ctypes.c_uint64),
-        ("count", ctypes.c_uint32),
-        ("map_fd", ctypes.c_uint32),
-        ("elem_flags", ctypes.c_uint64),
-        ("flags", ctypes.c_uint64),
-    ]
-
-
-class _ObjAttr(ctypes.Structure):
-    _fields_ = [
-        ("pathname", ctypes.c_uint64),
-        ("bpf_fd", ctypes.c_uint32),
-        ("file_flags", ctypes.c_uint32),
-        ("path_fd", ctypes.c_int32),
-        ("_pad", ctypes.c_uint32),
-    ]
-
-
 def obj_pin(fd: int, path: str | Path) -> None:
-    raw = ctypes.create_string_buffer(str(path).encode())
-    bpf(BPF_OBJ_PIN, _ObjAttr(pathname=ctypes.addressof(raw), bpf_fd=fd))
+    call("bpf_obj_pin", fd, str(path).encode())
 
 
 def obj_get(path: str | Path) -> int:
-    raw = ctypes.create_string_buffer(str(path).encode())
-    return bpf(BPF_OBJ_GET, _ObjAttr(pathname=ctypes.addressof(raw)))
+    return call("bpf_obj_get", str(path).encode())
 
 
 def possible_cpus() -> int:
@@ -115,9 +92,8 @@ class Map:
     def lookup(self, key: bytes) -> bytes | list[bytes] | None:
         k = ctypes.create_string_buffer(key, self.key_size)
         v = ctypes.create_string_buffer(self.stride * self.slots)
-        attr = _ElemAttr(map_fd=self.fd, key=ctypes.addressof(k), value=ctypes.addressof(v))
         try:
-            bpf(BPF_MAP_LOOKUP_ELEM, attr)
+            call("bpf_lookup_elem", self.fd, k, v)
         except FileNotFoundError:
             return None
         if self.slots == 1:
@@ -131,13 +107,12 @@ class Map:
         else:
             blob = value
         v = ctypes.create_string_buffer(blob, self.stride * self.slots)
-        attr = _ElemAttr(map_fd=self.fd, key=ctypes.addressof(k), value=ctypes.addressof(v), flags=flags)
-        bpf(BPF_MAP_UPDATE_ELEM, attr)
+        call("bpf_update_elem", self.fd, k, v, flags)
 
     def delete(self, key: bytes) -> bool:
         k = ctypes.create_string_buffer(key, self.key_size)
         try:
-            bpf(BPF_MAP_DELETE_ELEM, _ElemAttr(map_fd=self.fd, key=ctypes.addressof(k)))
+            call("bpf_delete_elem", self.fd, k)
         except FileNotFoundError:
             return False
         return True
@@ -146,13 +121,9 @@ class Map:
         current: bytes | None = None
         nxt = ctypes.create_string_buffer(self.key_size)
         while True:
-            if current is None:
-                attr = _ElemAttr(map_fd=self.fd, key=0, value=ctypes.addressof(nxt))
-            else:
-                k = ctypes.create_string_buffer(current, self.key_size)
-                attr = _ElemAttr(map_fd=self.fd, key=ctypes.addressof(k), value=ctypes.addressof(nxt))
+            k = None if current is None else ctypes.create_string_buffer(current, self.key_size)
             try:
-                bpf(BPF_MAP_GET_NEXT_KEY, attr)
+                call("bpf_get_next_key", self.fd, k, nxt)
             except FileNotFoundError:
                 return
             current = nxt.raw[: self.key_size]
@@ -171,24 +142,22 @@ class Map:
         ``stride`` bytes apart, for callers that only look at a few bytes of each."""
         keys = ctypes.create_string_buffer(self.key_size * chunk)
         values = ctypes.create_string_buffer(self.stride * chunk)
+        # the batch token: a bucket index for hash maps, a key for arrays
         token_in = ctypes.create_string_buffer(max(self.key_size, 8))
         token_out = ctypes.create_string_buffer(max(self.key_size, 8))
+        as_u32 = ctypes.POINTER(ctypes.c_uint32)
         first = True
         while True:
-            attr = _BatchAttr(
-                in_batch=0 if first else ctypes.addressof(token_in),
-                out_batch=ctypes.addressof(token_out),
-                keys=ctypes.addressof(keys), values=ctypes.addressof(values),
-                count=chunk, map_fd=self.fd,
-            )
+            count = ctypes.c_uint32(chunk)
             done = False
             try:
-                bpf(BPF_MAP_LOOKUP_BATCH, attr)
+                call("bpf_lookup_batch", self.fd, None if first else ctypes.cast(token_in, as_u32),
+                     ctypes.cast(token_out, as_u32), keys, values, ctypes.byref(count))
             except FileNotFoundError:
-                done = True  # the last chunk: attr.count holds how many came back
-            if attr.count:
-                yield attr.count, keys.raw, values.raw
-            if done or attr.count == 0:
+                done = True  # the last chunk: count holds how many came back
+            if count.value:
+                yield count.value, keys.raw, values.raw
+            if done or count.value == 0:
                 return
             ctypes.memmove(token_in, token_out, len(token_out))
             first = False

@@ -70,19 +70,21 @@ def _shown(param: Param) -> str:
 
 
 def text(value: Any) -> str:
-    """A flag's or TOML value as a parameter's text (bools as true/false)."""
+    """A flag's or TOML value as a parameter's text (bools as true/false): how two
+    spellings of one setting are compared."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
 
 
-def given(args: argparse.Namespace) -> dict[str, str]:
-    """The core parameters given as flags, as parameter text ({name: value})."""
+def given(args: argparse.Namespace) -> dict[str, Any]:
+    """The core parameters given as flags, typed as the flags parsed them
+    ({name: int, bool or str}); :func:`sfcframe.spec.resolve_spec` validates them."""
     out = {}
     for param in _core_params():
         value = getattr(args, param.name, None)
         if value is not None:
-            out[param.name] = text(value)
+            out[param.name] = value
     return out
 
 
@@ -111,13 +113,13 @@ def check_toml(data: Mapping[str, Any], where: str) -> None:
 
 
 
-def merge_once(params: dict[str, str], top: Mapping[str, str], where: str, how) -> None:
+def merge_once(params: dict[str, Any], top: Mapping[str, Any], where: str, how) -> None:
     """Put ``top`` (settings named by a key or flag) into ``params``; a name
     that ``params`` holds with another value (plain or ``core.``) is refused:
     a setting given twice is an error, never resolved silently."""
     for name, value in top.items():
         for key in (name, f"core.{name}"):
-            if key in params and params[key].strip().lower() != value.strip().lower():
+            if key in params and _folded(params[key]) != _folded(value):
                 raise ParamError(
                     f"{where}: {how(name)} = {value!r} and {key} = {params[key]!r} disagree; "
                     "give it once")
@@ -125,8 +127,13 @@ def merge_once(params: dict[str, str], top: Mapping[str, str], where: str, how) 
         params[name] = value
 
 
-def merge(params: Mapping[str, str], args: argparse.Namespace, command: str) -> dict[str, str]:
-    """``--param`` pairs with the core flags given merged in (:func:`merge_once`)."""
+def _folded(value: Any) -> str:
+    return text(value).strip().lower()
+
+
+def merge(params: Mapping[str, Any], args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """``--param`` pairs with the core flags given merged in (:func:`merge_once`),
+    each value as given (a flag's int stays an int)."""
     out = dict(params)
     merge_once(out, given(args), command, lambda n: flag_name(n))
     return out

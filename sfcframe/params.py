@@ -70,7 +70,7 @@ class Param:
                 return False
             raise ParamError(f"{where}: expected true or false, got {raw!r}")
         if self.kind == "choice":
-            text = str(raw)
+            text = _spelled(raw)
             if text not in self.choices:
                 raise ParamError(f"{where}={text!r} is not one of {self.describe_range()}")
             return text
@@ -93,10 +93,15 @@ class Param:
         return out
 
 
-def _text_value(raw: Any) -> str:
+def _spelled(raw: Any) -> str:
+    """A value as its parameter text (bools as true/false, as a flag or TOML gives them)."""
     if isinstance(raw, bool):
         return "true" if raw else "false"
-    return str(raw).strip()
+    return str(raw)
+
+
+def _text_value(raw: Any) -> str:
+    return _spelled(raw).strip()
 
 
 def _ipv6_list(raw: Any, most: int, where: str) -> str:

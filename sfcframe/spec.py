@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 
@@ -243,7 +244,21 @@ class ResolvedSpec:
             f"{fmt(core).replace(',', ' ')}"
         )
 
+    def with_core(self, **changes: Any) -> "ResolvedSpec":
+        """This build with some core parameters changed (each validated against
+        its declaration), e.g. the cache size a recommendation names; what the
+        change derives (the description) follows from the copy."""
+        declared = {p.name: p for p in CORE_PARAMS}
+        unknown = sorted(set(changes) - set(declared))
+        if unknown:
+            raise ParamError(f"core: unknown parameter {unknown[0]!r}")
+        core = {**self.core, **{name: declared[name].coerce(value, "core")
+                                for name, value in changes.items()}}
+        return dataclasses.replace(self, core=core)
+
     def as_dict(self) -> dict[str, Any]:
+        """The build as JSON values (ints and bools stay typed); :func:`spec_from_dict`
+        resolves it again."""
         out = {
             "encap": {"name": self.encap.name, "params": self.encap_params},
             "key": {"name": self.key.name, "params": self.key_params},
@@ -253,6 +268,30 @@ class ResolvedSpec:
             out["stages"] = [{"name": st.name, "params": st.values, "carrier": st.carrier}
                              for st in self.stages]
         return out
+
+
+def spec_params(data: Mapping[str, Any], stages: bool = True) -> dict[str, Any]:
+    """Every parameter of a spec document (:meth:`ResolvedSpec.as_dict`), typed and
+    qualified by its owner (``core.cache_size``, ``encap.pop``, ``<stage>.NAME``);
+    ``stages=False`` leaves the stages' out."""
+    out = {f"core.{name}": value for name, value in data.get("core", {}).items()}
+    if out.get("core.static_header"):  # the bytes pushed, hex: every encap reads 0x...
+        out["core.static_header"] = "0x" + out["core.static_header"]
+    for owner in ("encap", "key"):
+        out.update({f"{owner}.{name}": value
+                    for name, value in data[owner].get("params", {}).items()})
+    for stage in data.get("stages", []) if stages else ():
+        out.update({f"{stage['name']}.{name}": value
+                    for name, value in stage.get("params", {}).items()})
+    return out
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> ResolvedSpec:
+    """The build a spec document (:meth:`ResolvedSpec.as_dict`) describes, its typed
+    values validated again against the installed plugins (ParamError if they no
+    longer resolve)."""
+    stages = tuple(stage["name"] for stage in data.get("stages", []))
+    return resolve_spec(data["encap"]["name"], data["key"]["name"], spec_params(data), stages)
 
 
 def _text(value: Any) -> str:

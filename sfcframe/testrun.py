@@ -1,7 +1,10 @@
-"""BPF_PROG_TEST_RUN through the bpf(2) system call (ctypes, no libbpf).
+"""BPF_PROG_TEST_RUN through libbpf's ``bpf_prog_test_run_opts`` (bcc's library).
 
 Runs a loaded program on one packet and returns its verdict, output packet
-and output context. Used by the kernel tests and by cost benchmarks.
+and output context. Used by the kernel tests and by cost benchmarks. The
+context layouts (``struct xdp_md``, the few ``struct __sk_buff`` offsets set
+here) are the kernel's uapi, which neither bcc nor libbpf exposes to Python:
+they stay declared here.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import ctypes
 from dataclasses import dataclass
 
-from sfcframe.bpfsys import BPF_PROG_TEST_RUN, bpf
+from sfcframe.bpfsys import call
 
 XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT = range(5)
 TC_ACT_OK, TC_ACT_SHOT = 0, 2
@@ -24,24 +27,25 @@ SKB_GSO_SIZE_OFFSET = 176
 XDP_MD_SIZE = 24
 
 
-class _TestAttr(ctypes.Structure):
+class _TestRunOpts(ctypes.Structure):
+    """libbpf's struct bpf_test_run_opts (libbpf 1.x)."""
+
     _fields_ = [
-        ("prog_fd", ctypes.c_uint32),
-        ("retval", ctypes.c_uint32),
+        ("sz", ctypes.c_size_t),
+        ("data_in", ctypes.c_void_p),
+        ("data_out", ctypes.c_void_p),
         ("data_size_in", ctypes.c_uint32),
         ("data_size_out", ctypes.c_uint32),
-        ("data_in", ctypes.c_uint64),
-        ("data_out", ctypes.c_uint64),
-        ("repeat", ctypes.c_uint32),
-        ("duration", ctypes.c_uint32),
+        ("ctx_in", ctypes.c_void_p),
+        ("ctx_out", ctypes.c_void_p),
         ("ctx_size_in", ctypes.c_uint32),
         ("ctx_size_out", ctypes.c_uint32),
-        ("ctx_in", ctypes.c_uint64),
-        ("ctx_out", ctypes.c_uint64),
+        ("retval", ctypes.c_uint32),
+        ("repeat", ctypes.c_int),
+        ("duration", ctypes.c_uint32),
         ("flags", ctypes.c_uint32),
         ("cpu", ctypes.c_uint32),
         ("batch_size", ctypes.c_uint32),
-        ("_pad", ctypes.c_uint32),
     ]
 
 
@@ -69,9 +73,12 @@ class TestRunError(OSError):
     pass
 
 
-def _bpf(attr: _TestAttr) -> None:
+def _run(prog_fd: int, **fields) -> _TestRunOpts:
+    """One test run of ``prog_fd``; the options with what the kernel wrote back."""
+    opts = _TestRunOpts(sz=ctypes.sizeof(_TestRunOpts), **fields)
     try:
-        bpf(BPF_PROG_TEST_RUN, attr)
+        call("bpf_prog_test_run_opts", prog_fd, ctypes.byref(opts))
+        return opts
     except OSError as exc:
         raise TestRunError(exc.errno, f"BPF_PROG_TEST_RUN: {exc.strerror}") from None
 
@@ -98,8 +105,8 @@ def run_xdp(prog_fd: int, packet: bytes, repeat: int = 1, out_size: int = 65536)
     data_in, data_out = _buffers(packet, out_size)
     ctx_in = _XdpMd(data=0, data_end=len(packet))
     ctx_out = _XdpMd()
-    attr = _TestAttr(
-        prog_fd=prog_fd,
+    attr = _run(
+        prog_fd,
         data_size_in=len(packet),
         data_size_out=out_size,
         data_in=ctypes.addressof(data_in),
@@ -110,7 +117,6 @@ def run_xdp(prog_fd: int, packet: bytes, repeat: int = 1, out_size: int = 65536)
         ctx_in=ctypes.addressof(ctx_in),
         ctx_out=ctypes.addressof(ctx_out),
     )
-    _bpf(attr)
     raw = data_out.raw[: attr.data_size_out]
     meta_len = ctx_out.data
     return RunResult(attr.retval, raw[meta_len:], attr.duration, meta=raw[:meta_len])
@@ -135,8 +141,8 @@ def run_tc(
     ctypes.c_uint32.from_buffer(ctx_in, SKB_GSO_SEGS_OFFSET).value = gso_segs
     ctypes.c_uint32.from_buffer(ctx_in, SKB_GSO_SIZE_OFFSET).value = gso_size
     ctx_out = ctypes.create_string_buffer(SKB_CTX_SIZE)
-    attr = _TestAttr(
-        prog_fd=prog_fd,
+    attr = _run(
+        prog_fd,
         data_size_in=len(packet),
         data_size_out=out_size,
         data_in=ctypes.addressof(data_in),
@@ -147,7 +153,6 @@ def run_tc(
         ctx_in=ctypes.addressof(ctx_in),
         ctx_out=ctypes.addressof(ctx_out),
     )
-    _bpf(attr)
     out_mark = ctypes.c_uint32.from_buffer(ctx_out, SKB_MARK_OFFSET).value
     return RunResult(
         attr.retval, data_out.raw[: attr.data_size_out], attr.duration, mark=out_mark

@@ -270,3 +270,69 @@ def test_sigterm_part_way_rolls_back(bed, monkeypatch):
         bed.assert_clean(ifname)
     assert offload_values(bed, "vb") == before
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_entering_a_namespace_moves_this_thread_only_and_comes_back(bed):
+    """netns.entered (pyroute2's setns): the body runs in the namespace, in the
+    main thread or another one, and each comes back to its own; a missing
+    namespace is refused, never created."""
+    import os
+    import threading
+
+    from pyroute2 import IPRoute
+
+    from sfcframe.runtime import netns
+
+    def here() -> int:
+        return os.stat("/proc/thread-self/ns/net").st_ino
+
+    def visit(out: dict) -> None:
+        out["home"] = here()
+        with netns.entered(bed.ns):
+            out["inside"] = here()
+            with IPRoute() as ipr:
+                out["links"] = {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+        out["after"] = here()
+
+    in_main: dict = {}
+    visit(in_main)
+    in_thread: dict = {}
+    worker = threading.Thread(target=visit, args=(in_thread,))
+    worker.start()
+    worker.join()
+    for seen in (in_main, in_thread):
+        assert seen["inside"] == netns.identity(bed.ns) != seen["home"] == seen["after"]
+        assert set(VETH) <= seen["links"]
+    missing = f"{bed.ns}-missing"
+    with pytest.raises(AttachError, match="not found"), netns.entered(missing):
+        pass
+    assert missing not in netns.named() and here() == in_main["home"]
+
+
+@pytest.mark.parametrize("gro", ["on", "off"])
+def test_offload_features_read_as_ethtool_shows_them(bed, gro):
+    """offloads.read (pyroute2's ethtool, in the namespace) against the ethtool
+    binary's ``-k`` output: every watched feature's value, and [fixed] for the
+    merging ones; _set switches one and back."""
+    for ifname in VETH:
+        bed.set_features(ifname, gro=gro)
+    for ifname in VETH:
+        shown = bed.run("ethtool", "-k", ifname).stdout
+        expected = {}
+        for line in shown.splitlines():
+            name, _, rest = line.strip().partition(":")
+            if name in WATCHED and rest.split():
+                expected[name] = (rest.split()[0], "[fixed]" in rest)
+        found = offloads.read(bed.ns, ifname)
+        assert {n: v for n, (v, _) in found.items()} == {n: v for n, (v, _) in expected.items()}
+        assert {n: found[n] for n in offloads.MERGING if n in found} == {
+            n: expected[n] for n in offloads.MERGING if n in expected}
+        assert found["generic-receive-offload"] == (gro, False)
+    flipped = "off" if gro == "on" else "on"
+    offloads._set(bed.ns, "va", {"generic-receive-offload": flipped})
+    assert bed.features("va")["generic-receive-offload"] == flipped
+    assert bed.features("vb")["generic-receive-offload"] == gro
+    offloads._set(bed.ns, "va", {"generic-receive-offload": gro})
+    assert bed.features("va")["generic-receive-offload"] == gro
+    with pytest.raises(AttachError, match="offload features of nosuch in netns .*: [Nn]o such device"):
+        offloads.read(bed.ns, "nosuch")

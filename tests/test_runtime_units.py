@@ -1,4 +1,4 @@
-"""Runtime pieces that need no namespace: sizing, config merging, ethtool parsing, exposition."""
+"""Runtime pieces that need no namespace: sizing, config merging, exposition."""
 
 from __future__ import annotations
 
@@ -174,12 +174,12 @@ def test_flags_override_the_file(tmp_path):
     request = build_request(_args(config=str(path)))
     assert (request.name, request.encap, request.key, request.netns) == ("vnf1", "mpls", "tcpip", "vnf")
     assert request.interfaces == ["eth1", "eth2"] and request.xdp_mode == "native"
-    assert request.params == {"pop": "2", "max_labels": "10", "cache_size": "2048", "strict": "true"}
+    assert request.params == {"pop": 2, "max_labels": 10, "cache_size": 2048, "strict": True}
 
     request = build_request(_args(config=str(path), iface=["eth9"], cache_size=64, strict=False,
                                   param=[("pop", "1")], xdp_mode="generic", name="vnf2"))
     assert request.name == "vnf2" and request.interfaces == ["eth9"]
-    assert request.params == {"pop": "1", "max_labels": "10", "cache_size": "64", "strict": "false"}
+    assert request.params == {"pop": "1", "max_labels": 10, "cache_size": 64, "strict": False}
     assert request.xdp_mode == "generic"
 
 
@@ -236,8 +236,8 @@ def test_file_settings_that_agree_and_flags_over_the_file(tmp_path):
     path = tmp_path / "p.toml"
     path.write_text('name = "n"\nencap = "mpls"\nkey = "tcpip"\ninterfaces = ["a"]\n'
                     "cache_size = 1024\n[params]\ncache_size = 1024\n")
-    assert build_request(_args(config=str(path))).params["cache_size"] == "1024"
-    assert build_request(_args(config=str(path), cache_size=64)).params["cache_size"] == "64"
+    assert build_request(_args(config=str(path))).params["cache_size"] == 1024
+    assert build_request(_args(config=str(path), cache_size=64)).params["cache_size"] == 64
     with pytest.raises(ConfigError, match="disagree"):
         build_request(_args(config=str(path), cache_size=64, param=[("cache_size", "128")]))
 
@@ -266,34 +266,6 @@ def test_mpls_static_header_notations():
     labels = bytes.fromhex("00064040000c8140")  # 100, 200 (S), TTL 64
     assert header("100,200") == header("100, 200") == header("100 200") == labels
     assert header("0x" + labels.hex()) == header("hex:" + labels.hex()) == labels
-
-
-# ---- ethtool --------------------------------------------------------------
-ETHTOOL_K = """\
-Features for eth1:
-rx-checksumming: on
-tx-checksumming: on
-\ttx-checksum-ipv4: off [fixed]
-tcp-segmentation-offload: on
-\ttx-tcp-segmentation: on
-generic-segmentation-offload: on
-generic-receive-offload: on
-large-receive-offload: off [fixed]
-rx-gro-hw: off [requested on]
-rx-gro-list: off
-"""
-
-
-def test_parse_ethtool_features():
-    features = offloads.parse(ETHTOOL_K)
-    assert features["generic-receive-offload"] == ("on", False)
-    assert features["large-receive-offload"] == ("off", True)
-    assert features["rx-gro-hw"] == ("off", False)
-    assert features["tx-tcp-segmentation"] == ("on", False)
-    assert offloads.seen(features) == {
-        "generic-receive-offload": "on", "rx-gro-list": "off", "large-receive-offload": "off",
-        "rx-gro-hw": "off", "tcp-segmentation-offload": "on", "generic-segmentation-offload": "on",
-    }
 
 
 # ---- prometheus -----------------------------------------------------------

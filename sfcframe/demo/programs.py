@@ -16,9 +16,7 @@ kernel-peer testbed's programs (:mod:`sfcframe.demo.srv6_programs`).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import ipaddress
-import os
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -38,36 +36,18 @@ TC_EGRESS = "ffff:fff3"
 TC_INGRESS = "ffff:fff2"
 
 
-CLONE_NEWNET = 0x40000000
-
-
 @contextlib.contextmanager
 def in_netns(netns: str) -> Iterator[None]:
-    """Run the body with this thread inside /run/netns/<netns>'s network namespace.
-
-    Only the network namespace is entered, with setns(2), and left again on the
-    way out, so no helper process is forked: a forked helper would inherit the
-    demo's signal handlers and could unwind through its cleanup on Ctrl-C.
-    Sockets created in the body stay bound to that namespace after it ends.
+    """Run the body with this thread inside /run/netns/<netns>'s network namespace
+    (:func:`sfcframe.runtime.netns.entered`: pyroute2's setns, and back on the way
+    out). No helper process is forked: a forked helper would inherit the demo's
+    signal handlers and could unwind through its cleanup on Ctrl-C. Sockets
+    created in the body stay bound to that namespace after it ends.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-        try:
-            if libc.setns(target, CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"setns into {netns}: {os.strerror(err)}")
-            try:
-                yield
-            finally:
-                if libc.setns(home, CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns back: {os.strerror(err)}")
-        finally:
-            os.close(target)
-    finally:
-        os.close(home)
+    from sfcframe.runtime.netns import entered
+
+    with entered(netns):
+        yield
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ One module per job:
 * :mod:`.pins`       pinning a loaded module's maps and programs in bpffs, reopening them
 * :mod:`.attach`     XDP and TC clsact attachment through pyroute2 (with program ids)
 * :mod:`.ownership`  which programs and interfaces an instance can prove are its own
-* :mod:`.offloads`   GRO/LRO off on proxied interfaces (and back), via ethtool
+* :mod:`.offloads`   GRO/LRO off on proxied interfaces (and back), via pyroute2's ethtool
 * :mod:`.signals`    SIGTERM as Ctrl-C, no interruption of a roll-back
 * :mod:`.instance`   up / set with roll-back of every step
 * :mod:`.teardown`   down: exactly what the instance made, from the record, the undo

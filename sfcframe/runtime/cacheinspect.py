@@ -97,11 +97,10 @@ def inspect(record, limit: int | None = None) -> dict[str, Any]:
     """The ``cache --json`` document of a running instance (README: "sfcframe cache")."""
     from sfcframe.runtime import state
     from sfcframe.runtime.stats import CACHE_MAP
-    from sfcframe.spec import resolve_spec
 
     if CACHE_MAP not in record.maps:
         raise SfcError(f"{record.name}: mode=static has no cache")
-    spec = resolve_spec(record.encap, record.key, record.params, tuple(record.stages))
+    spec = record.resolved_spec()
     layout = spec.value_layout
     with CacheView.pinned(record.maps[CACHE_MAP], layout.size) as view:
         kind, capacity = view.kind, view.capacity  # assoc: buckets x slots

@@ -481,7 +481,10 @@ def _size(args: argparse.Namespace) -> int:
         print(f"observing {args.observe} for {args.seconds:g} s (every {args.interval:g} s) ...",
               file=sys.stderr, flush=True)
         obs = observe(args.observe, args.seconds, args.interval, progress=progress)
-        params = {**record.params, **dict(args.param)}
+        from sfcframe.spec import spec_params
+
+        # the build the instance runs (typed, as recorded), --param over it
+        params = {**spec_params(record.spec, stages=False), **dict(args.param)}
         margin = sizing.DEFAULT_OBSERVED_MARGIN if args.margin is None else args.margin
         result = sizing.size_observed(obs.as_dict(), record.encap, record.key, params, margin)
     else:

@@ -65,7 +65,9 @@ class UpRequest:
     key: str
     interfaces: list[str]
     netns: str | None = None
-    params: dict[str, str] = field(default_factory=dict)
+    #: plugin and core parameters, typed as given (TOML and flags: ints and bools
+    #: as such; --param: text); :func:`sfcframe.spec.resolve_spec` validates them
+    params: dict[str, Any] = field(default_factory=dict)
     xdp_mode: str = "auto"
     keep_offloads: bool = False
     #: core parameters, the same as params["ingress"] etc. (None: as in params)
@@ -75,33 +77,27 @@ class UpRequest:
     #: metadata stages, in the order they run
     stages: list[str] = field(default_factory=list)
 
-    def spec_params(self) -> dict[str, str]:
-        """``params`` with the core fields merged in; a field and a param that
-        disagree are an error."""
-        params = {k: _text(v) for k, v in self.params.items()}
+    def spec_params(self) -> dict[str, Any]:
+        """``params`` with the core fields merged in, typed as given; a field and
+        a param that disagree are an error."""
+        params = dict(self.params)
         for name in CORE_FIELDS:
             value = getattr(self, name)
             if value is None:
                 continue
             given = params.get(name, params.get(f"core.{name}"))
-            if given is not None and given != str(value):
+            if given is not None and coreflags.text(given) != coreflags.text(value):
                 raise ConfigError(
                     f"up: {name}={value!r} and params {name}={given!r} disagree"
                 )
             params.pop(f"core.{name}", None)
-            params[name] = str(value)
+            params[name] = value
         return params
 
     @property
     def ingress_hook(self) -> str:
         params = self.spec_params()
-        return params.get("ingress", params.get("core.ingress", "xdp"))
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+        return coreflags.text(params.get("ingress", params.get("core.ingress", "xdp")))
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -144,7 +140,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _merge_once(params: dict[str, str], top: dict[str, str], where: str, how) -> None:
+def _merge_once(params: dict[str, Any], top: dict[str, Any], where: str, how) -> None:
     try:
         coreflags.merge_once(params, top, where, how)
     except ParamError as exc:
@@ -154,8 +150,8 @@ def _merge_once(params: dict[str, str], top: dict[str, str], where: str, how) ->
 def build_request(args) -> UpRequest:
     """Merge ``args`` (argparse namespace of ``up``) over ``args.config``."""
     data: dict[str, Any] = read_toml(Path(args.config)) if args.config else {}
-    params = {str(k): _text(v) for k, v in data.get("params", {}).items()}
-    _merge_once(params, {n: _text(data[n]) for n in DOUBLED if n in data},
+    params = {str(k): v for k, v in data.get("params", {}).items()}
+    _merge_once(params, {n: data[n] for n in DOUBLED if n in data},
                 f"config file {args.config}", lambda n: n)
     flags = coreflags.given(args)
     given = dict(args.param)

@@ -417,7 +417,7 @@ def parse_static_header(record: Record, text: str) -> bytes | None:
     (the build's header), b"" for ``none``, else the wire bytes (ConfigError
     with the plugin's message when the text is not a valid header)."""
     from sfcframe.errors import ParamError
-    from sfcframe.spec import parse_static_header as parse, resolve_spec
+    from sfcframe.spec import parse_static_header as parse
 
     if record.mode != "static":
         raise ConfigError(
@@ -428,8 +428,8 @@ def parse_static_header(record: Record, text: str) -> bytes | None:
         return None
     if text.strip().lower() in ("none", ""):
         return b""
+    spec = record.resolved_spec()
     try:
-        spec = resolve_spec(record.encap, record.key, record.params)
         return parse(spec.encap, spec.encap_params, spec.core, text)
     except ParamError as exc:
         raise ConfigError(f"set --static-header: {exc}") from None

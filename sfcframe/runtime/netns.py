@@ -1,4 +1,4 @@
-"""Named network namespaces (``ip netns``): netlink sockets and tools inside them.
+"""Named network namespaces (``ip netns``): netlink and ioctl sockets inside them.
 
 Only the network namespace is entered, never the mount namespace: ``ip netns
 exec`` remounts /sys and hides the real bpffs (FIELD-NOTES), and nothing here
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -66,16 +64,29 @@ def iproute(netns: str | None) -> Iterator[object]:
         ipr.close()
 
 
-def tool(netns: str | None, argv: list[str], timeout: float = 20) -> subprocess.CompletedProcess:
-    """Run a tool (e.g. ethtool) in ``netns``'s network namespace only."""
-    if shutil.which(argv[0]) is None:
-        raise AttachError(
-            f"{argv[0]} not found on PATH (install it, e.g. apt-get install {argv[0]})"
-        )
-    if netns:
-        check(netns)
-        argv = ["nsenter", f"--net={NETNS_DIR / netns}", *argv]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+@contextlib.contextmanager
+def entered(netns: str) -> Iterator[None]:
+    """Run the body with this thread in ``netns``'s network namespace, and back.
+
+    pyroute2's ``setns`` switches (``flags=0``: a missing namespace is an error,
+    never created). The namespace to come back to is this thread's own, saved
+    here: pyroute2's ``pushns`` saves the process's (``/proc/self``), which is
+    another one when a thread other than the main one calls. Sockets made in
+    the body (netlink, ioctl) stay bound to ``netns`` after it ends; no process
+    is forked.
+    """
+    from pyroute2.netns import setns
+
+    check(netns)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(str(NETNS_DIR / netns), flags=0)
+        try:
+            yield
+        finally:
+            setns(home, flags=0)
+    finally:
+        os.close(home)
 
 
 def where(netns: str | None) -> str:

@@ -16,11 +16,16 @@ GSO skbs whatever the device advertises, so switching them off changes nothing
 the proxy sees (measured: 65 KB skbs at TC egress with TSO and GSO off) and
 costs throughput (about 4x in a veth test).
 
-Features are read and set with the ``ethtool`` binary, run in the instance's
-network namespace with ``nsenter --net`` (never ``ip netns exec``).
+Features are read and set with pyroute2's ethtool (``Ethtool.get_features`` /
+``set_features``: the SIOCETHTOOL ioctl, on a socket made in the instance's
+network namespace) and named as ``ethtool -k`` shows them, in the state record
+and in every message.
 """
 
 from __future__ import annotations
+
+import contextlib
+from typing import Iterator
 
 from sfcframe.runtime import netns as ns
 from sfcframe.runtime.errors import AttachError, OffloadError
@@ -37,35 +42,68 @@ OBSERVED = {
     "tcp-segmentation-offload": "tso",
     "generic-segmentation-offload": "gso",
 }
+#: the kernel's names (its ETH_SS_FEATURES strings) of the merging features
+KERNEL_NAMES = {
+    "generic-receive-offload": "rx-gro",
+    "rx-gro-list": "rx-gro-list",
+    "large-receive-offload": "rx-lro",
+    "rx-gro-hw": "rx-gro-hw",
+}
 
 
-def parse(text: str) -> dict[str, tuple[str, bool]]:
-    """``ethtool -k`` output -> {feature: (on|off, fixed)}."""
-    features: dict[str, tuple[str, bool]] = {}
-    for line in text.splitlines():
-        name, sep, rest = line.strip().partition(":")
-        if not sep or name.startswith("Features for"):
-            continue
-        words = rest.split()
-        if not words or words[0] not in ("on", "off"):
-            continue
-        features[name] = (words[0], "[fixed]" in rest)
-    return features
+@contextlib.contextmanager
+def _ethtool(netns: str | None) -> Iterator[object]:
+    """pyroute2's Ethtool with its sockets made in ``netns`` (None: this one)."""
+    from pyroute2.ethtool import Ethtool
+
+    if netns:
+        with ns.entered(netns):
+            tool = Ethtool()
+    else:
+        tool = Ethtool()
+    try:
+        yield tool
+    finally:
+        tool.close()
 
 
 def read(netns: str | None, ifname: str) -> dict[str, tuple[str, bool]]:
-    proc = ns.tool(netns, ["ethtool", "-k", ifname])
-    if proc.returncode != 0:
-        reason = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-        raise AttachError(f"ethtool -k {ifname}{ns.where(netns)}: {reason}")
-    return parse(proc.stdout)
+    """{``ethtool -k`` name: (on|off, fixed)} of the merging and the observed
+    features the interface has; fixed: the driver does not allow changing it.
+    TSO and GSO are the kernel's legacy offload flags (TSO covers every
+    tx-tcp*-segmentation feature), as ``ethtool -k`` shows them."""
+    from pyroute2.ethtool.ioctl import NoSuchDevice, NotSupportedError
+
+    try:
+        with _ethtool(netns) as tool:
+            found = tool.get_features(ifname)
+    except (OSError, NoSuchDevice, NotSupportedError) as exc:
+        reason = ("no such device" if isinstance(exc, NoSuchDevice) else
+                  "not supported by its driver" if isinstance(exc, NotSupportedError) else
+                  exc.strerror or str(exc))
+        raise AttachError(f"offload features of {ifname}{ns.where(netns)}: {reason}") from None
+    features: dict[str, tuple[str, bool]] = {}
+    for name, kernel_name in KERNEL_NAMES.items():
+        feature = found.features.get(kernel_name)
+        if feature is not None:
+            features[name] = ("on" if feature.enable else "off", not feature.available)
+    for name in OBSERVED:
+        if name in found.offload_flags:
+            features[name] = ("on" if found.offload_flags[name] else "off", False)
+    return features
 
 
 def _set(netns: str | None, ifname: str, values: dict[str, str]) -> None:
-    argv = ["ethtool", "-K", ifname]
-    for feature, value in sorted(values.items()):
-        argv += [MERGING.get(feature, OBSERVED.get(feature, feature)), value]
-    ns.tool(netns, argv)  # the result is checked by reading the features again
+    """Set merging features ({name: on|off}); the caller checks the result by
+    reading them again (the kernel may keep one as it was), so a refusal here
+    is not an error of its own."""
+    from pyroute2.ethtool.ioctl import EthtoolError
+
+    with contextlib.suppress(OSError, EthtoolError), _ethtool(netns) as tool:
+        found = tool.get_features(ifname)
+        for name, value in values.items():
+            found.features[KERNEL_NAMES[name]].enable = value == "on"
+        tool.set_features(ifname, found)
 
 
 def seen(features: dict[str, tuple[str, bool]]) -> dict[str, str]:

@@ -189,13 +189,12 @@ def measured_bytes(entries: int, key_size: int, value_size: int) -> int:
         os.close(fd)
 
 
-def entry_layout(encap: str, key: str, params: Mapping[str, str]) -> tuple[str, int, int, str, str]:
-    """(spec description, key size, value size, how known, cache kind) for the chosen build;
-    value size is sizeof(struct sfc_value) whichever map holds it."""
+def entry_layout(spec) -> tuple[int, int, str]:
+    """(key size, value size, how known) of an entry of the build's cache
+    (:class:`sfcframe.spec.ResolvedSpec`); value size is sizeof(struct sfc_value)
+    whichever map holds it."""
     from sfcframe.composer import render
-    from sfcframe.spec import resolve_spec
 
-    spec = resolve_spec(encap, key, params)
     kind = spec.cache_kind
     if os.geteuid() == 0:
         try:
@@ -217,20 +216,21 @@ def entry_layout(encap: str, key: str, params: Mapping[str, str]) -> tuple[str, 
                     key_size = table_key_size(module.table("sfc_cache"))
                 else:
                     key_size = map_memory(fd).key_size
-                return spec.describe(), key_size, value_size, "compiled", kind
+                return key_size, value_size, "compiled"
             finally:
                 module.close()
         except Exception:  # noqa: BLE001 - fall back to the computation
             pass
     value_size = spec.value_size
-    known = KNOWN_KEY_SIZES.get(key)
+    known = KNOWN_KEY_SIZES.get(spec.key.name)
     if isinstance(known, dict):
         known = known.get(spec.key_params.get("family"))
     if known is None:
         raise ConfigError(
-            f"size: the key size of key {key!r} is only known by compiling it; run as root"
+            f"size: the key size of key {spec.key.name!r} is only known by compiling it; "
+            "run as root"
         )
-    return spec.describe(), known, value_size, "known sizes", kind
+    return known, value_size, "known sizes"
 
 
 def ring_bytes(entries: int, value_size: int) -> int:
@@ -252,7 +252,7 @@ def measured_ring_bytes(entries: int, value_size: int) -> int:
 
 
 def size(rate: str, delay: str, encap: str = "mpls", key: str = "tcpip",
-         params: Mapping[str, str] | None = None, margin: float = DEFAULT_MARGIN,
+         params: Mapping[str, Any] | None = None, margin: float = DEFAULT_MARGIN,
          cpus: int | None = None) -> Sizing:
     """Recommendation from a packet rate and the sojourn time (Little's law)."""
     rate_pps, delay_s = parse_rate(rate), parse_delay(delay)
@@ -261,7 +261,7 @@ def size(rate: str, delay: str, encap: str = "mpls", key: str = "tcpip",
 
 
 def size_observed(observation: Mapping[str, Any], encap: str, key: str,
-                  params: Mapping[str, str] | None = None,
+                  params: Mapping[str, Any] | None = None,
                   margin: float = DEFAULT_OBSERVED_MARGIN, cpus: int | None = None) -> Sizing:
     """Recommendation from the peak in-flight count sampled on a running proxy."""
     peak = float(observation["peak_in_flight"])
@@ -272,13 +272,19 @@ def size_observed(observation: Mapping[str, Any], encap: str, key: str,
 
 
 def recommend(in_flight: float, encap: str = "mpls", key: str = "tcpip",
-              params: Mapping[str, str] | None = None, margin: float = DEFAULT_MARGIN,
+              params: Mapping[str, Any] | None = None, margin: float = DEFAULT_MARGIN,
               cpus: int | None = None, *, rate_pps: float = 0.0, delay_s: float = 0.0,
               basis: str = "rate x delay", observation: dict[str, Any] | None = None) -> Sizing:
     if margin < 1:
         raise ConfigError(f"margin {margin}: must be at least 1")
-    raw = {k: v for k, v in dict(params or {}).items() if k != "cache_size"}
-    describe, key_size, value_size, how, kind = entry_layout(encap, key, raw)
+    from sfcframe.spec import resolve_spec
+
+    # the size is what this recommends: the build is resolved without the one given
+    raw = {k: v for k, v in dict(params or {}).items()
+           if k not in ("cache_size", "core.cache_size")}
+    spec = resolve_spec(encap, key, raw)
+    kind = spec.cache_kind
+    key_size, value_size, how = entry_layout(spec)
     notes = []
     if kind == "ring":
         # FIFO: a slot is reused exactly cache_size packets later; no early eviction
@@ -302,7 +308,7 @@ def recommend(in_flight: float, encap: str = "mpls", key: str = "tcpip",
             f"{cache_size:,} entries exceed the largest cache_size ({MAX_CACHE:,}); "
             "split the traffic over several VNF instances"
         )
-    describe = re.sub(r"cache_size=\d+", f"cache_size={min(cache_size, MAX_CACHE)}", describe)
+    describe = spec.with_core(cache_size=min(cache_size, MAX_CACHE)).describe()
     if kind == "assoc":
         notes.append("cache=assoc: an entry whose packet never comes back (a dropping VNF) is "
                      "stale after cache_horizon_ms and its slot is reused; keep the horizon "

@@ -148,7 +148,9 @@ class Record:
     netns: str | None
     spec: dict[str, Any]
     describe: str
-    params: dict[str, str]  # the raw NAME=VALUE pairs the spec was resolved from
+    #: the NAME=VALUE pairs the spec was resolved from, typed as given (a record
+    #: written by an older version holds them as text); the build is ``spec``
+    params: dict[str, Any]
     ingress_outcomes: list[str]
     egress_outcomes: list[str]
     extra_counters: dict[str, list[str]]
@@ -197,6 +199,20 @@ class Record:
     def mode(self) -> str:
         """"cache" or "static" (core parameter mode)."""
         return self.spec.get("core", {}).get("mode", "cache")
+
+    def resolved_spec(self):
+        """The build this instance runs (:class:`sfcframe.spec.ResolvedSpec`), from
+        the typed values of its ``spec``; InstanceError naming the reason if the
+        installed plugins no longer accept them (e.g. a record of another version)."""
+        from sfcframe.errors import ParamError, PluginError
+        from sfcframe.spec import spec_from_dict
+
+        try:
+            return spec_from_dict(self.spec)
+        except (ParamError, PluginError) as exc:
+            raise InstanceError(
+                f"{self.name}: its recorded build no longer resolves with the installed "
+                f"plugins ({exc}); `sfcframe down {self.name}` and up it again") from None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

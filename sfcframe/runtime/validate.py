@@ -1,7 +1,7 @@
 """What a state record (or its undo copy) may contain: checked before anything is used.
 
 A record is root's own file (:mod:`.trust`), but it is still data: every name
-that reaches a path, a netlink request or an ethtool command line is checked
+that reaches a path, a netlink request or an ethtool request is checked
 here, and any problem makes the record unusable (``damaged``) instead of
 being acted on. Paths are never taken from a record: they are derived from the
 instance name (:mod:`.state`).
