@@ -48,9 +48,9 @@ class RuntimeProxy:
         from sfcframe.runtime.config import UpRequest
         from sfcframe.runtime.instance import set_settings, up
 
-        params = {k: str(v) for k, v in self.params.items()}
+        params = dict(self.params)  # typed values: the request validates them as they are
         if self.cache_size is not None:
-            params["cache_size"] = str(self.cache_size)
+            params["cache_size"] = self.cache_size
         request = UpRequest(
             name=self.name, encap=self.encap, key=self.key, interfaces=list(self.ifaces),
             netns=self.netns, params=params, xdp_mode=self.xdp_mode, stages=list(self.stages),
