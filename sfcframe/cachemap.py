@@ -1,7 +1,7 @@
 """The proxy's cache as user space sees it, whichever map layout holds it.
 
 ``cache=lru``: ``sfc_cache`` is an LRU hash map, key ``struct sfc_key``, value
-``struct sfc_value``. ``cache=ring``: ``sfc_cache`` is an array of slots
+``struct sfc_lru_entry`` (``struct sfc_value`` and a 32-bit stamp of the insert). ``cache=ring``: ``sfc_cache`` is an array of slots
 ``{__u64 tag; struct sfc_value val;}`` indexed by ``id % cache_size``; a slot is
 live while its tag holds ``id | RING_VALID`` (``RING_BUSY`` while a writer fills
 it, 0 when consumed). ``cache=assoc``: ``sfc_cache`` is a ``BPF_F_MMAPABLE``
@@ -31,6 +31,8 @@ from sfcframe.maps import fdinfo
 
 MAP_TYPE_ARRAY = 2
 MAP_TYPE_LRU_HASH = 9
+#: cache=lru: bytes of the insert's stamp behind the entry in the map's value
+LRU_STAMP_BYTES = 4
 #: ring slot tag bits (bpf_templates/_cache.j2)
 RING_VALID = 1 << 63
 RING_BUSY = 1 << 62
@@ -165,12 +167,15 @@ class CacheView:
         #: assoc: bytes of one {key, value} slot behind the bucket's lanes
         self.slot_size = ((self.table.value_size - ASSOC_HEAD) // ASSOC_WAYS
                           if self.kind == "assoc" else 0)
-        #: sizeof(struct sfc_value): the whole value, or the slot behind the ring's tag
-        #: (the slot may end in alignment padding: give the size when it matters)
+        #: sizeof(struct sfc_value): the LRU map's value without its stamp, or the slot
+        #: behind the ring's tag (the slot may end in alignment padding: give the size
+        #: when it matters)
         if value_size:
             self.value_size = value_size
         elif self.kind == "ring":
             self.value_size = self.table.value_size - RING_TAG.size
+        elif self.kind == "lru":
+            self.value_size = self.table.value_size - LRU_STAMP_BYTES
         else:
             self.value_size = self.table.value_size
         #: assoc: sizeof(struct sfc_key) (needed for entries(); counting needs the tags only)
@@ -257,8 +262,8 @@ class CacheView:
             out = {}
             for key in list(self.table.keys()):
                 value = self.table.lookup(key)
-                if value is not None:
-                    out[key] = value
+                if value is not None:  # the map's value ends in the insert's stamp
+                    out[key] = value[:self.value_size]
             return out
         end = RING_TAG.size + self.value_size
         return {RING_TAG.pack(tag & ~(RING_VALID | RING_BUSY)): raw[RING_TAG.size:end]

@@ -191,7 +191,8 @@ def measured_bytes(entries: int, key_size: int, value_size: int) -> int:
 
 def entry_layout(encap: str, key: str, params: Mapping[str, str]) -> tuple[str, int, int, str, str]:
     """(spec description, key size, value size, how known, cache kind) for the chosen build;
-    value size is sizeof(struct sfc_value) whichever map holds it."""
+    value size is sizeof(struct sfc_value) whichever map holds it, with cache=lru the
+    map's value (the entry and its insert's stamp)."""
     from sfcframe.composer import render
     from sfcframe.spec import resolve_spec
 
@@ -209,6 +210,8 @@ def entry_layout(encap: str, key: str, params: Mapping[str, str]) -> tuple[str, 
                 fd = map_fd(module, "sfc_cache")
                 with CacheView.of_fd(fd, spec.value_size) as view:
                     value_size = view.value_size
+                if kind == "lru":  # the map's value: the entry and its insert's stamp
+                    value_size = map_memory(fd).value_size
                 if kind == "ring":
                     key_size = RING_KEY_SIZE
                 elif kind == "assoc":  # the map's key is a bucket index: the slot's key
@@ -223,6 +226,10 @@ def entry_layout(encap: str, key: str, params: Mapping[str, str]) -> tuple[str, 
         except Exception:  # noqa: BLE001 - fall back to the computation
             pass
     value_size = spec.value_size
+    if kind == "lru":
+        from sfcframe.cachemap import LRU_STAMP_BYTES
+
+        value_size += LRU_STAMP_BYTES
     known = KNOWN_KEY_SIZES.get(key)
     if isinstance(known, dict):
         known = known.get(spec.key_params.get("family"))
