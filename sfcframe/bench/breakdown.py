@@ -37,8 +37,16 @@ NO_STRIP = Edit(
 )
 NO_DELETE = Edit(
     "egress: no cache delete",
-    r"(\t__builtin_memcpy\(val, cached, sizeof\(\*val\)\);\n)\tsfc_cache\.delete\(key\);\n",
-    r"\1",
+    r"\t/\* 5\. ours to delete \*/\n\tif \(sfc_cache\.delete\(key\)\)\n\t\treturn -1;\n",
+    "",
+)
+#: cache=lru: what a take adds to lookup + copy + delete so that it never returns a
+#: copy of a node reused meanwhile (the second and third lookup, the barrier, the
+#: stamp compares)
+NO_REVALIDATE = Edit(
+    "egress: no re-validation of the copy (cache=lru: one lookup, copy, delete)",
+    r"\tstamp = \*\(volatile __u32 \*\)&cached->stamp;\n.*?\t/\* 5\. ours to delete \*/\n",
+    "\t__builtin_memcpy(val, &cached->val, sizeof(*val));\n",
 )
 NO_MTU = Edit(
     "egress: no bpf_check_mtu",
@@ -58,14 +66,14 @@ NO_RESTORE = Edit(
 )
 NO_COMMON_LRU = Edit(
     "cache map flag BPF_F_NO_COMMON_LRU (per-CPU LRU lists)",
-    r'BPF_TABLE\("lru_hash", struct sfc_key, struct sfc_value, sfc_cache, SFC_CACHE_SIZE\);',
-    'BPF_F_TABLE("lru_hash", struct sfc_key, struct sfc_value, sfc_cache, SFC_CACHE_SIZE, '
+    r'BPF_TABLE\("lru_hash", struct sfc_key, struct sfc_lru_entry, sfc_cache, SFC_CACHE_SIZE\);',
+    'BPF_F_TABLE("lru_hash", struct sfc_key, struct sfc_lru_entry, sfc_cache, SFC_CACHE_SIZE, '
     "BPF_F_NO_COMMON_LRU);",
 )
 PLAIN_HASH = Edit(
     "cache map as a preallocated hash map (no LRU eviction)",
-    r'BPF_TABLE\("lru_hash", struct sfc_key, struct sfc_value, sfc_cache, SFC_CACHE_SIZE\);',
-    'BPF_TABLE("hash", struct sfc_key, struct sfc_value, sfc_cache, SFC_CACHE_SIZE);',
+    r'BPF_TABLE\("lru_hash", struct sfc_key, struct sfc_lru_entry, sfc_cache, SFC_CACHE_SIZE\);',
+    'BPF_TABLE("hash", struct sfc_key, struct sfc_lru_entry, sfc_cache, SFC_CACHE_SIZE);',
 )
 #: reference: since the core restores with bpf_skb_change_head and direct
 #: stores (non-GSO skbs), this variant writes ethertype + header with one
@@ -117,6 +125,7 @@ COMPONENTS = (
     ("no-store", (NO_STORE,), ("ingress", "egress"), None),
     ("no-restore", (NO_RESTORE,), ("ingress", "egress"), None),
     ("no-delete", (NO_DELETE,), ("ingress", "egress"), None),
+    ("no-revalidate", (NO_REVALIDATE,), ("ingress", "egress"), None),
     ("no-delete-no-restore", (NO_DELETE, NO_RESTORE), ("ingress", "egress"), None),
     ("no-insert", (NO_INSERT,), ("ingress",), "assoc"),
     ("no-alone", (NO_ALONE,), ("ingress",), "assoc"),
