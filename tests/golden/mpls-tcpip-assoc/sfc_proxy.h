@@ -199,7 +199,8 @@ static __always_inline int tcpip_derive(void *l3, void *data_end, __u32 avail,
 #define SFC_LANES_FP		0x7FFF7FFF7FFF7FFFULL	/* the low 15 bits of every lane */
 #define SFC_GEN_SHIFT		22	/* a generation is 2^22 ns (~4.2 ms: a tick at HZ=250) */
 #define SFC_HORIZON		239	/* generations: older entries are stale (cache_horizon_ms=1000) */
-#define SFC_CLAIM_TRIES		2	/* cmpxchg attempts while other lanes of the word change */
+#define SFC_CLAIM_TRIES		4	/* cmpxchg attempts while other lanes of the bucket change */
+#define SFC_FIND_PASSES		4	/* a take looks again while its key's slot is claimed */
 
 _Static_assert(sizeof(struct sfc_key) % 4 == 0, "struct sfc_key: whole 32-bit words");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "lane i of a word is its bits 16i..16i+15");
@@ -428,28 +429,42 @@ static __always_inline void sfc_assoc_release(struct sfc_assoc_bucket *bk, __u32
 			     ~(0xFFFFULL << ((way & 3) * 16)));
 }
 
-/* Claim the first empty slot of a bucket with tag lane claim: its way, or -1. */
+/*
+ * Claim an empty slot of a bucket with tag lane claim: its way, or -1 when the
+ * bucket has none. A cmpxchg of the lane's word fails whenever another lane
+ * of the word changes (another run claims, publishes or frees a slot beside
+ * it): the same slot is tried again while it stays empty, the next empty one
+ * once it was taken, so a bucket with empty slots is not given up because of
+ * its neighbours.
+ */
 static __always_inline int sfc_assoc_claim_empty(struct sfc_assoc_bucket *bk, __u64 claim)
 {
+	__u32 bits = 0;
+
+	/* a bitmap of the empty slots */
+#pragma unroll
+	for (int i = 0; i < SFC_ASSOC_WORDS; i++)
+		bits |= sfc_lanes_bits(~sfc_lanes_used(*(volatile __u64 *)&bk->tag.word[i]) &
+				       SFC_LANES_HI) << (4 * i);
 #pragma unroll
 	for (int t = 0; t < SFC_CLAIM_TRIES; t++) {
-		__u32 bits = 0, way, shift;
-		__u64 *word, tags;
+		__u32 way, shift;
+		__u64 *word, tags, seen;
 
-		/* a bitmap of the empty slots, then the lowest */
-#pragma unroll
-		for (int i = 0; i < SFC_ASSOC_WORDS; i++)
-			bits |= sfc_lanes_bits(~sfc_lanes_used(*(volatile __u64 *)&bk->tag.word[i]) &
-					       SFC_LANES_HI) << (4 * i);
 		if (!bits)
 			return -1;
 		way = sfc_assoc_lowest(bits);
 		word = &bk->tag.word[way >> 2];
 		shift = (way & 3) * 16;
 		tags = *(volatile __u64 *)word;
-		if (((tags >> shift) & 0xFFFF) == 0 &&
-		    __sync_val_compare_and_swap(word, tags, tags | (claim << shift)) == tags)
-			return way;
+		if (((tags >> shift) & 0xFFFF) == 0) {
+			seen = __sync_val_compare_and_swap(word, tags, tags | (claim << shift));
+			if (seen == tags)
+				return way;
+			if (((seen >> shift) & 0xFFFF) == 0)
+				continue;	/* only its neighbours changed: this slot again */
+		}
+		bits &= bits - 1;	/* claimed by another run: the next empty slot */
 	}
 	return -1;
 }
@@ -791,10 +806,12 @@ static __always_inline int sfc_cache_mark_plain(const struct sfc_key *key)
 /*
  * Claim the live entry for key in one bucket: its way, or -1. The lanes are
  * read four at a time into a bitmap of the live slots carrying the key's
- * fingerprint; the first (almost always the entry), then the next: claim,
- * compare the whole key (another key with the same fingerprint is put back as
- * it was). busy is set when a slot with the fingerprint was claimed by
- * another run (the entry may be moving to its other bucket).
+ * fingerprint; the first (almost always the entry), then the next: compare
+ * the whole key, claim, compare again (the slot may have been refilled in
+ * between; then it is put back as it was). Another key's slot is never
+ * claimed: a take of that key racing this one would find it busy and could
+ * miss a live entry. busy is set when a slot with the fingerprint was claimed
+ * by another run (the entry may be moving to its other bucket).
  */
 static __always_inline int sfc_assoc_claim_key(struct sfc_assoc_bucket *bk, __u64 fp,
 					       const struct sfc_key *key, int *busy)
@@ -820,13 +837,15 @@ static __always_inline int sfc_assoc_claim_key(struct sfc_assoc_bucket *bk, __u6
 			return -1;
 		way = sfc_assoc_lowest(bits);
 		bits &= bits - 1;
+		if (!sfc_assoc_same_key(&bk->slot[way].key, key))
+			continue;	/* another key with the fingerprint */
 		if (sfc_assoc_claim_live(bk, way, fp)) {
 			*busy = 1;	/* changed since it was read: look again */
 			continue;
 		}
 		if (sfc_assoc_same_key(&bk->slot[way].key, key))
 			return way;
-		sfc_assoc_publish(bk, way);	/* not this key: back as it was */
+		sfc_assoc_publish(bk, way);	/* refilled with another key: back as it was */
 	}
 	return -1;
 }
@@ -840,7 +859,7 @@ static __always_inline int sfc_assoc_find(const struct sfc_key *key, struct sfc_
 	if (sfc_assoc_locate(key, at))
 		return -1;
 #pragma clang loop unroll(disable)
-	for (int pass = 0; pass < 2; pass++) {	/* again only if a slot with the fingerprint was busy */
+	for (int pass = 0; pass < SFC_FIND_PASSES; pass++) {	/* again only if a slot with the fingerprint was busy */
 		*which = 0;
 		way = sfc_assoc_claim_key(at->a, at->fp, key, &busy);
 		if (way < 0 && at->ib != at->ia) {
