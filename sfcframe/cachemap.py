@@ -46,6 +46,8 @@ ASSOC_HEAD = 4 * ASSOC_WAYS
 LANE_BUSY = 0x8000
 LANE_FP = 0x7FFF
 GEN_MASK = 0xFFFF
+#: generations an entry's gen may run ahead of a reader's now and still be new
+GEN_AHEAD = 16
 #: sfc_cache_events, in the order of enum sfc_cache_event
 EVENTS = ("evicted", "reclaimed", "moved")
 #: a generation is 2**GEN_SHIFT ns of CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns)
@@ -68,7 +70,10 @@ def generation_now() -> int:
 
 
 def lane_age(gen: int, now: int) -> int:
-    return (now - gen) & GEN_MASK
+    """sfc_assoc_age(): generations since gen; 0 for a gen up to GEN_AHEAD ahead of now
+    (inserted on another CPU after a tick the reader had not seen)."""
+    age = (now - gen) & GEN_MASK
+    return 0 if age > GEN_MASK - GEN_AHEAD else age
 
 
 def assoc_hash(key: bytes) -> int:

@@ -148,6 +148,35 @@ def test_stale_entries_are_reclaimed_on_contact(proxy_factory):
 
 
 @pytest.mark.kernel
+@pytest.mark.parametrize("ahead", [1, 2, cachemap.GEN_AHEAD])
+def test_an_entry_from_a_later_generation_is_new_not_stale(proxy_factory, ahead):
+    """An insert reads the clock once, at its start; another CPU may insert into the same
+    bucket after the generation ticked. Its entry, a generation or more ahead of the
+    insert's now, is new: neither reclaimed as stale (2^16 - 1 generations old) nor the
+    first to evict (lost once in 10 million inserts of the evict bench at 75 % fill)."""
+    import struct
+
+    proxy = proxy_factory("mpls", "tcpip", cache="assoc", cache_size=16)  # one bucket
+    proxy.clear()
+    early = proxy.ingress(_encapsulated(1)).packet
+    view = _view(proxy)
+    ((bucket, way, _, _, _, _),) = view.assoc_slots()
+    index = struct.pack("=I", bucket)
+    raw = bytearray(view.table.lookup(index))
+    gen_at = 2 * cachemap.ASSOC_WAYS + 2 * way  # the slot's generation lane
+    later = (cachemap.generation_now() + ahead) & cachemap.GEN_MASK
+    struct.pack_into("<H", raw, gen_at, later)
+    view.table.update(index, bytes(raw))
+    assert view.occupancy(horizon=proxy.spec.cache_horizon).stale == 0
+    for seq in range(2, 17):  # fill the bucket: every insert looks at the entry
+        proxy.ingress(_encapsulated(seq))
+    proxy.ingress(_encapsulated(17))  # full: the oldest entry (not the one ahead) leaves
+    assert _events(proxy)["reclaimed"] == 0 and _events(proxy)["evicted"] == 1
+    assert proxy.egress(early).packet != early  # restored
+    assert proxy.counters()["egress"]["restored"] == 1
+
+
+@pytest.mark.kernel
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(ops=st.lists(st.integers(0, 40), min_size=1, max_size=60))
 def test_one_bucket_keeps_up_to_16_live_entries(harness_factory, ops):

@@ -203,10 +203,12 @@ static __always_inline int tcpip_derive(void *l3, void *data_end, __u32 avail,
 #define SFC_LANES_FP		0x7FFF7FFF7FFF7FFFULL	/* the low 15 bits of every lane */
 #define SFC_GEN_SHIFT		22	/* a generation is 2^22 ns (~4.2 ms: a tick at HZ=250) */
 #define SFC_HORIZON		239	/* generations: older entries are stale (cache_horizon_ms=1000) */
+#define SFC_GEN_AHEAD		16	/* generations an entry's gen may run ahead of a run's now (a power of two) */
 #define SFC_CLAIM_TRIES		4	/* cmpxchg attempts while other lanes of the bucket change */
 #define SFC_FIND_PASSES		4	/* a take looks again while its key's slot is claimed */
 
 _Static_assert(sizeof(struct sfc_key) % 4 == 0, "struct sfc_key: whole 32-bit words");
+_Static_assert((SFC_GEN_AHEAD & (SFC_GEN_AHEAD - 1)) == 0, "SFC_GEN_AHEAD: a power of two");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "lane i of a word is its bits 16i..16i+15");
 
 /* Sixteen 16-bit lanes: read four at a time as words, written one at a time. */
@@ -331,14 +333,21 @@ static __always_inline __u64 sfc_lanes_match(__u64 x, __u64 fps)
 	return ~(((x ^ fps) & SFC_LANES_FP) + SFC_LANES_FP) & SFC_LANES_HI;
 }
 
-/* lanes of a generation word older than SFC_HORIZON at generation now (in every lane of nows) */
+/*
+ * lanes of a generation word older than SFC_HORIZON at generation now (in every
+ * lane of nows); an entry up to SFC_GEN_AHEAD generations ahead of now is new,
+ * not 2^16 generations old: see sfc_assoc_age()
+ */
 static __always_inline __u64 sfc_lanes_stale(__u64 gens, __u64 nows)
 {
 	/* age = now - gen modulo 2^16 in every lane, the top bit fixed up after the borrow-free subtraction */
 	__u64 age = ((nows | SFC_LANES_HI) - (gens & SFC_LANES_FP)) ^ ((nows ^ ~gens) & SFC_LANES_HI);
+	/* ahead: every bit of the age above the low log2(SFC_GEN_AHEAD) set */
+	__u64 ahead = ~sfc_lanes_used(~(age | (SFC_GEN_AHEAD - 1) * SFC_LANES_LO)) & SFC_LANES_HI;
 
 	/* older than the horizon: the top bit, or the low 15 bits above it */
-	return (age | ((age & SFC_LANES_FP) + (0x7FFF - SFC_HORIZON) * SFC_LANES_LO)) & SFC_LANES_HI;
+	return (age | ((age & SFC_LANES_FP) + (0x7FFF - SFC_HORIZON) * SFC_LANES_LO)) & ~ahead &
+	       SFC_LANES_HI;
 }
 
 /* how many lanes a mask holds (0..4) */
@@ -366,6 +375,20 @@ static __always_inline __u32 sfc_assoc_lowest(__u32 bits)
 static __always_inline __u64 sfc_assoc_now(void)
 {
 	return (bpf_ktime_get_coarse_ns() >> SFC_GEN_SHIFT) & 0xFFFF;
+}
+
+/*
+ * An entry's age in generations at generation now (modulo 2^16). A run reads
+ * now once, at its start; another CPU may insert after the clock ticked, so
+ * an entry a run meets can be a generation or two ahead of its now: up to
+ * SFC_GEN_AHEAD generations ahead it is new (age 0), not 2^16 - 1 generations
+ * old (which made it stale, reclaimed and lost, or the first to evict).
+ */
+static __always_inline __u64 sfc_assoc_age(__u64 now, __u64 gen)
+{
+	__u64 age = (now - gen) & 0xFFFF;
+
+	return age > 0xFFFF - SFC_GEN_AHEAD ? 0 : age;
 }
 
 /* A key's two buckets (a, b; the same bucket when 2a = g) and its fingerprint. */
@@ -521,7 +544,7 @@ static __always_inline __u32 sfc_assoc_reclaim(struct sfc_assoc_bucket *bk, __u3
 		bits &= bits - 1;
 		if (lane == 0 || (lane & SFC_LANE_BUSY) || sfc_assoc_claim_live(bk, way, lane))
 			continue;
-		if (((now - bk->gen.lane[way]) & 0xFFFF) > SFC_HORIZON) {
+		if (sfc_assoc_age(now, bk->gen.lane[way]) > SFC_HORIZON) {
 			sfc_assoc_release(bk, way);
 			sfc_cache_event(SFC_CACHE_RECLAIMED);
 			freed++;
@@ -660,7 +683,7 @@ static __always_inline int sfc_assoc_evict(struct sfc_assoc_at *at, __u64 now, _
 		struct sfc_assoc_bucket *bk = sfc_assoc_pick(at, s >= SFC_ASSOC_WAYS);
 		__u32 way = sfc_assoc_way(s);
 		__u64 lane = (*(volatile __u64 *)&bk->tag.word[way >> 2] >> ((way & 3) * 16)) & 0xFFFF;
-		__u64 age = (now - bk->gen.lane[way]) & 0xFFFF;
+		__u64 age = sfc_assoc_age(now, bk->gen.lane[way]);
 
 		/* (best is only written here, never tested: the verifier need not tell its values apart) */
 		if (lane == 0 || (lane & SFC_LANE_BUSY) || age + 1 <= rank)
