@@ -205,7 +205,7 @@ static __always_inline int tcpip_derive(void *l3, void *data_end, __u32 avail,
 #define SFC_HORIZON		239	/* generations: older entries are stale (cache_horizon_ms=1000) */
 #define SFC_GEN_AHEAD		16	/* generations an entry's gen may run ahead of a run's now (a power of two) */
 #define SFC_CLAIM_TRIES		4	/* cmpxchg attempts while other lanes of the bucket change */
-#define SFC_FIND_PASSES		4	/* a take looks again while its key's slot is claimed */
+#define SFC_FIND_PASSES		4	/* a take looks again while its key's slot is claimed or entries move */
 
 _Static_assert(sizeof(struct sfc_key) % 4 == 0, "struct sfc_key: whole 32-bit words");
 _Static_assert((SFC_GEN_AHEAD & (SFC_GEN_AHEAD - 1)) == 0, "SFC_GEN_AHEAD: a power of two");
@@ -242,6 +242,9 @@ enum sfc_cache_event {
 	SFC_CACHE__EVENTS
 };
 BPF_PERCPU_ARRAY(sfc_cache_events, __u64, SFC_CACHE__EVENTS);
+
+/* Entries moved so far, by every CPU: a take that missed while one moved looks again. */
+BPF_ARRAY(sfc_assoc_moves, __u64, 1);
 
 /* A per-CPU word a slot index passes through: see sfc_assoc_forget(). */
 BPF_PERCPU_ARRAY(sfc_assoc_tmp, __u64, 1);
@@ -596,6 +599,28 @@ static __always_inline int sfc_assoc_known(struct sfc_assoc_bucket *bk, __u32 bi
 	return bits ? SFC_SEEN_KEY : 0;
 }
 
+/* One more move: an atomic fetch (ordered before what the move does next on every JIT). */
+static __always_inline void sfc_assoc_count_move(void)
+{
+	__u32 zero = 0;
+	__u64 *moves = sfc_assoc_moves.lookup(&zero);
+	__u64 before;
+
+	if (!moves)
+		return;
+	before = __sync_fetch_and_add(moves, 1);
+	asm volatile("" : : "r"(before));	/* used: a fetch, not a plain atomic add */
+}
+
+/* How many entries have moved (a plain read). */
+static __always_inline __u64 sfc_assoc_moves_seen(void)
+{
+	__u32 zero = 0;
+	__u64 *moves = sfc_assoc_moves.lookup(&zero);
+
+	return moves ? *(volatile __u64 *)moves : 0;
+}
+
 /*
  * Move the live entry in home's slot way (tag lane lane) to other's slot x
  * (claimed by the caller), then claim home's slot with claim. The copy is
@@ -613,6 +638,7 @@ static __always_inline int sfc_assoc_move(struct sfc_assoc_bucket *home, __u32 w
 	way = sfc_assoc_way(way);
 	word = &home->tag.word[way >> 2];
 	x = sfc_assoc_way(x);
+	sfc_assoc_count_move();	/* before the entry can leave home: see sfc_assoc_find() */
 	__builtin_memcpy(&other->slot[x], &home->slot[way], sizeof(other->slot[x]));
 	other->gen.lane[x] = home->gen.lane[way];
 	/* an atomic read orders the copy before it: the original must still be there */
@@ -877,25 +903,40 @@ static __always_inline int sfc_assoc_claim_key(struct sfc_assoc_bucket *bk, __u6
 	return -1;
 }
 
-/* Find and claim the key's entry in either bucket: its way, bucket number in *which, or -1. */
+/*
+ * Find and claim the key's entry in either bucket: its way, bucket number in
+ * *which, or -1. The two buckets are read one after the other: an entry moving
+ * between them shows as a claimed slot with the fingerprint (busy), unless the
+ * whole move fell between the two reads (into a after a was read, out of b
+ * before b was read). A move counts itself before the entry can leave its
+ * slot, so a miss after which the count changed looks again too.
+ */
 static __always_inline int sfc_assoc_find(const struct sfc_key *key, struct sfc_assoc_at *at,
 					  int *which)
 {
 	int busy = 0, way;
+	__u64 moves;
 
 	if (sfc_assoc_locate(key, at))
 		return -1;
+	moves = sfc_assoc_moves_seen();
 #pragma clang loop unroll(disable)
-	for (int pass = 0; pass < SFC_FIND_PASSES; pass++) {	/* again only if a slot with the fingerprint was busy */
+	for (int pass = 0; pass < SFC_FIND_PASSES; pass++) {	/* again if a slot with the fingerprint was busy or an entry moved */
+		__u64 moved;
+
 		*which = 0;
 		way = sfc_assoc_claim_key(at->a, at->fp, key, &busy);
 		if (way < 0 && at->ib != at->ia) {
 			*which = 1;
 			way = sfc_assoc_claim_key(at->b, at->fp, key, &busy);
 		}
-		if (way >= 0 || !busy)
+		if (way >= 0)
 			return way;
+		moved = sfc_assoc_moves_seen();
+		if (!busy && moved == moves)
+			return -1;
 		busy = 0;
+		moves = moved;
 	}
 	return -1;
 }
