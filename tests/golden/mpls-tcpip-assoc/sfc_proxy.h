@@ -201,6 +201,7 @@ static __always_inline int tcpip_derive(void *l3, void *data_end, __u32 avail,
 #define SFC_HORIZON		239	/* generations: older entries are stale (cache_horizon_ms=1000) */
 #define SFC_GEN_AHEAD		16	/* generations an entry's gen may run ahead of a run's now (a power of two) */
 #define SFC_CLAIM_TRIES		4	/* cmpxchg attempts while other lanes of the bucket change */
+#define SFC_ALONE_LOOKS		16	/* an insert looks again while another claim may be its key's */
 #define SFC_FIND_PASSES		4	/* a take looks again while its key's slot is claimed or entries move */
 
 _Static_assert(sizeof(struct sfc_key) % 4 == 0, "struct sfc_key: whole 32-bit words");
@@ -499,12 +500,11 @@ static __always_inline int sfc_assoc_claim_empty(struct sfc_assoc_bucket *bk, __
  * What an insert learns from the lanes of one bucket, packed in a word (to stay
  * in a register; the BPF stack is small): a bitmap of the live slots carrying
  * the key's fingerprint, a bitmap of the live slots older than the horizon,
- * how many slots are empty, how many claimed slots carry the fingerprint.
+ * how many slots are empty.
  */
 #define SFC_LOOK_LIVE(l)	((__u32)(l) & 0xFFFF)
 #define SFC_LOOK_STALE(l)	((__u32)((l) >> 16) & 0xFFFF)
 #define SFC_LOOK_FREE(l)	((__u32)((l) >> 32) & 0xFF)
-#define SFC_LOOK_BUSY(l)	((__u32)((l) >> 40) & 0xFF)
 
 /* Read one bucket's lanes, four at a time (branch-free). */
 static __always_inline __u64 sfc_assoc_look(struct sfc_assoc_bucket *bk, __u64 fps, __u64 nows)
@@ -521,7 +521,6 @@ static __always_inline __u64 sfc_assoc_look(struct sfc_assoc_bucket *bk, __u64 f
 		l += (__u64)sfc_lanes_bits(match & ~tags) << (4 * i);
 		l += (__u64)sfc_lanes_bits(stale) << (16 + 4 * i);
 		l += (__u64)sfc_lanes_count(~used & SFC_LANES_HI) << 32;
-		l += (__u64)sfc_lanes_count(match & tags) << 40;
 	}
 	return l;
 }
@@ -730,36 +729,51 @@ static __always_inline int sfc_assoc_evict(struct sfc_assoc_at *at, __u64 now, _
  * After claiming a slot and writing the key: does another slot hold the key
  * (live) or may hold it (claimed with the key's fingerprint: ours is one)?
  * Two runs inserting the same key at once each claimed before looking, so at
- * least one sees the other and backs off (both may).
+ * least one sees the other. A claimed slot's key cannot be compared (its
+ * owner may be writing it), but a claim is short: an insert, a take, a move,
+ * a marker's count. So while another slot with the fingerprint is claimed,
+ * look again, up to SFC_ALONE_LOOKS times; once none is, the live slots
+ * with the fingerprint are compared: the same key (published meanwhile) backs
+ * off, another key with the same fingerprint (1 in 32,767) does not. Still
+ * claimed after the last look: back off (two runs inserting the same key that
+ * wait for each other both do).
  */
 static __always_inline int sfc_assoc_alone(struct sfc_assoc_at *at, const struct sfc_key *key)
 {
 	__u64 fps = at->fp * SFC_LANES_LO;
-	__u32 busy = 0, live_a = 0, live_b = 0;
+	__u32 busy, live_a, live_b;
 
+#pragma clang loop unroll(disable)
+	for (int t = 0; t < SFC_ALONE_LOOKS; t++) {
+		busy = 0;
+		live_a = 0;
+		live_b = 0;
 #pragma unroll
-	for (int i = 0; i < SFC_ASSOC_WORDS; i++) {
-		__u64 tags = *(volatile __u64 *)&at->a->tag.word[i];
-		__u64 match = sfc_lanes_match(tags, fps);
+		for (int i = 0; i < SFC_ASSOC_WORDS; i++) {
+			__u64 tags = *(volatile __u64 *)&at->a->tag.word[i];
+			__u64 match = sfc_lanes_match(tags, fps);
 
-		busy += sfc_lanes_count(match & tags);
-		live_a |= sfc_lanes_bits(match & ~tags) << (4 * i);
-		tags = *(volatile __u64 *)&at->b->tag.word[i];
-		match = sfc_lanes_match(tags, fps);
-		busy += sfc_lanes_count(match & tags);	/* (a bucket read twice when a == b: ours counts twice) */
-		live_b |= sfc_lanes_bits(match & ~tags) << (4 * i);
+			busy += sfc_lanes_count(match & tags);
+			live_a |= sfc_lanes_bits(match & ~tags) << (4 * i);
+			tags = *(volatile __u64 *)&at->b->tag.word[i];
+			match = sfc_lanes_match(tags, fps);
+			busy += sfc_lanes_count(match & tags);	/* (a bucket read twice when a == b: ours counts twice) */
+			live_b |= sfc_lanes_bits(match & ~tags) << (4 * i);
+		}
+		if (busy <= (at->ib == at->ia ? 2 : 1))
+			return !sfc_assoc_known(at->a, live_a, at->fp, key, 0, 0) &&
+			       !sfc_assoc_known(at->b, live_b, at->fp, key, 0, 0);
 	}
-	if (busy > (at->ib == at->ia ? 2 : 1))
-		return 0;
-	return !sfc_assoc_known(at->a, live_a, at->fp, key, 0, 0) &&
-	       !sfc_assoc_known(at->b, live_b, at->fp, key, 0, 0);
+	return 0;
 }
 
 /*
  * Insert an entry (or, plain set, count a plain packet in the key's marker).
- * 1. Read the lanes of both buckets: a slot claimed with the key's
- *    fingerprint, or the key live, is an SFC_CACHE_EXISTS (a marker counts
- *    one more plain packet instead); stale entries are freed on the way.
+ * 1. Read the lanes of both buckets: the key live is an SFC_CACHE_EXISTS (a
+ *    marker counts one more plain packet instead); stale entries are freed on
+ *    the way. (A slot claimed with the key's fingerprint is left to step 3:
+ *    refused here, it cost an entry whenever another key with the same
+ *    fingerprint was being taken or moved.)
  * 2. A slot: the first empty one of the emptier bucket (the other if that
  *    fails); both full: move an entry of either to its other bucket; nothing
  *    moves: evict the oldest entry of the two buckets (SFC_CACHE_EVICTED).
@@ -784,8 +798,6 @@ static __always_inline int sfc_assoc_put(const struct sfc_key *key, const struct
 	lb = sfc_assoc_look(at.b, at.fp * SFC_LANES_LO, now * SFC_LANES_LO);
 	if (at.ib == at.ia)	/* one bucket: counted once */
 		lb = 0;
-	if (SFC_LOOK_BUSY(la) | SFC_LOOK_BUSY(lb))	/* another run holds a slot that may be the key's */
-		return SFC_CACHE_EXISTS;
 	free_a = SFC_LOOK_FREE(la);
 	free_b = SFC_LOOK_FREE(lb);
 	if (SFC_LOOK_STALE(la))
