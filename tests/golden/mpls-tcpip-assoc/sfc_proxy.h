@@ -595,15 +595,10 @@ static __always_inline int sfc_assoc_known(struct sfc_assoc_bucket *bk, __u32 bi
 }
 
 /* One more move: an atomic fetch (ordered before what the move does next on every JIT). */
-static __always_inline void sfc_assoc_count_move(void)
+static __always_inline void sfc_assoc_count_move(__u64 *moves)
 {
-	__u32 zero = 0;
-	__u64 *moves = sfc_assoc_moves.lookup(&zero);
-	__u64 before;
+	__u64 before = __sync_fetch_and_add(moves, 1);
 
-	if (!moves)
-		return;
-	before = __sync_fetch_and_add(moves, 1);
 	asm volatile("" : : "r"(before));	/* used: a fetch, not a plain atomic add */
 }
 
@@ -626,14 +621,15 @@ static __always_inline __u64 sfc_assoc_moves_seen(void)
  * never published.
  */
 static __always_inline int sfc_assoc_move(struct sfc_assoc_bucket *home, __u32 way, __u64 lane,
-					  struct sfc_assoc_bucket *other, __u32 x, __u64 claim)
+					  struct sfc_assoc_bucket *other, __u32 x, __u64 claim,
+					  __u64 *moves)
 {
 	__u64 *word;
 
 	way = sfc_assoc_way(way);
 	word = &home->tag.word[way >> 2];
 	x = sfc_assoc_way(x);
-	sfc_assoc_count_move();	/* before the entry can leave home: see sfc_assoc_find() */
+	sfc_assoc_count_move(moves);	/* before the entry can leave home: see sfc_assoc_find() */
 	__builtin_memcpy(&other->slot[x], &home->slot[way], sizeof(other->slot[x]));
 	other->gen.lane[x] = home->gen.lane[way];
 	/* an atomic read orders the copy before it: the original must still be there */
@@ -661,6 +657,11 @@ static __always_inline int sfc_assoc_move(struct sfc_assoc_bucket *home, __u32 w
  */
 static __always_inline int sfc_assoc_make_room(struct sfc_assoc_at *at, __u64 claim, int *which)
 {
+	__u32 zero = 0;
+	__u64 *moves = sfc_assoc_moves.lookup(&zero);	/* once, not in the loop: fewer paths to verify */
+
+	if (!moves)
+		return -1;
 #pragma clang loop unroll(disable)
 	for (__u32 s = 0; s < 2 * SFC_ASSOC_WAYS; s++) {
 		struct sfc_assoc_bucket *home = sfc_assoc_pick(at, s >= SFC_ASSOC_WAYS);
@@ -682,7 +683,7 @@ static __always_inline int sfc_assoc_make_room(struct sfc_assoc_at *at, __u64 cl
 		if (!other)
 			continue;
 		x = sfc_assoc_claim_empty(other, lane | SFC_LANE_BUSY);
-		if (x >= 0 && sfc_assoc_move(home, way, lane, other, x, claim)) {
+		if (x >= 0 && sfc_assoc_move(home, way, lane, other, x, claim, moves)) {
 			*which = s >= SFC_ASSOC_WAYS;
 			return way;
 		}
@@ -741,7 +742,7 @@ static __always_inline int sfc_assoc_evict(struct sfc_assoc_at *at, __u64 now, _
 static __always_inline int sfc_assoc_alone(struct sfc_assoc_at *at, const struct sfc_key *key)
 {
 	__u64 fps = at->fp * SFC_LANES_LO;
-	__u32 busy, live_a, live_b;
+	__u32 busy = 0, live_a = 0, live_b = 0, ours = at->ib == at->ia ? 2 : 1;
 
 #pragma clang loop unroll(disable)
 	for (int t = 0; t < SFC_ALONE_LOOKS; t++) {
@@ -760,11 +761,13 @@ static __always_inline int sfc_assoc_alone(struct sfc_assoc_at *at, const struct
 			busy += sfc_lanes_count(match & tags);	/* (a bucket read twice when a == b: ours counts twice) */
 			live_b |= sfc_lanes_bits(match & ~tags) << (4 * i);
 		}
-		if (busy <= (at->ib == at->ia ? 2 : 1))
-			return !sfc_assoc_known(at->a, live_a, at->fp, key, 0, 0) &&
-			       !sfc_assoc_known(at->b, live_b, at->fp, key, 0, 0);
+		if (busy <= ours)
+			break;
 	}
-	return 0;
+	if (busy > ours)
+		return 0;
+	return !sfc_assoc_known(at->a, live_a, at->fp, key, 0, 0) &&
+	       !sfc_assoc_known(at->b, live_b, at->fp, key, 0, 0);
 }
 
 /*
