@@ -148,29 +148,62 @@ def test_stale_entries_are_reclaimed_on_contact(proxy_factory):
 
 
 @pytest.mark.kernel
+def test_a_take_finds_its_entry_behind_other_keys_with_its_fingerprint(proxy_factory):
+    """Three keys with one fingerprint in one bucket (about once in 10 million takes at
+    75 % fill): the third is found and restored, not lost behind the first two."""
+    proxy = proxy_factory("mpls", "tcpip", cache="assoc", cache_size=16)  # one bucket
+    proxy.clear()
+    proxy.ingress(_encapsulated(0))
+    (template,) = proxy.cache()  # the key of seq 0: seq sits at bytes 12..16
+    proxy.clear()
+    by_fp: dict[int, list[int]] = {}
+    for seq in range(1, 1 << 16):  # seq also picks the bottom label: at most 0xFFFF
+        key = template[:12] + seq.to_bytes(4, "big") + template[16:]
+        same = by_fp.setdefault(cachemap.assoc_place(key, 1)[2], [])
+        same.append(seq)
+        if len(same) == 3:
+            break
+    assert len(same) == 3, "no three keys with one fingerprint among 65,535"
+    stripped = [proxy.ingress(_encapsulated(seq)).packet for seq in same]  # slots 0, 1, 2
+    assert _seqs_in(proxy) == set(same)
+    for packet in reversed(stripped):  # the third first: behind two of its fingerprint
+        assert proxy.egress(packet).packet != packet
+    assert proxy.counters()["egress"]["restored"] == 3 and not proxy.cache()
+
+
+def _set_generations(view, gens_of) -> None:
+    """Rewrite the generation lanes of the one bucket of a 16-entry table: gens_of(way, gen)."""
+    import struct
+
+    index = struct.pack("=I", 0)
+    raw = bytearray(view.table.lookup(index))
+    at = 2 * cachemap.ASSOC_WAYS  # the generation lanes, behind the tag lanes
+    gens = struct.unpack_from(f"<{cachemap.ASSOC_WAYS}H", raw, at)
+    struct.pack_into(f"<{cachemap.ASSOC_WAYS}H", raw, at,
+                     *(gens_of(way, gen) & cachemap.GEN_MASK for way, gen in enumerate(gens)))
+    view.table.update(index, bytes(raw))
+
+
+@pytest.mark.kernel
 @pytest.mark.parametrize("ahead", [1, 2, cachemap.GEN_AHEAD])
 def test_an_entry_from_a_later_generation_is_new_not_stale(proxy_factory, ahead):
     """An insert reads the clock once, at its start; another CPU may insert into the same
     bucket after the generation ticked. Its entry, a generation or more ahead of the
     insert's now, is new: neither reclaimed as stale (2^16 - 1 generations old) nor the
     first to evict (lost once in 10 million inserts of the evict bench at 75 % fill)."""
-    import struct
-
     proxy = proxy_factory("mpls", "tcpip", cache="assoc", cache_size=16)  # one bucket
     proxy.clear()
-    early = proxy.ingress(_encapsulated(1)).packet
     view = _view(proxy)
-    ((bucket, way, _, _, _, _),) = view.assoc_slots()
-    index = struct.pack("=I", bucket)
-    raw = bytearray(view.table.lookup(index))
-    gen_at = 2 * cachemap.ASSOC_WAYS + 2 * way  # the slot's generation lane
-    later = (cachemap.generation_now() + ahead) & cachemap.GEN_MASK
-    struct.pack_into("<H", raw, gen_at, later)
-    view.table.update(index, bytes(raw))
+    early = proxy.ingress(_encapsulated(1)).packet  # slot 0
+    _set_generations(view, lambda way, gen: cachemap.generation_now() + ahead if way == 0 else gen)
     assert view.occupancy(horizon=proxy.spec.cache_horizon).stale == 0
     for seq in range(2, 17):  # fill the bucket: every insert looks at the entry
         proxy.ingress(_encapsulated(seq))
-    proxy.ingress(_encapsulated(17))  # full: the oldest entry (not the one ahead) leaves
+    assert _events(proxy)["reclaimed"] == 0
+    # the others a few generations old, the first still ahead: one of the others leaves
+    now = cachemap.generation_now()
+    _set_generations(view, lambda way, gen: now + ahead if way == 0 else now - 5)
+    proxy.ingress(_encapsulated(17))
     assert _events(proxy)["reclaimed"] == 0 and _events(proxy)["evicted"] == 1
     assert proxy.egress(early).packet != early  # restored
     assert proxy.counters()["egress"]["restored"] == 1

@@ -202,6 +202,7 @@ static __always_inline int tcpip_derive(void *l3, void *data_end, __u32 avail,
 #define SFC_GEN_AHEAD		16	/* generations an entry's gen may run ahead of a run's now (a power of two) */
 #define SFC_CLAIM_TRIES		4	/* cmpxchg attempts while other lanes of the bucket change */
 #define SFC_ALONE_LOOKS		16	/* an insert looks again while another claim may be its key's */
+#define SFC_TAKE_COMPARES	4	/* live slots with its fingerprint a take compares per bucket */
 #define SFC_FIND_PASSES		4	/* a take looks again while its key's slot is claimed or entries move */
 
 _Static_assert(sizeof(struct sfc_key) % 4 == 0, "struct sfc_key: whole 32-bit words");
@@ -870,9 +871,12 @@ static __always_inline int sfc_cache_mark_plain(const struct sfc_key *key)
 /*
  * Claim the live entry for key in one bucket: its way, or -1. The lanes are
  * read four at a time into a bitmap of the live slots carrying the key's
- * fingerprint; the first (almost always the entry), then the next: compare
- * the whole key, claim, compare again (the slot may have been refilled in
- * between; then it is put back as it was). Another key's slot is never
+ * fingerprint; the first (almost always the entry), then the next, up to
+ * SFC_TAKE_COMPARES (with two, an entry behind two other keys with its
+ * fingerprint in its bucket, about once in 10 million takes at 75 % fill, was
+ * never found and lost): compare the whole key, claim, compare again (the
+ * slot may have been refilled in between; then it is put back as it was).
+ * Another key's slot is never
  * claimed: a take of that key racing this one would find it busy and could
  * miss a live entry. busy is set when a slot with the fingerprint was claimed
  * by another run (the entry may be moving to its other bucket).
@@ -894,7 +898,7 @@ static __always_inline int sfc_assoc_claim_key(struct sfc_assoc_bucket *bk, __u6
 	if (claimed)
 		*busy = 1;
 #pragma unroll
-	for (int t = 0; t < 2; t++) {	/* a third key with one fingerprint in a bucket: a miss */
+	for (int t = 0; t < SFC_TAKE_COMPARES; t++) {	/* a fifth key with one fingerprint in a bucket: a miss */
 		__u32 way;
 
 		if (!bits)
