@@ -1,7 +1,7 @@
 """The proxy's cache as user space sees it, whichever map layout holds it.
 
 ``cache=lru``: ``sfc_cache`` is an LRU hash map, key ``struct sfc_key``, value
-``struct sfc_value``. ``cache=ring``: ``sfc_cache`` is an array of slots
+``struct sfc_lru_entry`` (``struct sfc_value`` and a 32-bit stamp of the insert). ``cache=ring``: ``sfc_cache`` is an array of slots
 ``{__u64 tag; struct sfc_value val;}`` indexed by ``id % cache_size``; a slot is
 live while its tag holds ``id | RING_VALID`` (``RING_BUSY`` while a writer fills
 it, 0 when consumed). ``cache=assoc``: ``sfc_cache`` is a ``BPF_F_MMAPABLE``
@@ -31,6 +31,8 @@ from sfcframe.maps import fdinfo
 
 MAP_TYPE_ARRAY = 2
 MAP_TYPE_LRU_HASH = 9
+#: cache=lru: bytes of the insert's stamp behind the entry in the map's value
+LRU_STAMP_BYTES = 4
 #: ring slot tag bits (bpf_templates/_cache.j2)
 RING_VALID = 1 << 63
 RING_BUSY = 1 << 62
@@ -44,6 +46,8 @@ ASSOC_HEAD = 4 * ASSOC_WAYS
 LANE_BUSY = 0x8000
 LANE_FP = 0x7FFF
 GEN_MASK = 0xFFFF
+#: generations an entry's gen may run ahead of a reader's now and still be new
+GEN_AHEAD = 16
 #: sfc_cache_events, in the order of enum sfc_cache_event
 EVENTS = ("evicted", "reclaimed", "moved")
 #: a generation is 2**GEN_SHIFT ns of CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns)
@@ -66,7 +70,10 @@ def generation_now() -> int:
 
 
 def lane_age(gen: int, now: int) -> int:
-    return (now - gen) & GEN_MASK
+    """sfc_assoc_age(): generations since gen; 0 for a gen up to GEN_AHEAD ahead of now
+    (inserted on another CPU after a tick the reader had not seen)."""
+    age = (now - gen) & GEN_MASK
+    return 0 if age > GEN_MASK - GEN_AHEAD else age
 
 
 def assoc_hash(key: bytes) -> int:
@@ -165,12 +172,15 @@ class CacheView:
         #: assoc: bytes of one {key, value} slot behind the bucket's lanes
         self.slot_size = ((self.table.value_size - ASSOC_HEAD) // ASSOC_WAYS
                           if self.kind == "assoc" else 0)
-        #: sizeof(struct sfc_value): the whole value, or the slot behind the ring's tag
-        #: (the slot may end in alignment padding: give the size when it matters)
+        #: sizeof(struct sfc_value): the LRU map's value without its stamp, or the slot
+        #: behind the ring's tag (the slot may end in alignment padding: give the size
+        #: when it matters)
         if value_size:
             self.value_size = value_size
         elif self.kind == "ring":
             self.value_size = self.table.value_size - RING_TAG.size
+        elif self.kind == "lru":
+            self.value_size = self.table.value_size - LRU_STAMP_BYTES
         else:
             self.value_size = self.table.value_size
         #: assoc: sizeof(struct sfc_key) (needed for entries(); counting needs the tags only)
@@ -257,8 +267,8 @@ class CacheView:
             out = {}
             for key in list(self.table.keys()):
                 value = self.table.lookup(key)
-                if value is not None:
-                    out[key] = value
+                if value is not None:  # the map's value ends in the insert's stamp
+                    out[key] = value[:self.value_size]
             return out
         end = RING_TAG.size + self.value_size
         return {RING_TAG.pack(tag & ~(RING_VALID | RING_BUSY)): raw[RING_TAG.size:end]

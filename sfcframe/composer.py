@@ -44,6 +44,8 @@ VARIANT_SWITCHES = {
     "no_strip": "ingress: no strip (bpf_xdp_adjust_head + Ethernet rewrite)",
     "no_alone": "ingress: no concurrent-insert check (cache=assoc)",
     "no_delete": "egress: no cache delete",
+    "no_revalidate": "egress: no re-validation of the copy (cache=lru: one lookup, copy, "
+                     "delete)",
     "no_mtu": "egress: no bpf_check_mtu",
     "no_store": "egress: no header stores (room opened by change_head, MACs + ethertype "
                 "written, header not)",

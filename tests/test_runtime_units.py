@@ -70,8 +70,8 @@ def test_size_command_measures_as_root(kernel_ready):
     assert doc["slack"] == slack == 128 * os.cpu_count() and doc["basis"] == "rate x delay"
     assert doc["entries_needed"] == 50000 + slack and doc["cache_size"] == 65536
     assert doc["margin"] == 4 and doc["method"] == "measured"
-    assert (doc["key_size"], doc["value_size"]) == (24, 40)
-    computed = sizing.computed_bytes(65536, 24, 40)
+    assert (doc["key_size"], doc["value_size"]) == (24, 44)  # the entry and its stamp
+    computed = sizing.computed_bytes(65536, 24, 44)
     assert abs(doc["bytes"] - computed) / computed < 0.02  # the rule matches the kernel
     assert math.isclose(doc["bytes_per_entry"], doc["bytes"] / 65536, rel_tol=1e-3)
 
@@ -90,12 +90,12 @@ def test_size_command_measures_as_root(kernel_ready):
     assert text.returncode == 0, text.stderr
     assert "160 packets" in text.stdout and f"{1280 + slack:,} entries" in text.stdout
     assert "--cache-size 2048" in text.stdout and "Table II" in text.stdout
-    assert "value 16 B" in text.stdout  # 4 + (4 - 1) labels x 4 B
+    assert "value 20 B" in text.stdout  # 4 + (4 - 1) labels x 4 B, the 4-byte stamp
 
     big = sfc("size", "--rate", "10Mpps", "--delay", "100ms", "--json", *lru)
     doc = json.loads(big.stdout)
     assert doc["method"] == "extrapolated" and doc["cache_size"] == 1 << 22
-    assert abs(doc["bytes"] - sizing.computed_bytes(1 << 22, 24, 40)) / doc["bytes"] < 0.02
+    assert abs(doc["bytes"] - sizing.computed_bytes(1 << 22, 24, 44)) / doc["bytes"] < 0.02
 
     # cache=assoc: the slot's key (not the bucket index), whole buckets, no slack, an
     # mmapable array created to measure

@@ -40,6 +40,7 @@ COMPONENTS = (
     ("no-store", ("no_store",), ("ingress", "egress"), None),
     ("no-restore", ("no_restore",), ("ingress", "egress"), None),
     ("no-delete", ("no_delete",), ("ingress", "egress"), None),
+    ("no-revalidate", ("no_revalidate",), ("ingress", "egress"), None),
     ("no-delete-no-restore", ("no_delete", "no_restore"), ("ingress", "egress"), None),
     ("no-insert", ("no_insert",), ("ingress",), "assoc"),
     ("no-alone", ("no_alone",), ("ingress",), "assoc"),

@@ -192,7 +192,8 @@ def measured_bytes(entries: int, key_size: int, value_size: int) -> int:
 def entry_layout(spec) -> tuple[int, int, str]:
     """(key size, value size, how known) of an entry of the build's cache
     (:class:`sfcframe.spec.ResolvedSpec`); value size is sizeof(struct sfc_value)
-    whichever map holds it."""
+    whichever map holds it, with cache=lru the map's value (the entry and its
+    insert's stamp)."""
     from sfcframe.composer import render
 
     kind = spec.cache_kind
@@ -208,6 +209,8 @@ def entry_layout(spec) -> tuple[int, int, str]:
                 fd = map_fd(module, "sfc_cache")
                 with CacheView.of_fd(fd, spec.value_size) as view:
                     value_size = view.value_size
+                if kind == "lru":  # the map's value: the entry and its insert's stamp
+                    value_size = map_memory(fd).value_size
                 if kind == "ring":
                     key_size = RING_KEY_SIZE
                 elif kind == "assoc":  # the map's key is a bucket index: the slot's key
@@ -222,6 +225,10 @@ def entry_layout(spec) -> tuple[int, int, str]:
         except Exception:  # noqa: BLE001 - fall back to the computation
             pass
     value_size = spec.value_size
+    if kind == "lru":
+        from sfcframe.cachemap import LRU_STAMP_BYTES
+
+        value_size += LRU_STAMP_BYTES
     known = KNOWN_KEY_SIZES.get(spec.key.name)
     if isinstance(known, dict):
         known = known.get(spec.key_params.get("family"))

@@ -97,8 +97,15 @@ struct sfc_value {
 #define SFC_SCRATCH_INGRESS	0	/* the entry ingress fills */
 #define SFC_SCRATCH_PLAIN	1	/* a plain packet's marker */
 #define SFC_SCRATCH_EGRESS	2	/* the entry egress restores */
-struct sfc_scratch_slot {
+/* cache=lru: the map's value, an entry and the insert that stored it (see sfc_cache_take) */
+struct sfc_lru_entry {
 	struct sfc_value val;
+	__u32 stamp;	/* unique per insert */
+};
+
+/* A scratch slot has room for the stamp: sfc_cache_insert() stores the slot as it is. */
+struct sfc_scratch_slot {
+	struct sfc_lru_entry entry;
 } __attribute__((aligned(8)));	/* per-CPU values are 8-byte units (bcc's reader insists) */
 BPF_PERCPU_ARRAY(sfc_scratch, struct sfc_scratch_slot, 3);
 
@@ -106,7 +113,7 @@ static __always_inline struct sfc_value *sfc_scratch_value(__u32 slot)
 {
 	struct sfc_scratch_slot *s = sfc_scratch.lookup(&slot);
 
-	return s ? &s->val : 0;
+	return s ? &s->entry.val : 0;
 }
 /* ======== end core: limits, outcomes and cache entry ======== */
 
@@ -559,12 +566,65 @@ static __always_inline void udp_hash(const __u8 *buf, __u32 n, struct sfc_key *k
 #define SFC_CACHE_STORED	0
 #define SFC_CACHE_EXISTS	1	/* an entry holds this key already */
 #define SFC_CACHE_FAILED	2	/* no slot could be claimed */
-BPF_TABLE("lru_hash", struct sfc_key, struct sfc_value, sfc_cache, SFC_CACHE_SIZE);
+BPF_TABLE("lru_hash", struct sfc_key, struct sfc_lru_entry, sfc_cache, SFC_CACHE_SIZE);
+
+#define SFC_STAMP_CPU_BITS	10	/* a stamp: this CPU's insert count above, the CPU below */
+/* The number of inserts each CPU made (the count part of its stamps). */
+BPF_PERCPU_ARRAY(sfc_lru_inserts, __u64, 1);
+
+/*
+ * A stamp no other insert of the last 2^22 on this CPU, nor any insert on
+ * another of the first 2^10 CPUs, carries: how a take tells one insert of a
+ * key from the next (see sfc_cache_take).
+ */
+static __always_inline __u32 sfc_lru_stamp(void)
+{
+	__u32 zero = 0;
+	__u64 *inserts = sfc_lru_inserts.lookup(&zero);
+	__u32 count = 0;
+
+	if (inserts) {
+		*inserts += 1;
+		count = (__u32)*inserts;
+	}
+	return (count << SFC_STAMP_CPU_BITS) |
+	       (bpf_get_smp_processor_id() & ((1U << SFC_STAMP_CPU_BITS) - 1));
+}
+
+/*
+ * A full memory barrier: an atomic fetch (fully ordered on every JIT; 64-bit,
+ * the only width every BPF target has) on this CPU's own word, which no
+ * other CPU touches.
+ */
+static __always_inline void sfc_lru_barrier(void)
+{
+	__u32 zero = 0;
+	__u64 *inserts = sfc_lru_inserts.lookup(&zero);
+	__u64 seen;
+
+	if (!inserts)
+		return;
+	seen = __sync_fetch_and_add(inserts, 0);
+	asm volatile("" : : "r"(seen));	/* used: a fetch, not a plain atomic add */
+}
+
+/*
+ * Store val (a scratch slot's entry, sfc_scratch_value(): its stamp follows
+ * it in the slot) under key with a fresh stamp, unless the key is there
+ * (BPF_NOEXIST): 0 when stored.
+ */
+static __always_inline int sfc_lru_store(const struct sfc_key *key, struct sfc_value *val)
+{
+	struct sfc_lru_entry *entry = (struct sfc_lru_entry *)val;
+
+	entry->stamp = sfc_lru_stamp();
+	return sfc_cache.insert(key, entry);
+}
 
 static __always_inline int sfc_cache_insert(const struct sfc_key *key, const struct sfc_value *val)
 {
 	/* BPF_NOEXIST: an identical key in flight must not lose its header */
-	if (sfc_cache.insert(key, val))
+	if (sfc_lru_store(key, (struct sfc_value *)val))
 		return SFC_CACHE_EXISTS;
 	return SFC_CACHE_STORED;
 }
@@ -573,24 +633,71 @@ static __always_inline int sfc_cache_insert(const struct sfc_key *key, const str
  * Copy the entry out and delete it. A plain marker is returned with
  * SFC_VALUE_PLAIN set; it is deleted only when the last of the identical
  * plain packets it counts has left.
+ *
+ * An entry is copied out of the map's node in place, and the LRU map reuses a
+ * node as soon as it is deleted (no grace period): while this CPU copies,
+ * another may take the same key, delete the node and fill it with its next
+ * insert, for this key or another. The copy is kept only if it provably read
+ * one whole insert, the one whose stamp it saw (stamps are unique per insert):
+ *
+ * - The map writes a node's whole value before it links the node under a key,
+ *   and never writes a linked node (an update links a new node; only a plain
+ *   marker's count changes in place, and markers are not copied). So a lookup
+ *   that finds node n under the key, and then reads stamp s in n (through the
+ *   pointer it returned, ordered after the link it followed), shows that the
+ *   insert with stamp s is complete in n.
+ * - 1. Look up the key: node n; read its stamp s. n may already be unlinked and
+ *   half rewritten (its new stamp written before the rest), so
+ *   2. look up again: still n, still s: the insert with stamp s is complete in
+ *   n, the copy starts from a whole value.
+ *   3. Copy, a full barrier (the copy's reads come before what follows), read
+ *   the stamp: s, no insert has finished rewriting n.
+ *   4. Look up again: still n, still s. Had n been deleted during the copy (any
+ *   byte the copy read from a later insert means the delete is visible now),
+ *   the lookup would not find n, or find it linked again by a later insert
+ *   whose other stamp it would read: n held the insert with stamp s
+ *   throughout, the copy is that insert's value.
+ *   5. Delete the key, which must succeed: else another CPU took the entry
+ *   meanwhile and returns it; this take is a miss.
+ * - A reused node could pass all three lookups only with its old stamp again:
+ *   2^22 inserts on one CPU between two lookups of one take.
+ * A lost race is an ordinary miss (counted as such); a take never returns a
+ * header that was not stored whole under its key. What the delete cannot
+ * tell: whether it removed the insert copied or a later one of the same key
+ * (two packets with one key in flight; either is that key's header).
  */
 static __always_inline int sfc_cache_take(const struct sfc_key *key, struct sfc_value *val)
 {
-	struct sfc_value *cached = sfc_cache.lookup(key);
+	struct sfc_lru_entry *cached = sfc_cache.lookup(key), *again;
+	__u32 stamp;
 
 	if (!cached)
 		return -1;
-	if (cached->flags & SFC_VALUE_PLAIN) {
+	if (cached->val.flags & SFC_VALUE_PLAIN) {
 		val->flags = SFC_VALUE_PLAIN;
-		if (cached->len > 1)
-			cached->len -= 1;
+		if (cached->val.len > 1)
+			cached->val.len -= 1;
 		else
 			sfc_cache.delete(key);
 		return 0;
 	}
-	/* copy before delete: a deleted LRU node may be reused at once */
-	__builtin_memcpy(val, cached, sizeof(*val));
-	sfc_cache.delete(key);
+	stamp = *(volatile __u32 *)&cached->stamp;
+	/* 2. linked with that stamp: the stamp read through the pointer found */
+	again = sfc_cache.lookup(key);
+	if (!again || *(volatile __u32 *)&again->stamp != stamp || again != cached)
+		return -1;
+	/* 3. copy; the barrier; the stamp */
+	__builtin_memcpy(val, &again->val, sizeof(*val));
+	sfc_lru_barrier();
+	if (*(volatile __u32 *)&again->stamp != stamp)
+		return -1;
+	/* 4. still linked with that stamp */
+	again = sfc_cache.lookup(key);
+	if (!again || *(volatile __u32 *)&again->stamp != stamp || again != cached)
+		return -1;
+	/* 5. ours to delete */
+	if (sfc_cache.delete(key))
+		return -1;
 	return 0;
 }
 
@@ -608,20 +715,20 @@ static __always_inline void sfc_cache_remove(const struct sfc_key *key)
 static __always_inline int sfc_cache_mark_plain(const struct sfc_key *key)
 {
 	struct sfc_value *val = sfc_scratch_value(SFC_SCRATCH_PLAIN);
-	struct sfc_value *cached;
+	struct sfc_lru_entry *cached;
 
 	if (!val)
 		return SFC_CACHE_FAILED;
 	__builtin_memset(val, 0, sizeof(*val));
 	val->flags = SFC_VALUE_PLAIN;
 	val->len = 1;
-	if (!sfc_cache.insert(key, val))
+	if (!sfc_lru_store(key, val))
 		return SFC_CACHE_STORED;
 	cached = sfc_cache.lookup(key);
-	if (!cached || !(cached->flags & SFC_VALUE_PLAIN))
+	if (!cached || !(cached->val.flags & SFC_VALUE_PLAIN))
 		return SFC_CACHE_EXISTS;
-	if (cached->len < SFC_PLAIN_MAX)
-		cached->len += 1;
+	if (cached->val.len < SFC_PLAIN_MAX)
+		cached->val.len += 1;
 	return SFC_CACHE_STORED;
 }
 /* ======== end core: cache (cache=lru) ======== */

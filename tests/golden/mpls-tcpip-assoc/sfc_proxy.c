@@ -203,9 +203,14 @@ static __always_inline int tcpip_derive(void *l3, void *data_end, __u32 avail,
 #define SFC_LANES_FP		0x7FFF7FFF7FFF7FFFULL	/* the low 15 bits of every lane */
 #define SFC_GEN_SHIFT		22	/* a generation is 2^22 ns (~4.2 ms: a tick at HZ=250) */
 #define SFC_HORIZON		239	/* generations: older entries are stale (cache_horizon_ms=1000) */
-#define SFC_CLAIM_TRIES		2	/* cmpxchg attempts while other lanes of the word change */
+#define SFC_GEN_AHEAD		16	/* generations an entry's gen may run ahead of a run's now (a power of two) */
+#define SFC_CLAIM_TRIES		4	/* cmpxchg attempts while other lanes of the bucket change */
+#define SFC_ALONE_LOOKS		16	/* an insert looks again while another claim may be its key's */
+#define SFC_TAKE_COMPARES	4	/* live slots with its fingerprint a take compares per bucket */
+#define SFC_FIND_PASSES		4	/* a take looks again while its key's slot is claimed or entries move */
 
 _Static_assert(sizeof(struct sfc_key) % 4 == 0, "struct sfc_key: whole 32-bit words");
+_Static_assert((SFC_GEN_AHEAD & (SFC_GEN_AHEAD - 1)) == 0, "SFC_GEN_AHEAD: a power of two");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "lane i of a word is its bits 16i..16i+15");
 
 /* Sixteen 16-bit lanes: read four at a time as words, written one at a time. */
@@ -239,6 +244,9 @@ enum sfc_cache_event {
 	SFC_CACHE__EVENTS
 };
 BPF_PERCPU_ARRAY(sfc_cache_events, __u64, SFC_CACHE__EVENTS);
+
+/* Entries moved so far, by every CPU: a take that missed while one moved looks again. */
+BPF_ARRAY(sfc_assoc_moves, __u64, 1);
 
 /* A per-CPU word a slot index passes through: see sfc_assoc_forget(). */
 BPF_PERCPU_ARRAY(sfc_assoc_tmp, __u64, 1);
@@ -330,14 +338,21 @@ static __always_inline __u64 sfc_lanes_match(__u64 x, __u64 fps)
 	return ~(((x ^ fps) & SFC_LANES_FP) + SFC_LANES_FP) & SFC_LANES_HI;
 }
 
-/* lanes of a generation word older than SFC_HORIZON at generation now (in every lane of nows) */
+/*
+ * lanes of a generation word older than SFC_HORIZON at generation now (in every
+ * lane of nows); an entry up to SFC_GEN_AHEAD generations ahead of now is new,
+ * not 2^16 generations old: see sfc_assoc_age()
+ */
 static __always_inline __u64 sfc_lanes_stale(__u64 gens, __u64 nows)
 {
 	/* age = now - gen modulo 2^16 in every lane, the top bit fixed up after the borrow-free subtraction */
 	__u64 age = ((nows | SFC_LANES_HI) - (gens & SFC_LANES_FP)) ^ ((nows ^ ~gens) & SFC_LANES_HI);
+	/* ahead: every bit of the age above the low log2(SFC_GEN_AHEAD) set */
+	__u64 ahead = ~sfc_lanes_used(~(age | (SFC_GEN_AHEAD - 1) * SFC_LANES_LO)) & SFC_LANES_HI;
 
 	/* older than the horizon: the top bit, or the low 15 bits above it */
-	return (age | ((age & SFC_LANES_FP) + (0x7FFF - SFC_HORIZON) * SFC_LANES_LO)) & SFC_LANES_HI;
+	return (age | ((age & SFC_LANES_FP) + (0x7FFF - SFC_HORIZON) * SFC_LANES_LO)) & ~ahead &
+	       SFC_LANES_HI;
 }
 
 /* how many lanes a mask holds (0..4) */
@@ -365,6 +380,20 @@ static __always_inline __u32 sfc_assoc_lowest(__u32 bits)
 static __always_inline __u64 sfc_assoc_now(void)
 {
 	return (bpf_ktime_get_coarse_ns() >> SFC_GEN_SHIFT) & 0xFFFF;
+}
+
+/*
+ * An entry's age in generations at generation now (modulo 2^16). A run reads
+ * now once, at its start; another CPU may insert after the clock ticked, so
+ * an entry a run meets can be a generation or two ahead of its now: up to
+ * SFC_GEN_AHEAD generations ahead it is new (age 0), not 2^16 - 1 generations
+ * old (which made it stale, reclaimed and lost, or the first to evict).
+ */
+static __always_inline __u64 sfc_assoc_age(__u64 now, __u64 gen)
+{
+	__u64 age = (now - gen) & 0xFFFF;
+
+	return age > 0xFFFF - SFC_GEN_AHEAD ? 0 : age;
 }
 
 /* A key's two buckets (a, b; the same bucket when 2a = g) and its fingerprint. */
@@ -432,28 +461,42 @@ static __always_inline void sfc_assoc_release(struct sfc_assoc_bucket *bk, __u32
 			     ~(0xFFFFULL << ((way & 3) * 16)));
 }
 
-/* Claim the first empty slot of a bucket with tag lane claim: its way, or -1. */
+/*
+ * Claim an empty slot of a bucket with tag lane claim: its way, or -1 when the
+ * bucket has none. A cmpxchg of the lane's word fails whenever another lane
+ * of the word changes (another run claims, publishes or frees a slot beside
+ * it): the same slot is tried again while it stays empty, the next empty one
+ * once it was taken, so a bucket with empty slots is not given up because of
+ * its neighbours.
+ */
 static __always_inline int sfc_assoc_claim_empty(struct sfc_assoc_bucket *bk, __u64 claim)
 {
+	__u32 bits = 0;
+
+	/* a bitmap of the empty slots */
+#pragma unroll
+	for (int i = 0; i < SFC_ASSOC_WORDS; i++)
+		bits |= sfc_lanes_bits(~sfc_lanes_used(*(volatile __u64 *)&bk->tag.word[i]) &
+				       SFC_LANES_HI) << (4 * i);
 #pragma unroll
 	for (int t = 0; t < SFC_CLAIM_TRIES; t++) {
-		__u32 bits = 0, way, shift;
-		__u64 *word, tags;
+		__u32 way, shift;
+		__u64 *word, tags, seen;
 
-		/* a bitmap of the empty slots, then the lowest */
-#pragma unroll
-		for (int i = 0; i < SFC_ASSOC_WORDS; i++)
-			bits |= sfc_lanes_bits(~sfc_lanes_used(*(volatile __u64 *)&bk->tag.word[i]) &
-					       SFC_LANES_HI) << (4 * i);
 		if (!bits)
 			return -1;
 		way = sfc_assoc_lowest(bits);
 		word = &bk->tag.word[way >> 2];
 		shift = (way & 3) * 16;
 		tags = *(volatile __u64 *)word;
-		if (((tags >> shift) & 0xFFFF) == 0 &&
-		    __sync_val_compare_and_swap(word, tags, tags | (claim << shift)) == tags)
-			return way;
+		if (((tags >> shift) & 0xFFFF) == 0) {
+			seen = __sync_val_compare_and_swap(word, tags, tags | (claim << shift));
+			if (seen == tags)
+				return way;
+			if (((seen >> shift) & 0xFFFF) == 0)
+				continue;	/* only its neighbours changed: this slot again */
+		}
+		bits &= bits - 1;	/* claimed by another run: the next empty slot */
 	}
 	return -1;
 }
@@ -462,12 +505,11 @@ static __always_inline int sfc_assoc_claim_empty(struct sfc_assoc_bucket *bk, __
  * What an insert learns from the lanes of one bucket, packed in a word (to stay
  * in a register; the BPF stack is small): a bitmap of the live slots carrying
  * the key's fingerprint, a bitmap of the live slots older than the horizon,
- * how many slots are empty, how many claimed slots carry the fingerprint.
+ * how many slots are empty.
  */
 #define SFC_LOOK_LIVE(l)	((__u32)(l) & 0xFFFF)
 #define SFC_LOOK_STALE(l)	((__u32)((l) >> 16) & 0xFFFF)
 #define SFC_LOOK_FREE(l)	((__u32)((l) >> 32) & 0xFF)
-#define SFC_LOOK_BUSY(l)	((__u32)((l) >> 40) & 0xFF)
 
 /* Read one bucket's lanes, four at a time (branch-free). */
 static __always_inline __u64 sfc_assoc_look(struct sfc_assoc_bucket *bk, __u64 fps, __u64 nows)
@@ -484,7 +526,6 @@ static __always_inline __u64 sfc_assoc_look(struct sfc_assoc_bucket *bk, __u64 f
 		l += (__u64)sfc_lanes_bits(match & ~tags) << (4 * i);
 		l += (__u64)sfc_lanes_bits(stale) << (16 + 4 * i);
 		l += (__u64)sfc_lanes_count(~used & SFC_LANES_HI) << 32;
-		l += (__u64)sfc_lanes_count(match & tags) << 40;
 	}
 	return l;
 }
@@ -506,7 +547,7 @@ static __always_inline __u32 sfc_assoc_reclaim(struct sfc_assoc_bucket *bk, __u3
 		bits &= bits - 1;
 		if (lane == 0 || (lane & SFC_LANE_BUSY) || sfc_assoc_claim_live(bk, way, lane))
 			continue;
-		if (((now - bk->gen.lane[way]) & 0xFFFF) > SFC_HORIZON) {
+		if (sfc_assoc_age(now, bk->gen.lane[way]) > SFC_HORIZON) {
 			sfc_assoc_release(bk, way);
 			sfc_cache_event(SFC_CACHE_RECLAIMED);
 			freed++;
@@ -558,6 +599,23 @@ static __always_inline int sfc_assoc_known(struct sfc_assoc_bucket *bk, __u32 bi
 	return bits ? SFC_SEEN_KEY : 0;
 }
 
+/* One more move: an atomic fetch (ordered before what the move does next on every JIT). */
+static __always_inline void sfc_assoc_count_move(__u64 *moves)
+{
+	__u64 before = __sync_fetch_and_add(moves, 1);
+
+	asm volatile("" : : "r"(before));	/* used: a fetch, not a plain atomic add */
+}
+
+/* How many entries have moved (a plain read). */
+static __always_inline __u64 sfc_assoc_moves_seen(void)
+{
+	__u32 zero = 0;
+	__u64 *moves = sfc_assoc_moves.lookup(&zero);
+
+	return moves ? *(volatile __u64 *)moves : 0;
+}
+
 /*
  * Move the live entry in home's slot way (tag lane lane) to other's slot x
  * (claimed by the caller), then claim home's slot with claim. The copy is
@@ -568,13 +626,15 @@ static __always_inline int sfc_assoc_known(struct sfc_assoc_bucket *bk, __u32 bi
  * never published.
  */
 static __always_inline int sfc_assoc_move(struct sfc_assoc_bucket *home, __u32 way, __u64 lane,
-					  struct sfc_assoc_bucket *other, __u32 x, __u64 claim)
+					  struct sfc_assoc_bucket *other, __u32 x, __u64 claim,
+					  __u64 *moves)
 {
 	__u64 *word;
 
 	way = sfc_assoc_way(way);
 	word = &home->tag.word[way >> 2];
 	x = sfc_assoc_way(x);
+	sfc_assoc_count_move(moves);	/* before the entry can leave home: see sfc_assoc_find() */
 	__builtin_memcpy(&other->slot[x], &home->slot[way], sizeof(other->slot[x]));
 	other->gen.lane[x] = home->gen.lane[way];
 	/* an atomic read orders the copy before it: the original must still be there */
@@ -602,6 +662,11 @@ static __always_inline int sfc_assoc_move(struct sfc_assoc_bucket *home, __u32 w
  */
 static __always_inline int sfc_assoc_make_room(struct sfc_assoc_at *at, __u64 claim, int *which)
 {
+	__u32 zero = 0;
+	__u64 *moves = sfc_assoc_moves.lookup(&zero);	/* once, not in the loop: fewer paths to verify */
+
+	if (!moves)
+		return -1;
 #pragma clang loop unroll(disable)
 	for (__u32 s = 0; s < 2 * SFC_ASSOC_WAYS; s++) {
 		struct sfc_assoc_bucket *home = sfc_assoc_pick(at, s >= SFC_ASSOC_WAYS);
@@ -623,7 +688,7 @@ static __always_inline int sfc_assoc_make_room(struct sfc_assoc_at *at, __u64 cl
 		if (!other)
 			continue;
 		x = sfc_assoc_claim_empty(other, lane | SFC_LANE_BUSY);
-		if (x >= 0 && sfc_assoc_move(home, way, lane, other, x, claim)) {
+		if (x >= 0 && sfc_assoc_move(home, way, lane, other, x, claim, moves)) {
 			*which = s >= SFC_ASSOC_WAYS;
 			return way;
 		}
@@ -645,7 +710,7 @@ static __always_inline int sfc_assoc_evict(struct sfc_assoc_at *at, __u64 now, _
 		struct sfc_assoc_bucket *bk = sfc_assoc_pick(at, s >= SFC_ASSOC_WAYS);
 		__u32 way = sfc_assoc_way(s);
 		__u64 lane = (*(volatile __u64 *)&bk->tag.word[way >> 2] >> ((way & 3) * 16)) & 0xFFFF;
-		__u64 age = (now - bk->gen.lane[way]) & 0xFFFF;
+		__u64 age = sfc_assoc_age(now, bk->gen.lane[way]);
 
 		/* (best is only written here, never tested: the verifier need not tell its values apart) */
 		if (lane == 0 || (lane & SFC_LANE_BUSY) || age + 1 <= rank)
@@ -670,26 +735,41 @@ static __always_inline int sfc_assoc_evict(struct sfc_assoc_at *at, __u64 now, _
  * After claiming a slot and writing the key: does another slot hold the key
  * (live) or may hold it (claimed with the key's fingerprint: ours is one)?
  * Two runs inserting the same key at once each claimed before looking, so at
- * least one sees the other and backs off (both may).
+ * least one sees the other. A claimed slot's key cannot be compared (its
+ * owner may be writing it), but a claim is short: an insert, a take, a move,
+ * a marker's count. So while another slot with the fingerprint is claimed,
+ * look again, up to SFC_ALONE_LOOKS times; once none is, the live slots
+ * with the fingerprint are compared: the same key (published meanwhile) backs
+ * off, another key with the same fingerprint (1 in 32,767) does not. Still
+ * claimed after the last look: back off (two runs inserting the same key that
+ * wait for each other both do).
  */
 static __always_inline int sfc_assoc_alone(struct sfc_assoc_at *at, const struct sfc_key *key)
 {
 	__u64 fps = at->fp * SFC_LANES_LO;
-	__u32 busy = 0, live_a = 0, live_b = 0;
+	__u32 busy = 0, live_a = 0, live_b = 0, ours = at->ib == at->ia ? 2 : 1;
 
+#pragma clang loop unroll(disable)
+	for (int t = 0; t < SFC_ALONE_LOOKS; t++) {
+		busy = 0;
+		live_a = 0;
+		live_b = 0;
 #pragma unroll
-	for (int i = 0; i < SFC_ASSOC_WORDS; i++) {
-		__u64 tags = *(volatile __u64 *)&at->a->tag.word[i];
-		__u64 match = sfc_lanes_match(tags, fps);
+		for (int i = 0; i < SFC_ASSOC_WORDS; i++) {
+			__u64 tags = *(volatile __u64 *)&at->a->tag.word[i];
+			__u64 match = sfc_lanes_match(tags, fps);
 
-		busy += sfc_lanes_count(match & tags);
-		live_a |= sfc_lanes_bits(match & ~tags) << (4 * i);
-		tags = *(volatile __u64 *)&at->b->tag.word[i];
-		match = sfc_lanes_match(tags, fps);
-		busy += sfc_lanes_count(match & tags);	/* (a bucket read twice when a == b: ours counts twice) */
-		live_b |= sfc_lanes_bits(match & ~tags) << (4 * i);
+			busy += sfc_lanes_count(match & tags);
+			live_a |= sfc_lanes_bits(match & ~tags) << (4 * i);
+			tags = *(volatile __u64 *)&at->b->tag.word[i];
+			match = sfc_lanes_match(tags, fps);
+			busy += sfc_lanes_count(match & tags);	/* (a bucket read twice when a == b: ours counts twice) */
+			live_b |= sfc_lanes_bits(match & ~tags) << (4 * i);
+		}
+		if (busy <= ours)
+			break;
 	}
-	if (busy > (at->ib == at->ia ? 2 : 1))
+	if (busy > ours)
 		return 0;
 	return !sfc_assoc_known(at->a, live_a, at->fp, key, 0, 0) &&
 	       !sfc_assoc_known(at->b, live_b, at->fp, key, 0, 0);
@@ -697,9 +777,11 @@ static __always_inline int sfc_assoc_alone(struct sfc_assoc_at *at, const struct
 
 /*
  * Insert an entry (or, plain set, count a plain packet in the key's marker).
- * 1. Read the lanes of both buckets: a slot claimed with the key's
- *    fingerprint, or the key live, is an SFC_CACHE_EXISTS (a marker counts
- *    one more plain packet instead); stale entries are freed on the way.
+ * 1. Read the lanes of both buckets: the key live is an SFC_CACHE_EXISTS (a
+ *    marker counts one more plain packet instead); stale entries are freed on
+ *    the way. (A slot claimed with the key's fingerprint is left to step 3:
+ *    refused here, it cost an entry whenever another key with the same
+ *    fingerprint was being taken or moved.)
  * 2. A slot: the first empty one of the emptier bucket (the other if that
  *    fails); both full: move an entry of either to its other bucket; nothing
  *    moves: evict the oldest entry of the two buckets (SFC_CACHE_EVICTED).
@@ -724,8 +806,6 @@ static __always_inline int sfc_assoc_put(const struct sfc_key *key, const struct
 	lb = sfc_assoc_look(at.b, at.fp * SFC_LANES_LO, now * SFC_LANES_LO);
 	if (at.ib == at.ia)	/* one bucket: counted once */
 		lb = 0;
-	if (SFC_LOOK_BUSY(la) | SFC_LOOK_BUSY(lb))	/* another run holds a slot that may be the key's */
-		return SFC_CACHE_EXISTS;
 	free_a = SFC_LOOK_FREE(la);
 	free_b = SFC_LOOK_FREE(lb);
 	if (SFC_LOOK_STALE(la))
@@ -795,10 +875,15 @@ static __always_inline int sfc_cache_mark_plain(const struct sfc_key *key)
 /*
  * Claim the live entry for key in one bucket: its way, or -1. The lanes are
  * read four at a time into a bitmap of the live slots carrying the key's
- * fingerprint; the first (almost always the entry), then the next: claim,
- * compare the whole key (another key with the same fingerprint is put back as
- * it was). busy is set when a slot with the fingerprint was claimed by
- * another run (the entry may be moving to its other bucket).
+ * fingerprint; the first (almost always the entry), then the next, up to
+ * SFC_TAKE_COMPARES (with two, an entry behind two other keys with its
+ * fingerprint in its bucket, about once in 10 million takes at 75 % fill, was
+ * never found and lost): compare the whole key, claim, compare again (the
+ * slot may have been refilled in between; then it is put back as it was).
+ * Another key's slot is never
+ * claimed: a take of that key racing this one would find it busy and could
+ * miss a live entry. busy is set when a slot with the fingerprint was claimed
+ * by another run (the entry may be moving to its other bucket).
  */
 static __always_inline int sfc_assoc_claim_key(struct sfc_assoc_bucket *bk, __u64 fp,
 					       const struct sfc_key *key, int *busy)
@@ -817,43 +902,60 @@ static __always_inline int sfc_assoc_claim_key(struct sfc_assoc_bucket *bk, __u6
 	if (claimed)
 		*busy = 1;
 #pragma unroll
-	for (int t = 0; t < 2; t++) {	/* a third key with one fingerprint in a bucket: a miss */
+	for (int t = 0; t < SFC_TAKE_COMPARES; t++) {	/* a fifth key with one fingerprint in a bucket: a miss */
 		__u32 way;
 
 		if (!bits)
 			return -1;
 		way = sfc_assoc_lowest(bits);
 		bits &= bits - 1;
+		if (!sfc_assoc_same_key(&bk->slot[way].key, key))
+			continue;	/* another key with the fingerprint */
 		if (sfc_assoc_claim_live(bk, way, fp)) {
 			*busy = 1;	/* changed since it was read: look again */
 			continue;
 		}
 		if (sfc_assoc_same_key(&bk->slot[way].key, key))
 			return way;
-		sfc_assoc_publish(bk, way);	/* not this key: back as it was */
+		sfc_assoc_publish(bk, way);	/* refilled with another key: back as it was */
 	}
 	return -1;
 }
 
-/* Find and claim the key's entry in either bucket: its way, bucket number in *which, or -1. */
+/*
+ * Find and claim the key's entry in either bucket: its way, bucket number in
+ * *which, or -1. The two buckets are read one after the other: an entry moving
+ * between them shows as a claimed slot with the fingerprint (busy), unless the
+ * whole move fell between the two reads (into a after a was read, out of b
+ * before b was read). A move counts itself before the entry can leave its
+ * slot, so a miss after which the count changed looks again too.
+ */
 static __always_inline int sfc_assoc_find(const struct sfc_key *key, struct sfc_assoc_at *at,
 					  int *which)
 {
 	int busy = 0, way;
+	__u64 moves;
 
 	if (sfc_assoc_locate(key, at))
 		return -1;
+	moves = sfc_assoc_moves_seen();
 #pragma clang loop unroll(disable)
-	for (int pass = 0; pass < 2; pass++) {	/* again only if a slot with the fingerprint was busy */
+	for (int pass = 0; pass < SFC_FIND_PASSES; pass++) {	/* again if a slot with the fingerprint was busy or an entry moved */
+		__u64 moved;
+
 		*which = 0;
 		way = sfc_assoc_claim_key(at->a, at->fp, key, &busy);
 		if (way < 0 && at->ib != at->ia) {
 			*which = 1;
 			way = sfc_assoc_claim_key(at->b, at->fp, key, &busy);
 		}
-		if (way >= 0 || !busy)
+		if (way >= 0)
 			return way;
+		moved = sfc_assoc_moves_seen();
+		if (!busy && moved == moves)
+			return -1;
 		busy = 0;
+		moves = moved;
 	}
 	return -1;
 }
