@@ -13,7 +13,8 @@ Method (also written into the result file, ``method``):
   then inserts a new entry under a fresh random key (``struct sfc_key`` filled
   from a counter through splitmix64) whose 8-byte header is the entry's number.
   So exactly ``window`` entries per CPU are live at any time: the fill is
-  ``CPUs x window / cache_size``; nothing is stale.
+  ``CPUs x window / cache_size``; nothing is stale. Every CPU fills its window
+  before any CPU starts taking, so the fill holds from the first take on.
 * **Both CPUs.** One thread per CPU, pinned, runs the step with
   ``BPF_PROG_TEST_RUN`` and ``repeat`` (chunks of ``chunk`` steps) at the same
   time as the other, each with its own window and keys, so inserts and takes
@@ -234,7 +235,10 @@ def measure(build: ChurnBuild, level: float, inserts: int, cpus: Sequence[int],
     steps = inserts // len(cpus)
     build.configure(window, seed=seed)
     t0 = time.perf_counter()
-    durations = run_steps(build.fd, cpus, steps, chunk)
+    # every CPU's window is filled before any CPU takes: the fill holds from the first
+    # take on, however the two threads happen to be scheduled
+    run_steps(build.fd, cpus, min(window, steps), chunk)
+    durations = run_steps(build.fd, cpus, steps - min(window, steps), chunk)
     elapsed = time.perf_counter() - t0
     state = build.state()
     totals = {f: sum(v) for f, v in state.items()}
