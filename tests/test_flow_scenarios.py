@@ -30,9 +30,10 @@ def test_real_traffic_through_the_flow_keys(kernel_ready, traffic, key, counters
     doc = summary.as_dict()
     assert summary.passed, doc["reasons"]
     assert summary.stamped > 1000
-    # every stamped packet cached, restored and found with its own header at the receiver
+    # every stamped packet cached, restored and found with its own header at the receiver,
+    # but for the frames a full receiver backlog dropped after the proxy (counted by the veth)
     assert summary.cached == summary.restored == summary.stamped
-    assert summary.checker["match"] == summary.stamped
+    assert summary.checker["match"] + summary.dropped_toward_receivers == summary.stamped
     assert summary.checker["mismatch"] == summary.checker["unencapsulated"] == 0
     assert summary.misses == 0 and summary.ingress.get("collision", 0) == 0
     extra = summary.proxy_raw["extra_counters"]

@@ -29,6 +29,8 @@ class Summary:
     vnf: dict[str, Any] = field(default_factory=dict)
     teardown: dict[str, Any] = field(default_factory=dict)
     filled: bool = False
+    #: frames the links after the proxy dropped (receiver backlog full): restored, never checked
+    dropped_toward_receivers: int = 0
     #: with the proxy's ioam stage (sfcframe.demo.ioam_stage.dwell_view): the function's
     #: dwell time as the checker read it in the proxy's node data and as the proxy counted it
     dwell: dict[str, Any] = field(default_factory=dict)
@@ -113,6 +115,7 @@ class Summary:
                 "stamped": self.stamped,
                 "cached": self.cached,
                 "restored": self.restored,
+                "dropped_toward_receivers": self.dropped_toward_receivers,
                 "egress_misses": self.misses,
                 "checked_match": self.checker.get("match", 0),
                 "checked_mismatch": self.checker.get("mismatch", 0),

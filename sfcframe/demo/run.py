@@ -149,6 +149,7 @@ def run_demo(
             vnf=vnf.counters(topo) if vnf is not None else {},
             vnf_kind=cfg.vnf,
         )
+        summary.dropped_toward_receivers = topo.dropped_toward_receivers()
         summary.ranges = progs.range_stats()
         last = progs.last_match()
         summary.last_match = {**last, "header": last["header"].hex()} if last else {}

@@ -268,7 +268,7 @@ class Srv6Topology(Topology):
         backlog was full): the decapsulating node's toward the receiver, and with the
         End stand-in the VNF host's toward the decapsulating node. The kernel counts
         such a drop as an error of the seg6local route that forwarded the packet."""
-        from sfcframe.demo.testbed import link_stats
+        from sfcframe.demo.topology import link_stats
 
         dropped = link_stats(self.ns("dec"), "to-rcv")["tx_dropped"]
         if self.options.sf == "end":  # the stand-in's End forwards toward dec on out0

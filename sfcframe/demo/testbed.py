@@ -22,7 +22,6 @@ are shared: :meth:`measure` takes deltas and sets the settings first).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import time
@@ -33,7 +32,7 @@ from sfcframe import discovery
 from sfcframe.demo import programs, traffic
 from sfcframe.demo.proxy import NoopControl, RuntimeProxy
 from sfcframe.demo.teardown import teardown
-from sfcframe.demo.topology import Topology, sh
+from sfcframe.demo.topology import Topology, link_stats, sh
 from sfcframe.errors import UsageError
 
 #: ingress hook -> runtime xdp_mode (the TC hook is a build parameter instead)
@@ -51,12 +50,6 @@ def cpu_times() -> dict[str, float]:
         first = f.readline().split()
     return {name: int(v) / tick for name, v in zip(STAT_FIELDS, first[1:])}
 
-
-def link_stats(netns: str, ifname: str) -> dict[str, int]:
-    out = sh(["ip", "-n", netns, "-s", "-j", "link", "show", "dev", ifname]).stdout
-    s = json.loads(out)[0].get("stats64", {})
-    return {"rx_packets": int(s["rx"]["packets"]), "tx_packets": int(s["tx"]["packets"]),
-            "rx_dropped": int(s["rx"].get("dropped", 0)), "tx_dropped": int(s["tx"].get("dropped", 0))}
 
 
 def _delta(after: dict, before: dict) -> dict:

@@ -54,6 +54,17 @@ def sh(argv: list[str], *, check: bool = True, timeout: float = 30,
     return proc
 
 
+def link_stats(netns: str, ifname: str) -> dict[str, int]:
+    """A veth's packet and drop counters (``ip -s link``). A veth whose peer's backlog is
+    full counts the frame it could not hand over as its own ``tx_dropped``."""
+    import json
+
+    out = sh(["ip", "-n", netns, "-s", "-j", "link", "show", "dev", ifname]).stdout
+    s = json.loads(out)[0].get("stats64", {})
+    return {"rx_packets": int(s["rx"]["packets"]), "tx_packets": int(s["tx"]["packets"]),
+            "rx_dropped": int(s["rx"].get("dropped", 0)), "tx_dropped": int(s["tx"].get("dropped", 0))}
+
+
 @dataclass
 class Topology:
     chains: int = 1
@@ -194,6 +205,20 @@ class Topology:
                 continue
             for ifname in self.interfaces(role):
                 self.exec(role, "ethtool", "-K", ifname, *off)
+
+    def toward_receivers(self) -> list[tuple[str, str]]:
+        """(role, interface) of every veth end that sends toward the receivers after the
+        proxy (the VNF's outer port, or the SFF's without a VNF; the bridge's ports)."""
+        first = ("vnf", self.vnf_ifaces[1]) if self.vnf else ("sff", self.sff_iface)
+        if self.chains == 1:
+            return [first]
+        return [first, *(("sw", f"p{i}") for i in range(1, len(self.receivers) + 1))]
+
+    def dropped_toward_receivers(self) -> int:
+        """Frames the links after the proxy dropped (a receiver's backlog was full):
+        restored by the proxy, never seen by a checker."""
+        return sum(link_stats(self.ns(role), ifname)["tx_dropped"]
+                   for role, ifname in self.toward_receivers())
 
     def runtime_managed(self, role: str) -> bool:
         """Whether the proxy's runtime (``up``) sets this role's offloads."""
