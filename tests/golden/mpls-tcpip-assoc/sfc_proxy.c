@@ -203,14 +203,14 @@ static __always_inline int tcpip_derive(void *l3, void *data_end, __u32 avail,
 #define SFC_LANES_FP		0x7FFF7FFF7FFF7FFFULL	/* the low 15 bits of every lane */
 #define SFC_GEN_SHIFT		22	/* a generation is 2^22 ns (~4.2 ms: a tick at HZ=250) */
 #define SFC_HORIZON		239	/* generations: older entries are stale (cache_horizon_ms=1000) */
-#define SFC_GEN_AHEAD		16	/* generations an entry's gen may run ahead of a run's now (a power of two) */
+#define SFC_GEN_AHEAD		16	/* generations an entry's gen may run ahead of a run's now */
 #define SFC_CLAIM_TRIES		4	/* cmpxchg attempts while other lanes of the bucket change */
 #define SFC_ALONE_LOOKS		16	/* an insert looks again while another claim may be its key's */
 #define SFC_TAKE_COMPARES	4	/* live slots with its fingerprint a take compares per bucket */
 #define SFC_FIND_PASSES		4	/* a take looks again while its key's slot is claimed or entries move */
 
 _Static_assert(sizeof(struct sfc_key) % 4 == 0, "struct sfc_key: whole 32-bit words");
-_Static_assert((SFC_GEN_AHEAD & (SFC_GEN_AHEAD - 1)) == 0, "SFC_GEN_AHEAD: a power of two");
+_Static_assert(SFC_HORIZON + SFC_GEN_AHEAD <= 0x7FFF, "a new entry's lanes: below 2^15 (sfc_lanes_stale)");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "lane i of a word is its bits 16i..16i+15");
 
 /* Sixteen 16-bit lanes: read four at a time as words, written one at a time. */
@@ -339,20 +339,21 @@ static __always_inline __u64 sfc_lanes_match(__u64 x, __u64 fps)
 }
 
 /*
- * lanes of a generation word older than SFC_HORIZON at generation now (in every
- * lane of nows); an entry up to SFC_GEN_AHEAD generations ahead of now is new,
- * not 2^16 generations old: see sfc_assoc_age()
+ * lanes of a generation word older than SFC_HORIZON at generation now, given
+ * SFC_HORIZON - now modulo 2^16 in every lane of shifts; an entry up to
+ * SFC_GEN_AHEAD generations ahead of now is new, not 2^16 generations old (see
+ * sfc_assoc_age()). An entry is new exactly when gen - now lies in
+ * [-SFC_HORIZON, SFC_GEN_AHEAD], that is when gen + SFC_HORIZON - now modulo
+ * 2^16 is at most SFC_HORIZON + SFC_GEN_AHEAD (below 2^15).
  */
-static __always_inline __u64 sfc_lanes_stale(__u64 gens, __u64 nows)
+static __always_inline __u64 sfc_lanes_stale(__u64 gens, __u64 shifts)
 {
-	/* age = now - gen modulo 2^16 in every lane, the top bit fixed up after the borrow-free subtraction */
-	__u64 age = ((nows | SFC_LANES_HI) - (gens & SFC_LANES_FP)) ^ ((nows ^ ~gens) & SFC_LANES_HI);
-	/* ahead: every bit of the age above the low log2(SFC_GEN_AHEAD) set */
-	__u64 ahead = ~sfc_lanes_used(~(age | (SFC_GEN_AHEAD - 1) * SFC_LANES_LO)) & SFC_LANES_HI;
+	/* gen + SFC_HORIZON - now modulo 2^16 in every lane: the low 15 bits added, the top bit fixed up */
+	__u64 since = ((gens & SFC_LANES_FP) + (shifts & SFC_LANES_FP)) ^ ((gens ^ shifts) & SFC_LANES_HI);
 
-	/* older than the horizon: the top bit, or the low 15 bits above it */
-	return (age | ((age & SFC_LANES_FP) + (0x7FFF - SFC_HORIZON) * SFC_LANES_LO)) & ~ahead &
-	       SFC_LANES_HI;
+	/* above SFC_HORIZON + SFC_GEN_AHEAD: the top bit, or the low 15 bits above it */
+	return (since | ((since & SFC_LANES_FP) +
+			 (0x7FFF - SFC_HORIZON - SFC_GEN_AHEAD) * SFC_LANES_LO)) & SFC_LANES_HI;
 }
 
 /* how many lanes a mask holds (0..4) */
@@ -512,7 +513,7 @@ static __always_inline int sfc_assoc_claim_empty(struct sfc_assoc_bucket *bk, __
 #define SFC_LOOK_FREE(l)	((__u32)((l) >> 32) & 0xFF)
 
 /* Read one bucket's lanes, four at a time (branch-free). */
-static __always_inline __u64 sfc_assoc_look(struct sfc_assoc_bucket *bk, __u64 fps, __u64 nows)
+static __always_inline __u64 sfc_assoc_look(struct sfc_assoc_bucket *bk, __u64 fps, __u64 shifts)
 {
 	__u64 l = 0;
 
@@ -521,7 +522,7 @@ static __always_inline __u64 sfc_assoc_look(struct sfc_assoc_bucket *bk, __u64 f
 		__u64 tags = *(volatile __u64 *)&bk->tag.word[i];
 		__u64 used = sfc_lanes_used(tags), match = sfc_lanes_match(tags, fps);
 		/* live (used, the busy bit clear) and older than the horizon */
-		__u64 stale = used & ~tags & sfc_lanes_stale(*(volatile __u64 *)&bk->gen.word[i], nows);
+		__u64 stale = used & ~tags & sfc_lanes_stale(*(volatile __u64 *)&bk->gen.word[i], shifts);
 
 		l += (__u64)sfc_lanes_bits(match & ~tags) << (4 * i);
 		l += (__u64)sfc_lanes_bits(stale) << (16 + 4 * i);
@@ -794,16 +795,17 @@ static __always_inline int sfc_assoc_put(const struct sfc_key *key, const struct
 	struct sfc_assoc_bucket *bk;
 	struct sfc_assoc_at at;
 	__u64 now = sfc_assoc_now();
-	__u64 claim, la, lb = 0;
+	__u64 claim, shifts, la, lb = 0;
 	__u32 free_a, free_b;
 	int way, in_b, seen;
 
 	if (sfc_assoc_locate(key, &at))
 		return SFC_CACHE_FAILED;
 	claim = SFC_LANE_BUSY | at.fp;
+	shifts = ((SFC_HORIZON - now) & 0xFFFF) * SFC_LANES_LO;
 	/* 1. both buckets' lanes; slot by slot only where the key may be or entries are stale */
-	la = sfc_assoc_look(at.a, at.fp * SFC_LANES_LO, now * SFC_LANES_LO);
-	lb = sfc_assoc_look(at.b, at.fp * SFC_LANES_LO, now * SFC_LANES_LO);
+	la = sfc_assoc_look(at.a, at.fp * SFC_LANES_LO, shifts);
+	lb = sfc_assoc_look(at.b, at.fp * SFC_LANES_LO, shifts);
 	if (at.ib == at.ia)	/* one bucket: counted once */
 		lb = 0;
 	free_a = SFC_LOOK_FREE(la);
