@@ -834,7 +834,11 @@ static __always_inline int sfc_assoc_put(const struct sfc_key *key, const struct
 		way = sfc_assoc_make_room(&at, claim, &in_b);
 		if (way < 0)
 			way = sfc_assoc_evict(&at, now, claim, &in_b);
-		way = sfc_assoc_forget(way);
+		/* the bucket number too: one path on, whichever loop found the slot */
+		way = sfc_assoc_forget(way < 0 ? -1 : way | (in_b ? 0x100 : 0));
+		in_b = way >= 0 && (way & 0x100);
+		if (way >= 0)
+			way &= 0xFF;
 	}
 	if (way < 0)
 		return SFC_CACHE_FAILED;
