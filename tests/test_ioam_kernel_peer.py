@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 from fixtures.srv6_frames import (
+    bed_progs,
     kernel_hmac,
     program_fixtures,
     send_from,
@@ -551,7 +552,7 @@ def test_srv6_proxy_ioam_stage_hmac_inner_ipv6_every_field(scenario):
 # kernel facts on a bed without traffic
 # ---------------------------------------------------------------------------
 @pytest.fixture
-def ioam_bed(progs):
+def ioam_bed(bed_progs):
     """A testbed with IOAM (sf given by the test), the checker attached; removed even on failure."""
     beds = []
 
@@ -559,11 +560,11 @@ def ioam_bed(progs):
         topo = Srv6Topology(options=plan.Srv6Options(ioam=IoamOptions(), **options),
                             tag="t" + secrets.token_hex(3))
         beds.append(topo)
-        progs.reset()
-        progs.configure(topo.options)
+        bed_progs.reset()
+        bed_progs.configure(topo.options)
         topo.create()
         topo.warm_up()
-        progs.attach_checker(topo.ns("dec"), topo.checker_iface)
+        bed_progs.attach_checker(topo.ns("dec"), topo.checker_iface)
         return topo
 
     yield make
@@ -586,7 +587,7 @@ def as_sent_by_the_sff(topo: Srv6Topology, hbh) -> bytes:
     return mac(topo, "t1", "eth0") + mac(topo, "sff", "down0") + frame[12:]
 
 
-def test_kernel_ioam_alignment_and_the_receiving_node(progs, ioam_bed):
+def test_kernel_ioam_alignment_and_the_receiving_node(bed_progs, ioam_bed):
     """An IOAM option at offset 2 or 6 of the Hop-by-Hop header: t1 drops the packet
     (Ip6InHdrErrors). At offset 4 and 8 (4n): t1, the VNF host and t2 fill. The
     decapsulating node fills its slot too, after the checker: the checker sees one
@@ -617,10 +618,10 @@ def test_kernel_ioam_alignment_and_the_receiving_node(progs, ioam_bed):
     topo.exec("dec", "nft", "add", "rule", "ip6", "ioam", "pre", "@nh,480,32", "0x04010401", "counter")
     results = {}
     for off, hbh in hbhs.items():
-        errors0, tcp0, ioam0 = topo.snmp("t1")["Ip6InHdrErrors"], topo.snmp("rcv")["TcpInSegs"], progs.ioam_counters()
+        errors0, tcp0, ioam0 = topo.snmp("t1")["Ip6InHdrErrors"], topo.snmp("rcv")["TcpInSegs"], bed_progs.ioam_counters()
         send_from(topo.ns("sff"), "down0", as_sent_by_the_sff(topo, hbh))
         time.sleep(0.3)
-        ioam1 = progs.ioam_counters()
+        ioam1 = bed_progs.ioam_counters()
         results[off] = {"t1_hdr_errors": topo.snmp("t1")["Ip6InHdrErrors"] - errors0,
                         "received": topo.snmp("rcv")["TcpInSegs"] - tcp0,
                         "checker": {k: ioam1[k] - ioam0[k] for k in ioam1 if ioam1[k] != ioam0[k]}}
@@ -628,14 +629,14 @@ def test_kernel_ioam_alignment_and_the_receiving_node(progs, ioam_bed):
     assert results[4] == {"t1_hdr_errors": 0, "received": 1, "checker": {"ok": 1}}, results
     # offset 8: a longer header than the stamper's (no_trace for the checker), filled all the same
     assert results[8] == {"t1_hdr_errors": 0, "received": 1, "checker": {"no_trace": 1}}, results
-    filled = L.find_trace(IPv6ExtHdrHopByHop(progs.ioam_sample(1)["hbh"]))
+    filled = L.find_trace(IPv6ExtHdrHopByHop(bed_progs.ioam_sample(1)["hbh"]))
     assert [(n["hop_limit"], n["node_id"]) for n in L.decode_nodes(filled)] == [(60, T2), (61, VNF), (62, T1)]
     # the receiving node wrote its data into the slot the checker saw free (the offset-4 frame)
     ruleset = topo.exec("dec", "nft", "list", "chain", "ip6", "ioam", "pre").stdout
     assert ruleset.count("counter packets 1 ") == 2, ruleset
 
 
-def test_proxy_mode_restored_frame_goes_through_t2(progs, ioam_bed):
+def test_proxy_mode_restored_frame_goes_through_t2(bed_progs, ioam_bed):
     """sf=proxy: what a proxy with an IOAM stage sends from out0 (the VNF's Ethernet
     addresses, hop limit 61, the HMAC'd SRH, t1's node data and the VNF host's slot
     written) reaches t2, which fills its slot; the checker counts it ok, the VNF
@@ -656,11 +657,11 @@ def test_proxy_mode_restored_frame_goes_through_t2(progs, ioam_bed):
     send_from(topo.ns("vnf"), "out0", dst + src + frame[12:])
     time.sleep(0.3)
     k1, r1 = topo.seg6local_counters("dec", plan.SID_DX4), topo.snmp("rcv")
-    assert progs.ioam_counters()["ok"] == 1, progs.ioam_view()
-    assert progs.checker_counters()["match"] == 1, progs.last_mismatch()
-    stats = progs.ioam_vnf_stats()
+    assert bed_progs.ioam_counters()["ok"] == 1, bed_progs.ioam_view()
+    assert bed_progs.checker_counters()["match"] == 1, bed_progs.last_mismatch()
+    stats = bed_progs.ioam_vnf_stats()
     assert (stats["delay_available"], stats["delay_sum_ns"], stats["delay_exceeds_path"]) == (1, 2500, 0)
-    nodes = L.decode_nodes(L.find_trace(IPv6ExtHdrHopByHop(progs.ioam_sample(0)["hbh"])))
+    nodes = L.decode_nodes(L.find_trace(IPv6ExtHdrHopByHop(bed_progs.ioam_sample(0)["hbh"])))
     assert [(n["hop_limit"], n["node_id"]) for n in nodes] == [(60, T2), (61, VNF), (62, T1)]
     assert nodes[1]["transit_delay"] == 2500
     assert (k1["packets"] - k0["packets"], k1["errors"] - k0["errors"]) == (1, 0)

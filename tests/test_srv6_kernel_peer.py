@@ -23,6 +23,7 @@ import secrets
 import pytest
 from fixtures.srv6_frames import (
     FLOWS,
+    bed_progs,
     end,
     ether,
     patched,
@@ -322,7 +323,7 @@ def test_corrupted_segment_delivered_without_hmac(srv6_run):
 # the proxy mode's addressing, without a proxy
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("hmac", [False, True], ids=["plain", "hmac"])
-def test_proxy_mode_restored_frame_reaches_the_receiver(progs, hmac):
+def test_proxy_mode_restored_frame_reaches_the_receiver(bed_progs, hmac):
     """sf=proxy: the VNF host has no SRv6 configuration. A frame as the proxy will
     restore it on out0 (Ethernet addresses from the VNF's IPv4/IPv6 forwarding toward
     the receiver) is checked OK, decapsulated by the kernel and delivered."""
@@ -330,20 +331,20 @@ def test_proxy_mode_restored_frame_reaches_the_receiver(progs, hmac):
 
     topo = Srv6Topology(options=plan.Srv6Options(sf="proxy", hmac=hmac), tag="t" + secrets.token_hex(3))
     try:
-        progs.configure(topo.options)
+        bed_progs.configure(topo.options)
         topo.create()
         assert "seg6" not in topo.ip("vnf", "-6", "route", "show", "table", "all").stdout
         topo.warm_up()
-        progs.attach_checker(topo.ns("dec"), topo.checker_iface)
+        bed_progs.attach_checker(topo.ns("dec"), topo.checker_iface)
         for inner in (("ipv4", "ipv6") if not hmac else ("ipv4",)):
             topo.options = plan.Srv6Options(sf="proxy", hmac=hmac, inner=inner)
             sid = topo.options.egress_sid
             k0, r0 = topo.seg6local_counters("dec", sid), topo.snmp("rcv")
-            progs.reset()
+            bed_progs.reset()
             send_from(topo.ns("vnf"), "out0", restored_frame(inner, topo.inner_next_hop(), hmac))
             time.sleep(0.2)
             k1, r1 = topo.seg6local_counters("dec", sid), topo.snmp("rcv")
-            assert progs.checker_counters()["match"] == 1, progs.last_mismatch()
+            assert bed_progs.checker_counters()["match"] == 1, bed_progs.last_mismatch()
             assert (k1["packets"] - k0["packets"], k1["errors"] - k0["errors"]) == (1, 0)
             assert r1["TcpInSegs"] - r0["TcpInSegs"] == 1
     finally:
