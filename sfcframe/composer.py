@@ -43,6 +43,10 @@ VARIANT_SWITCHES = {
     "no_insert": "ingress: no cache insert",
     "no_strip": "ingress: no strip (bpf_xdp_adjust_head + Ethernet rewrite)",
     "no_alone": "ingress: no concurrent-insert check (cache=assoc)",
+    "assoc_locate_only": "ingress: the cache=assoc insert hashes the key and finds its two "
+                         "buckets, then stops (reads no bucket, stores nothing)",
+    "assoc_first_read": "ingress: the cache=assoc insert finds the two buckets and reads one "
+                        "8-byte tag word of each, then stops (stores nothing)",
     "no_delete": "egress: no cache delete",
     "no_revalidate": "egress: no re-validation of the copy (cache=lru: one lookup, copy, "
                      "delete)",

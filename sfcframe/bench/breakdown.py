@@ -44,6 +44,9 @@ COMPONENTS = (
     ("no-delete-no-restore", ("no_delete", "no_restore"), ("ingress", "egress"), None),
     ("no-insert", ("no_insert",), ("ingress",), "assoc"),
     ("no-alone", ("no_alone",), ("ingress",), "assoc"),
+    # where the insert's time goes: up to finding the buckets, and up to their first read
+    ("locate-only", ("assoc_locate_only",), ("ingress",), "assoc"),
+    ("first-read", ("assoc_first_read",), ("ingress",), "assoc"),
 )
 #: (name, switches, kind, cache)
 CANDIDATES = (

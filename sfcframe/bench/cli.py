@@ -82,6 +82,9 @@ def _add_cost(parser: argparse.ArgumentParser) -> None:
                         "on each protocol, behind 10 MPLS labels); writes cost-keys.json/.png "
                         "with auto's dispatch overhead against the single keys")
     parser.add_argument("--seed", type=int, default=1, help="row order seed (default 1)")
+    parser.add_argument("--cache-size", type=_positive, metavar="N",
+                        help="cache_size of every build (default: each build's own); how "
+                             "far the table outgrows the CPU caches moves the cache rows most")
 
 
 def _pick_rows(spec: str | None, keys: bool = False):
@@ -115,6 +118,7 @@ def _run_cost(args: argparse.Namespace) -> int:
         packets=args.packets, rounds=args.repeat, batch=args.batch, warmup=args.warmup,
         payload=args.payload, cpu=args.cpu, in_flight=args.in_flight, seed=args.seed,
         rows=_pick_rows(rows_spec, args.keys), breakdown=args.breakdown, progress=_say,
+        cache_size=args.cache_size,
     )
     path = results.write(doc, args.out, name)
     print(f"wrote {path}")

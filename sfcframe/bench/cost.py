@@ -40,7 +40,7 @@ import gc
 import os
 import random
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Sequence
 
 from sfcframe.bench import results as R
@@ -707,13 +707,24 @@ def _loadavg() -> str | None:
         return None
 
 
+def with_cache_size(row: Row, cache_size: int) -> Row:
+    """The row with its build's cache_size set (a static build has no cache: unchanged)."""
+    params = dict(row.build.params)
+    if params.get("mode") == "static":
+        return row
+    params["cache_size"] = cache_size
+    return replace(row, build=replace(row.build, params=tuple(params.items())))
+
+
 def run_cost(packets: int = DEFAULT_PACKETS, rounds: int = DEFAULT_ROUNDS,
              batch: int = DEFAULT_BATCH, warmup: int = DEFAULT_WARMUP,
              payload: int = DEFAULT_PAYLOAD, cpu: int | None = None,
              in_flight: int = DEFAULT_IN_FLIGHT, seed: int = 1,
              rows: Iterable[Row] | None = None, breakdown: bool = False,
-             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the cost benchmark and return its result document (not written)."""
+             progress: Callable[[str], None] | None = None,
+             cache_size: int | None = None) -> dict[str, Any]:
+    """Run the cost benchmark and return its result document (not written).
+    ``cache_size``: every build's cache_size (None: each build's default)."""
     from sfcframe.bench import machine
 
     say = progress or (lambda _msg: None)
@@ -722,6 +733,8 @@ def run_cost(packets: int = DEFAULT_PACKETS, rounds: int = DEFAULT_ROUNDS,
         from sfcframe.bench.breakdown import breakdown_rows
 
         rows += breakdown_rows()
+    if cache_size is not None:
+        rows = [with_cache_size(row, cache_size) for row in rows]
     if cpu is None:
         cpu = max(os.sched_getaffinity(0))
     saved_affinity = os.sched_getaffinity(0)
@@ -808,7 +821,7 @@ def run_cost(packets: int = DEFAULT_PACKETS, rounds: int = DEFAULT_ROUNDS,
     parameters = {
         "packets": packets, "rounds": rounds, "batch_repeat": batch, "warmup": warmup,
         "payload_bytes": payload, "cpu": cpu, "breakdown": breakdown,
-        "in_flight": in_flight, "seed": seed,
+        "in_flight": in_flight, "seed": seed, "cache_size": cache_size,
         "rows": [row.id for row in rows],
     }
     doc = R.document("cost", parameters, method_text(packets, rounds, warmup, batch, in_flight),
