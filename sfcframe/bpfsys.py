@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -30,13 +31,24 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
 }
 
 
+def import_bcc():
+    """The ``bcc`` package (ImportError when it is not installed). Debian's
+    ``bcc/__init__.py`` writes a regular expression as a non-raw bytes literal
+    (``b'^.*\\.cold...'``); Python warns of its escape sequence while compiling that
+    module when no bytecode is cached. The warning is about bcc's source, not a
+    caller's: it is silenced for this import only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "invalid escape sequence", DeprecationWarning)
+        warnings.filterwarnings("ignore", "invalid escape sequence", SyntaxWarning)
+        import bcc  # noqa: PLC0415 - optional until a kernel step is needed
+    return bcc
+
+
 @functools.cache
 def libbpf() -> ctypes.CDLL:
     """bcc's library (``bcc.libbcc.lib``: libbcc and the libbpf it links), with the
     signatures of :data:`_SIGNATURES` declared."""
-    from bcc import libbcc
-
-    lib = libbcc.lib
+    lib = import_bcc().libbcc.lib
     for name, (restype, argtypes) in _SIGNATURES.items():
         function = getattr(lib, name)
         function.restype, function.argtypes = restype, argtypes

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from sfcframe.bpfsys import import_bcc
 from sfcframe.composer import MAIN_FILE, Rendered
 from sfcframe.errors import CompileError, KernelFeatureError, VerifierError
 from sfcframe.plugin import ProgramSpec
@@ -27,7 +28,7 @@ def bcc_module():
     if MERGED_HEADERS.is_dir():
         os.environ.setdefault("BCC_KERNEL_SOURCE", str(MERGED_HEADERS))
     try:
-        import bcc  # noqa: PLC0415 - optional until a kernel step is needed
+        bcc = import_bcc()
     except ImportError as exc:
         raise KernelFeatureError(
             f"bcc is not importable ({exc}); run scripts/setup.sh "

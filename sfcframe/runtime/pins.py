@@ -47,9 +47,8 @@ def check_bpffs(path: Path) -> None:
 
 def map_names(module) -> list[str]:
     """Names of every map the bcc module declares."""
-    from bcc import libbcc
-
-    num, name = libbcc.lib.bpf_num_tables, libbcc.lib.bpf_table_name
+    lib = bpfsys.import_bcc().libbcc.lib
+    num, name = lib.bpf_num_tables, lib.bpf_table_name
     num.restype, num.argtypes = ctypes.c_size_t, [ctypes.c_void_p]
     name.restype, name.argtypes = ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_size_t]
     return sorted(name(module.bpf.module, i).decode() for i in range(num(module.bpf.module)))
