@@ -133,6 +133,27 @@ def test_cost_harness_smoke(kernel_ready, tmp_path):
 
 
 @kernel
+def test_cost_cache_size_reaches_every_build_and_the_kernel_map(kernel_ready):
+    """`bench cost --cache-size N`: every row's build gets cache_size N (ids and the
+    rest of its parameters unchanged), and the loaded cache map has N entries (lru)
+    or N / 16 buckets (assoc)."""
+    from sfcframe.bench.cost import LoadedBuild, default_rows, with_cache_size
+
+    rows = default_rows()
+    sized = [with_cache_size(row, 256) for row in rows]
+    assert [r.id for r in sized] == [r.id for r in rows]
+    for before, after in zip(rows, sized):
+        assert after.build.params_dict() == {**before.build.params_dict(), "cache_size": 256}
+    builds = {r.build.name: r.build for r in sized}
+    for name, entries in (("mpls-tcpip", 256), ("mpls-tcpip-assoc", 16)):
+        loaded = LoadedBuild(builds[name])
+        try:
+            assert loaded.proxy.module.table("sfc_cache").max_entries == entries, name
+        finally:
+            loaded.close()
+
+
+@kernel
 def test_evict_bench_end_to_end(kernel_ready, tmp_path):
     """bench evict on a small table: JSON (schema), plot, table; counts only (no timings).
     Below the fill the assoc table keeps everything; at 100 % both kinds lose entries,

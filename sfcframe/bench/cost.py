@@ -708,11 +708,8 @@ def _loadavg() -> str | None:
 
 
 def with_cache_size(row: Row, cache_size: int) -> Row:
-    """The row with its build's cache_size set (a static build has no cache: unchanged)."""
-    params = dict(row.build.params)
-    if params.get("mode") == "static":
-        return row
-    params["cache_size"] = cache_size
+    """The row with its build's cache_size set."""
+    params = {**row.build.params_dict(), "cache_size": cache_size}
     return replace(row, build=replace(row.build, params=tuple(params.items())))
 
 
