@@ -326,10 +326,11 @@ def _gp_sample(goodput, cpu=9.0, mismatches=0, misses=0, rnd=0):
 
 
 def test_goodput_analysis_and_targets_on_fake_cells():
-    from sfcframe.bench import goodput as G
+    from sfcframe.bench import goodput as G, report
 
-    def cell(row, hook, labels, values, **kw):
-        runs = [_gp_sample(v, **kw) for v in values]
+    def cell(row, hook, labels, values, cpus=None, **kw):
+        runs = [_gp_sample(v, rnd=i, **({"cpu": cpus[i]} if cpus else {}), **kw)
+                for i, v in enumerate(values)]
         return {"id": G.cell_id(row, hook, labels), "row": row, "hook": hook, "labels": labels,
                 "phase": "sweep" if hook == "xdp-native" else "hooks", "runs": runs,
                 "summary": G.summarize_cell(runs)}
@@ -337,17 +338,40 @@ def test_goodput_analysis_and_targets_on_fake_cells():
     cells = [cell("control", "xdp-native", 0, [1000, 900, 1100]),
              cell("tcpip", "xdp-native", 10, [960, 950, 990]),
              cell("metadata", "xdp-native", 10, [800, 990, 990], misses=1),
-             cell("control", "xdp-generic", 0, [2000]),
-             cell("tcpip", "xdp-generic", 10, [1900])]
+             cell("tcpip-assoc", "xdp-native", 10, [1000, 800, 1000]),
+             cell("control", "xdp-generic", 0, [2000], cpus=[9.0]),
+             cell("tcpip", "xdp-generic", 10, [1900], cpus=[10.0])]
     a = G.analyse(cells, hook="xdp-native", compare_labels=10, hooks=["xdp-native", "xdp-generic"])
     assert a["relative_to_control"]["tcpip"]["10"] == 0.96
     assert a["hook_comparison"]["tcpip"]["best_goodput"] == "xdp-generic"
     assert a["hook_comparison"]["control"]["hooks"]["xdp-generic"]["goodput_mbps"]["median"] == 2000
-    targets = {t["name"]: t for t in G.make_targets(cells, hook="xdp-native", compare_labels=10,
-                                                   rows=["control", "static", "tcpip", "metadata"],
-                                                   unavailable={"static": "no static proxy"})}
-    met = {name.split("(")[1].split(",")[0]: t["met"] for name, t in targets.items()}
-    assert met == {"static": None, "tcpip": True, "metadata": False}  # metadata: 3 misses
+    # paired round by round: 960/1000, 950/900, 990/1100
+    paired = cells[1]["paired_to_control"]["goodput_mbps"]
+    assert (paired["median"], paired["min"], paired["max"]) == (0.96, 0.9, 1.0556)
+    assert cells[1]["paired_to_control"]["cpu_s_per_mpkt"]["median"] == 1.0
+    # tcpip-assoc: the ratio of medians is 1.0, but round by round it is 1.0, 0.889, 0.909
+    assert cells[3]["relative_to_control"] == 1.0
+    assert cells[3]["paired_to_control"]["goodput_mbps"]["median"] == 0.9091
+    targets = {t["name"]: t for t in G.make_targets(
+        cells, hook="xdp-native", compare_labels=10,
+        rows=["control", "static", "tcpip", "tcpip-assoc", "metadata"],
+        unavailable={"static": "no static proxy"})}
+    met = {(name.split(" with")[0], name.split("(")[1].rstrip(")")): t["met"]
+           for name, t in targets.items()}
+    assert met == {
+        ("goodput", "static, xdp-native"): None, ("CPU per packet", "static, xdp-native"): None,
+        ("goodput", "tcpip, xdp-native"): True, ("CPU per packet", "tcpip, xdp-native"): True,
+        ("goodput", "tcpip, xdp-generic"): True,  # 1900 / 2000 = 95 %
+        ("CPU per packet", "tcpip, xdp-generic"): False,  # 10.0 / 9.0 = 111 %
+        ("goodput", "tcpip-assoc, xdp-native"): False,  # paired median 90.9 %
+        ("CPU per packet", "tcpip-assoc, xdp-native"): True,
+        ("goodput", "metadata, xdp-native"): False,  # 3 egress misses
+        ("CPU per packet", "metadata, xdp-native"): True}
+    assert targets["goodput with 10 labels vs control (static, xdp-native)"]["note"] == \
+        "no static proxy"
+    text = report.goodput_targets({"targets": list(targets.values())})
+    assert "paired 96.0% (90.0%–105.6%); ratio of medians 96.0%: 960" in text
+    assert "paired 111.1% (111.1%–111.1%): 10.00 vs 9.00 CPU-s per million packets" in text
     assert G.static_header(0) == "" and G.static_header(1) == ""
     assert G.static_header(2) == "0x0a11c9bf"  # bottom label from DEMO_CONSTANT_H, S bit set
     cells_plan = G.plan_cells(["control", "tcpip"], [0, 2], "xdp-native", ["xdp-native", "tc"], 2)
@@ -362,6 +386,9 @@ def test_goodput_parser():
                               "--hooks", "xdp-native,tc"])
     assert (args.labels, args.rows, args.hooks, args.hook) == ([0, 2, 10], ["control", "tcpip"],
                                                                ["xdp-native", "tc"], "tc")
+    assert parser.parse_args(["bench", "goodput"]).rows == ["control", "static", "tcpip", "metadata"]
+    assert parser.parse_args(["bench", "goodput", "--rows", "control,tcpip-assoc"]).rows == \
+        ["control", "tcpip-assoc"]
     for bad in (["--rows", "control,nope"], ["--labels", "40"], ["--hooks", "xdp"]):
         with pytest.raises(SystemExit):
             parser.parse_args(["bench", "goodput", *bad])
@@ -396,7 +423,11 @@ def test_goodput_harness_smoke(kernel_ready, tmp_path):
     assert len(prefixes) == 2 and all(p.startswith("sfcd-g") for p in prefixes)
     assert not [n for n in leftover_namespaces() if n.startswith(tuple(prefixes))]
     names = [t["name"] for t in doc["targets"]]
-    assert names == ["goodput with 2 labels vs control (tcpip, xdp-native)"]
+    assert names == ["goodput with 2 labels vs control (tcpip, xdp-native)",
+                     "CPU per packet with 2 labels vs control (tcpip, xdp-native)"]
+    paired = doc["targets"][0]["measured"]["paired"]
+    assert paired["runs"] == [round(cells["tcpip@xdp-native/L2"]["runs"][0]["goodput_mbps"]
+                                    / cells["control@xdp-native/L0"]["runs"][0]["goodput_mbps"], 4)]
 
 
 def test_every_variant_switch_changes_its_build_and_only_when_asked():

@@ -326,8 +326,10 @@ def _add_goodput(parser: argparse.ArgumentParser) -> None:
                         help="runs (rounds) per cell (default %(default)s)")
     parser.add_argument("--seconds", type=_positive_float, default=G.DEFAULT_SECONDS,
                         help="iperf3 time per run (default %(default)s)")
-    parser.add_argument("--rows", type=_name_list(G.ROWS), default=list(G.ROWS), metavar="ROWS",
-                        help=f"rows (default {','.join(G.ROWS)})")
+    parser.add_argument("--rows", type=_name_list(G.ROWS), default=list(G.DEFAULT_ROWS),
+                        metavar="ROWS", help=f"rows, of {','.join(G.ROWS)} (default "
+                        f"{','.join(G.DEFAULT_ROWS)}; tcpip-assoc: the tcpip proxy with "
+                        "cache=assoc)")
     parser.add_argument("--hook", choices=G.HOOKS, default=G.DEFAULT_HOOK,
                         help="ingress hook of the label sweep (default %(default)s)")
     parser.add_argument("--hooks", type=_name_list(G.HOOKS), default=list(G.HOOKS),

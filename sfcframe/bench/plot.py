@@ -312,12 +312,14 @@ def plot_collisions(doc: dict, path: Path) -> Path:
 # ---- goodput vs label depth (sfcframe.bench.goodput) ------------------------------------------
 
 GOODPUT_COLORS = {"control": "black", "static": "tab:orange", "tcpip": "tab:blue",
-                  "metadata": "tab:green"}
+                  "tcpip-assoc": "tab:purple", "metadata": "tab:green"}
 
 
 def plot_goodput(doc: dict, path: Path) -> Path:
     """Left: goodput vs labels per row (the paper's Fig. 4); middle: kernel CPU-seconds
     per million packets vs labels; right: the hook comparison at compare_labels."""
+    from sfcframe.bench.goodput import ROWS as GOODPUT_ROWS
+
     plt = _pyplot()
     p = doc["parameters"]
     cells = doc["results"]["cells"]
@@ -327,7 +329,7 @@ def plot_goodput(doc: dict, path: Path) -> Path:
     for ax, what, ylabel in ((axes[0], "goodput_mbps", "goodput Mb/s (iperf3, 2 streams)"),
                              (axes[1], "cpu_s_per_mpkt",
                               "system + softirq CPU-s per million packets")):
-        for row in ("control", "static", "tcpip", "metadata"):
+        for row in GOODPUT_ROWS:
             mine = sorted((c for c in sweep if c["row"] == row), key=lambda c: c["labels"])
             color = GOODPUT_COLORS.get(row)
             if not mine:
@@ -353,7 +355,7 @@ def plot_goodput(doc: dict, path: Path) -> Path:
     ax = axes[2]
     comp = doc["results"].get("hook_comparison", {})
     hooks = [h for h in p["hooks"] if any(h in v["hooks"] for v in comp.values())]
-    rows = [r for r in ("control", "static", "tcpip", "metadata") if r in comp]
+    rows = [r for r in GOODPUT_ROWS if r in comp]
     width = 0.8 / max(1, len(hooks))
     for i, h in enumerate(hooks):
         pos, med, lo, hi = [], [], [], []

@@ -11,6 +11,7 @@ import json
 import re
 from pathlib import Path
 
+from sfcframe.bench.goodput import ROWS as GOODPUT_ROWS
 from sfcframe.bench.scenarios import COLLISION_RUNS, FLOW_COLLISION_RUNS, collisions_testbed
 
 
@@ -354,7 +355,7 @@ def goodput_table(doc: dict) -> str:
     res = doc["results"]
     cells = res["cells"]
     sweep = [c for c in cells if c["hook"] == p["hook"]]
-    rows = [r for r in ("control", "static", "tcpip", "metadata") if any(c["row"] == r for c in sweep)]
+    rows = [r for r in GOODPUT_ROWS if any(c["row"] == r for c in sweep)]
     by = {(c["row"], c["labels"]): c for c in sweep}
     lines = [f"Goodput Mb/s at hook `{p['hook']}` (median, min–max over {p['runs']} runs x "
              f"{p['seconds']:g} s), relative to the control:", "",
@@ -404,15 +405,27 @@ def goodput_table(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _paired(spread: dict | None) -> str:
+    """Paired per-round ratios as percentages: median (min–max)."""
+    if not spread:
+        return "–"
+    return f"{spread['median']:.1%} ({spread['min']:.1%}–{spread['max']:.1%})"
+
+
 def goodput_targets(doc: dict) -> str:
     lines = ["| target | goal | measured | met |", "|---|---|---|---|"]
     for t in doc["targets"]:
         m = t["measured"]
-        if isinstance(m, dict):
+        if isinstance(m, dict) and "control_mbps" in m:
             rel = m.get("relative")
-            text = (f"{'–' if rel is None else f'{rel:.2%}'} of control: {_sp(m['goodput_mbps'])} vs "
+            text = (f"paired {_paired(m.get('paired'))}; ratio of medians "
+                    f"{'–' if rel is None else f'{rel:.1%}'}: {_sp(m['goodput_mbps'])} vs "
                     f"{_sp(m['control_mbps'])} Mb/s; {m['mismatches']} mismatches, "
                     f"{m['egress_misses']} egress misses")
+        elif isinstance(m, dict):
+            text = (f"paired {_paired(m.get('paired'))}: "
+                    f"{_sp(m['cpu_s_per_mpkt'], '{:.2f}')} vs "
+                    f"{_sp(m['control_cpu_s_per_mpkt'], '{:.2f}')} CPU-s per million packets")
         else:
             text = t.get("note") or "not measured"
         lines.append(f"| {t['name']} | {t['target']} | {text} | "
