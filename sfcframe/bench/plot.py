@@ -368,7 +368,7 @@ def plot_goodput(doc: dict, path: Path) -> Path:
             lo.append(s["median"] - s["min"])
             hi.append(s["max"] - s["median"])
         ax.bar(pos, med, width, yerr=[lo, hi], capsize=2, label=h)
-    ax.set_xticks(range(len(rows)), rows)
+    ax.set_xticks(range(len(rows)), rows, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("goodput Mb/s")
     ax.set_title(f"ingress hooks at {p['compare_labels']} labels (control: 0)", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
