@@ -372,6 +372,8 @@ def test_goodput_analysis_and_targets_on_fake_cells():
     text = report.goodput_targets({"targets": list(targets.values())})
     assert "paired 96.0% (90.0%–105.6%); ratio of medians 96.0%: 960" in text
     assert "paired 111.1% (111.1%–111.1%): 10.00 vs 9.00 CPU-s per million packets" in text
+    assert set(G.ROW_BUILDS) == set(G.ROWS)  # every row --rows takes has a testbed build
+    assert G.ROW_BUILDS["tcpip-assoc"] == ("tcpip", {"cache": "assoc"})
     assert G.static_header(0) == "" and G.static_header(1) == ""
     assert G.static_header(2) == "0x0a11c9bf"  # bottom label from DEMO_CONSTANT_H, S bit set
     cells_plan = G.plan_cells(["control", "tcpip"], [0, 2], "xdp-native", ["xdp-native", "tc"], 2)

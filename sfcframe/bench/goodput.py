@@ -50,9 +50,10 @@ from sfcframe.errors import SfcError
 ROWS = ("control", "static", "tcpip", "tcpip-assoc", "metadata")
 #: the rows measured unless --rows says otherwise (the paper's Fig. 4)
 DEFAULT_ROWS = ("control", "static", "tcpip", "metadata")
-PROXY_ROWS = ("static", "tcpip", "tcpip-assoc", "metadata")
-#: per proxy row: the key it builds and the core parameters beside the build defaults
+#: per row: the key its testbed builds (the control builds none) and the core parameters
+#: beside the build defaults
 ROW_BUILDS: dict[str, tuple[str, dict[str, str]]] = {
+    "control": ("tcpip", {}),
     "static": ("tcpip", {}),
     "tcpip": ("tcpip", {}),
     "tcpip-assoc": ("tcpip", {"cache": "assoc"}),
@@ -309,7 +310,7 @@ def _testbed_key(row: str, hook: str, labels: int) -> tuple:
 
 
 def _proxy_params(row: str, labels: int, max_labels: int) -> dict[str, str]:
-    params = {"max_labels": str(max_labels), **ROW_BUILDS.get(row, ("", {}))[1]}
+    params = {"max_labels": str(max_labels), **ROW_BUILDS[row][1]}
     if row == "static":
         params.update(mode="static", static_header=static_header(labels))
     return params
@@ -351,7 +352,7 @@ def run_goodput(*, labels: Sequence[int] = DEFAULT_LABELS, runs: int = DEFAULT_R
             if key in beds:
                 continue
             kind = "control" if row == "control" else "proxy"
-            tb = Testbed(kind=kind, key=ROW_BUILDS.get(row, ("tcpip", {}))[0], hook=h,
+            tb = Testbed(kind=kind, key=ROW_BUILDS[row][0], hook=h,
                          params=_proxy_params(row, d, max_labels), streams=STREAMS)
             beds[key] = tb  # torn down in `finally` whatever happens from here on
             try:
